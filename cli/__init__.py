@@ -1,0 +1,1 @@
+"""The ``privface`` command line (built with typer)."""

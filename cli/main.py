@@ -1,0 +1,38 @@
+"""The ``privface`` command: one typer app, one module per sub-command.
+
+Exit codes are shared by every command: 0 success (for ``audit``: every requirement holds), 1 a
+requirement fails, 2 bad input (the message names the file, row or column at fault).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from privface import __version__
+
+from .audit import audit_command
+
+app = typer.Typer(
+    name="privface",
+    help="Measurable face privacy: audit face-attribute tables against k-anonymity, "
+    "l-diversity, t-closeness, beta-likeness, delta-disclosure and re-identification risk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("audit", no_args_is_help=False)(audit_command)
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the privface version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Run the ``privface`` command line."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

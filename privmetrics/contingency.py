@@ -1,0 +1,411 @@
+"""The contingency table: the one sufficient statistic every metric is computed from.
+
+A table's equivalence classes are its distinct combinations of quasi-identifier (QI) values. For
+each sensitive attribute (SA) the engine keeps, sparsely, the count of every (class, value) cell
+that occurs. Building it costs one sort of one integer key per row and SA; every metric is then a
+few vectorised passes over the non-empty cells, never a loop over rows or classes.
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"Male": [1, 1, -1, -1], "Young": [1, 1, 1, -1],
+...                    "identity": [7, 8, 9, 9]})
+>>> ct = contingency_table(df, qi=["Male", "Young"], sensitive=["identity"])
+>>> ct.n_records, ct.n_classes, ct.class_sizes.tolist()
+(4, 3, [1, 1, 2])
+>>> ct["identity"].values.tolist()
+[7, 8, 9]
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .encoding import RowKeys, encode_column, encode_rows
+from .errors import InputError
+
+_INT64_LIMIT = 1 << 63
+
+
+@dataclass(frozen=True, eq=False)
+class SensitiveCounts:
+    """Counts of one sensitive attribute per equivalence class, stored sparsely.
+
+    Cells are sorted by class, then by value; only cells with a positive count are kept.
+
+    Attributes
+    ----------
+    name : str
+        The column.
+    values : pandas.Index
+        The distinct values of the column in the whole table (``m`` of them), sorted when the
+        values can be ordered (missing values last; category order for the category dtype).
+    ordered : bool
+        Whether the user declared the attribute ordered (t-closeness then uses the ordered
+        distance over ``values`` in this order).
+    overall : ndarray of int64, shape (m,)
+        Count of each value in the whole table.
+    cell_class : ndarray of int64, shape (cells,)
+        Class index of each non-empty cell.
+    cell_value : ndarray of int64, shape (cells,)
+        Value index (into ``values``) of each non-empty cell.
+    cell_count : ndarray of int64, shape (cells,)
+        Number of records in each cell.
+    class_start : ndarray of int64, shape (classes + 1,)
+        Cells of class ``c`` are ``class_start[c]:class_start[c + 1]``.
+    """
+
+    name: str
+    values: pd.Index
+    ordered: bool
+    overall: np.ndarray
+    cell_class: np.ndarray
+    cell_value: np.ndarray
+    cell_count: np.ndarray
+    class_start: np.ndarray
+
+    @property
+    def m(self) -> int:
+        """Number of distinct values in the whole table."""
+        return len(self.overall)
+
+    @cached_property
+    def p(self) -> np.ndarray:
+        """The table's distribution of the attribute, shape (m,)."""
+        return self.overall / self.overall.sum()
+
+    @cached_property
+    def class_sizes(self) -> np.ndarray:
+        """Records per class, shape (classes,)."""
+        csum = np.concatenate(([0], np.cumsum(self.cell_count)))
+        return csum[self.class_start[1:]] - csum[self.class_start[:-1]]
+
+    @cached_property
+    def cell_q(self) -> np.ndarray:
+        """Share of each cell's value within its class, P_E(s)."""
+        return self.cell_count / self.class_sizes[self.cell_class]
+
+    @cached_property
+    def cell_p(self) -> np.ndarray:
+        """The whole table's share of each cell's value, P(s)."""
+        return self.p[self.cell_value]
+
+    @cached_property
+    def cell_log_q(self) -> np.ndarray:
+        """``ln P_E(s)`` of each cell (shared by the entropy and delta metrics)."""
+        return np.log(self.cell_q)
+
+    @cached_property
+    def cell_log_p(self) -> np.ndarray:
+        """``ln P(s)`` of each cell."""
+        return np.log(self.p)[self.cell_value]
+
+    @cached_property
+    def distinct(self) -> np.ndarray:
+        """Distinct values per class, shape (classes,)."""
+        return np.diff(self.class_start)
+
+
+@dataclass(eq=False)
+class ContingencyTable:
+    """Counts per equivalence class and sensitive value, computed once.
+
+    Build it with :func:`contingency_table`; every metric accepts it in place of a DataFrame, so a
+    table audited for many metrics is grouped only once.
+
+    Attributes
+    ----------
+    qi : list of str
+        Quasi-identifier columns.
+    sensitive : list of str
+        Sensitive attribute columns.
+    n_records : int
+    class_keys : ndarray of int64, shape (classes,)
+        Sorted integer key of each class (see :mod:`privface.privmetrics.encoding`).
+    class_sizes : ndarray of int64, shape (classes,)
+        Number of records in each class.
+    row_keys : RowKeys
+        Each record's class key.
+    frame : pandas.DataFrame
+        The source table (not copied), used to show the QI values of classes.
+    """
+
+    qi: list[str]
+    sensitive: list[str]
+    n_records: int
+    class_keys: np.ndarray
+    class_sizes: np.ndarray
+    row_keys: RowKeys
+    frame: pd.DataFrame
+    _sensitive: dict[str, SensitiveCounts] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, name: str) -> SensitiveCounts:
+        try:
+            return self._sensitive[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a sensitive attribute of this table "
+                           f"(sensitive: {self.sensitive})") from None
+
+    @property
+    def n_classes(self) -> int:
+        """Number of equivalence classes."""
+        return len(self.class_sizes)
+
+    def select(self, sensitive: str | Sequence[str] | None) -> list[SensitiveCounts]:
+        """The counts of the named sensitive attributes (all of them when ``None``)."""
+        if sensitive is None:
+            names = self.sensitive
+        elif isinstance(sensitive, str):
+            names = [sensitive]
+        else:
+            names = list(sensitive)
+        if not names:
+            raise InputError("this metric needs a sensitive attribute, and none was given")
+        return [self[name] for name in names]
+
+    @cached_property
+    def record_class(self) -> np.ndarray:
+        """Class index of every record, shape (n_records,).
+
+        Computed on first use (one argsort of the keys): the table-level metrics never need it.
+        """
+        keys = self.row_keys.keys
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        new_class = np.empty(len(keys), dtype=bool)
+        new_class[:1] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new_class[1:])
+        out = np.empty(len(keys), dtype=np.int64)
+        out[order] = np.cumsum(new_class) - 1
+        return out
+
+    @cached_property
+    def class_first_row(self) -> np.ndarray:
+        """Position of the first record of each class, shape (classes,)."""
+        first = np.full(self.n_classes, len(self.frame), dtype=np.int64)
+        np.minimum.at(first, self.record_class, np.arange(len(self.frame)))
+        return first
+
+    def class_values(self, classes: Iterable[int] | None = None) -> pd.DataFrame:
+        """The quasi-identifier values of the given classes (all when ``None``).
+
+        Returns a DataFrame indexed by class index, one column per QI.
+        """
+        if classes is None:
+            idx = np.arange(self.n_classes)
+            rows = self.class_first_row
+        else:
+            idx = np.asarray(list(classes), dtype=np.int64)
+            if len(idx) == 0:
+                return pd.DataFrame(columns=self.qi, index=pd.Index([], name="class"))
+            # Few classes: one pass over the keys instead of the full per-record mapping.
+            wanted = self.class_keys[idx]
+            hits = np.flatnonzero(np.isin(self.row_keys.keys, wanted))
+            found, first = np.unique(self.row_keys.keys[hits], return_index=True)
+            rows = hits[first[np.searchsorted(found, wanted)]]
+        out = self.frame.iloc[rows][self.qi].copy()
+        out.index = pd.Index(idx, name="class")
+        return out
+
+
+def contingency_table(
+    data: pd.DataFrame,
+    qi: Sequence[str],
+    sensitive: Sequence[str] | str | None = None,
+    *,
+    ordered: Sequence[str] | str = (),
+) -> ContingencyTable:
+    """Group a table into equivalence classes and count sensitive values per class.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per record. Any index (it is ignored: rows are taken by position) and any column
+        dtypes; missing values are a value of their own.
+    qi : sequence of str
+        Quasi-identifier columns (at least one).
+    sensitive : str or sequence of str, optional
+        Sensitive attribute columns (none, one or several).
+    ordered : str or sequence of str, optional
+        Sensitive attributes whose values are ordered (t-closeness then uses the ordered ground
+        distance over their sorted values). Every other SA is nominal.
+
+    Returns
+    -------
+    ContingencyTable
+
+    Raises
+    ------
+    InputError
+        Missing or repeated columns, a column both QI and SA, an empty table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Male": [1, 1, -1], "Smiling": [1, -1, -1]})
+    >>> contingency_table(df, ["Male"], ["Smiling"]).class_sizes.tolist()
+    [1, 2]
+    """
+    qi, sens, ordered_set = _check_columns(data, qi, sensitive, ordered)
+    n = len(data)
+    row_keys = encode_rows(data, qi)
+    keys = row_keys.keys
+    sens_counts: dict[str, SensitiveCounts] = {}
+    class_keys = class_sizes = None
+    for name in sens:
+        counts, cls_keys = _count_cells(data[name], name, keys, row_keys.cardinality,
+                                        ordered=name in ordered_set)
+        sens_counts[name] = counts
+        if class_keys is None:
+            class_keys, class_sizes = cls_keys, counts.class_sizes
+    if class_keys is None:
+        class_keys, class_sizes = _runs(np.sort(keys))
+    return ContingencyTable(qi=qi, sensitive=sens, n_records=n, class_keys=class_keys,
+                            class_sizes=class_sizes, row_keys=row_keys, frame=data,
+                            _sensitive=sens_counts)
+
+
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and how often each occurs."""
+    n = len(sorted_keys)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    counts = np.diff(np.append(starts, n))
+    return sorted_keys[starts], counts
+
+
+def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card: int,
+                 *, ordered: bool) -> tuple[SensitiveCounts, np.ndarray]:
+    codes = encode_column(column, sort=True)
+    if ordered and codes.values is not None and not _is_monotonic(codes.values):
+        raise InputError("declared ordered, but its values cannot be sorted "
+                         f"(values such as {list(codes.values[:3])})", column=name)
+    card = codes.cardinality
+    overall_all = np.bincount(codes.codes, minlength=card)
+    present = overall_all > 0
+    value_index = np.cumsum(present) - 1  # code -> index among present values
+    values = codes.decode(np.flatnonzero(present))
+    if class_card * card >= _INT64_LIMIT:
+        # Too many (class, value) combinations for one int64: number the classes densely first.
+        uniq, class_key = np.unique(class_key, return_inverse=True)
+        class_card = len(uniq)
+        cell_key = class_key.astype(np.int64) * card + codes.codes
+        cell_keys, cell_count = _runs(np.sort(cell_key))
+        cls = cell_keys // card
+        class_keys_out = None
+        key_of_class = uniq
+    else:
+        cell_key = class_key * card
+        cell_key += codes.codes
+        cell_keys, cell_count = _runs(np.sort(cell_key))
+        cls = cell_keys // card
+        key_of_class = None
+    val = value_index[cell_keys - cls * card]
+    is_start = np.empty(len(cls), dtype=bool)
+    is_start[:1] = True
+    np.not_equal(cls[1:], cls[:-1], out=is_start[1:])
+    class_start = np.append(np.flatnonzero(is_start), len(cls)).astype(np.int64)
+    n_classes = len(class_start) - 1
+    cell_class = np.repeat(np.arange(n_classes, dtype=np.int64), np.diff(class_start))
+    class_keys_out = cls[class_start[:-1]]
+    if key_of_class is not None:
+        class_keys_out = key_of_class[class_keys_out]
+    counts = SensitiveCounts(name=name, values=values, ordered=ordered,
+                             overall=overall_all[present].astype(np.int64), cell_class=cell_class,
+                             cell_value=val.astype(np.int64, copy=False),
+                             cell_count=cell_count.astype(np.int64, copy=False),
+                             class_start=class_start)
+    return counts, class_keys_out
+
+
+def _is_monotonic(values: pd.Index) -> bool:
+    head = values[:-1] if len(values) and pd.isna(values[-1]) else values
+    try:
+        return bool(pd.Index(head).is_monotonic_increasing)
+    except TypeError:
+        return False
+
+
+def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    names = list(value)
+    for v in names:
+        if not isinstance(v, str):
+            raise InputError(f"{what} must be column names (strings), got {v!r}")
+    return names
+
+
+def _check_columns(data: pd.DataFrame, qi, sensitive, ordered) -> tuple[list, list, set]:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    qi = _names(qi, "quasi-identifiers")
+    sens = _names(sensitive, "sensitive attributes")
+    ordered_list = _names(ordered, "ordered attributes")
+    if not qi:
+        raise InputError("at least one quasi-identifier column is needed")
+    if len(data) == 0:
+        raise InputError("the table has no rows")
+    columns = [str(c) for c in data.columns]
+    dup_cols = sorted({c for c in columns if columns.count(c) > 1})
+    if dup_cols:
+        raise InputError("the table has repeated column names", column=dup_cols[0])
+    for name, what in [(c, "quasi-identifier") for c in qi] + [(c, "sensitive attribute")
+                                                               for c in sens]:
+        if name not in data.columns:
+            close = difflib.get_close_matches(name, columns, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InputError(f"no such {what} column in the table{hint} "
+                             f"(columns: {', '.join(columns[:12])}"
+                             f"{', ...' if len(columns) > 12 else ''})", column=name)
+    for names, what in [(qi, "quasi-identifier"), (sens, "sensitive attribute")]:
+        seen = set()
+        for c in names:
+            if c in seen:
+                raise InputError(f"{what} listed twice", column=c)
+            seen.add(c)
+    both = [c for c in sens if c in set(qi)]
+    if both:
+        raise InputError("a column cannot be both a quasi-identifier and a sensitive attribute",
+                         column=both[0])
+    for c in ordered_list:
+        if c not in sens:
+            raise InputError("declared ordered but not a sensitive attribute", column=c)
+    return qi, sens, set(ordered_list)
+
+
+def as_contingency(
+    data: pd.DataFrame | ContingencyTable,
+    qi: Sequence[str] | None = None,
+    sensitive: Sequence[str] | str | None = None,
+    *,
+    ordered: Sequence[str] | str = (),
+) -> ContingencyTable:
+    """Accept either a ready :class:`ContingencyTable` or a DataFrame with its column roles.
+
+    Every metric calls this first, so ``k_anonymity(df, qi=[...])`` and ``k_anonymity(ct)`` both
+    work, and a table reused across metrics is grouped once.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Male": [1, -1]})
+    >>> ct = as_contingency(df, ["Male"])
+    >>> as_contingency(ct) is ct
+    True
+    """
+    if isinstance(data, ContingencyTable):
+        if qi is not None and list(qi) != data.qi:
+            raise InputError(f"the contingency table was built for quasi-identifiers {data.qi}, "
+                             f"not {list(qi)}: build a new one")
+        return data
+    if qi is None:
+        raise InputError("quasi-identifiers (qi=) are needed when passing a DataFrame")
+    return contingency_table(data, qi, sensitive, ordered=ordered)

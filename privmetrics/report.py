@@ -1,0 +1,185 @@
+"""Renderings of an :class:`~privface.privmetrics.audit.AuditReport`: JSON-ready dict and text.
+
+The JSON layout is versioned (``"schema": "privface.audit/1"``) and described by
+``schema/audit-v1.json`` in this package and ``docs/audit-json.md``. Unbounded values are written
+as the string ``"inf"`` (JSON has no infinity).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
+
+
+def json_number(value: Any) -> Any:
+    """A JSON-safe scalar: ints stay ints, infinities become ``"inf"`` / ``"-inf"``.
+
+    Examples
+    --------
+    >>> json_number(float("inf")), json_number(np.int64(3)), json_number(0.5)
+    ('inf', 3, 0.5)
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if math.isnan(v):
+            return None
+        return v
+    if pd.isna(value):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _frame_records(frame: pd.DataFrame | None) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    rows = []
+    for idx, row in zip(frame.index.tolist(), frame.to_dict(orient="records")):
+        entry = {"class": json_number(idx)} if frame.index.name == "class" else {}
+        entry.update({str(k): json_number(v) for k, v in row.items()})
+        rows.append(entry)
+    return rows
+
+
+def report_to_dict(report: AuditReport) -> dict:
+    """The report as a JSON-ready dict (schema ``privface.audit/1``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privface.privmetrics.audit import audit
+    >>> d = audit(pd.DataFrame({"a": [1, 1], "s": [1, 2]}), ["a"], ["s"], k=2).to_dict()
+    >>> d["schema"], d["passed"], d["metrics"]["k_anonymity"], d["metrics"]["delta_disclosure"]
+    ('privface.audit/1', True, 2, 0.0)
+    """
+    from .audit import SCHEMA
+
+    return {
+        "schema": SCHEMA,
+        "passed": bool(report.passed),
+        "source": report.source,
+        "n_records": int(report.n_records),
+        "n_classes": int(report.n_classes),
+        "quasi_identifiers": list(report.qi),
+        "sensitive": list(report.sensitive),
+        "parameters": {k: (json_number(v) if not isinstance(v, list) else v)
+                       for k, v in report.parameters.items()},
+        "requirements": [
+            {
+                "name": r.name,
+                "metric": r.metric,
+                "asked": json_number(r.asked),
+                "value": json_number(r.value),
+                "passed": bool(r.passed),
+                "sensitive": r.sensitive,
+                "records_failing": int(r.records_failing),
+                "share_failing": r.records_failing / report.n_records,
+                "classes_failing": int(r.classes_failing),
+            }
+            for r in report.requirements
+        ],
+        "metrics": {k: json_number(v) for k, v in report.metrics.items()},
+        "by_sensitive": {sa: {k: json_number(v) for k, v in values.items()}
+                         for sa, values in report.by_sensitive.items()},
+        "risk": {k: json_number(v) for k, v in report.risk.to_dict().items()},
+        "worst_classes": _frame_records(report.worst_classes),
+        "distinguishing_power": _frame_records(report.distinguishing_power),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    v = float(value)
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.4g}"
+
+
+def report_to_text(report: AuditReport) -> str:
+    """A plain-text rendering of the report for people (no colours, stable layout).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privface.privmetrics.audit import audit
+    >>> text = audit(pd.DataFrame({"a": [1, 1], "s": [1, 2]}), ["a"], ["s"], k=2).to_text()
+    >>> text.splitlines()[0]
+    'privface audit: PASSED'
+    """
+    lines = [f"privface audit: {'PASSED' if report.passed else 'FAILED'}"]
+    if report.source:
+        lines.append(f"data: {report.source}")
+    lines.append(f"records: {report.n_records:,}   equivalence classes: {report.n_classes:,}")
+    lines.append(f"quasi-identifiers ({len(report.qi)}): {', '.join(report.qi)}")
+    lines.append(f"sensitive: {', '.join(report.sensitive) if report.sensitive else '(none)'}")
+    if report.requirements:
+        lines += ["", "Requirements"]
+        width = max(len(r.name) for r in report.requirements)
+        for r in report.requirements:
+            op = ">=" if r.metric in ("k_anonymity", "l_diversity", "entropy_l_diversity",
+                                      "recursive_c_l_diversity") else "<="
+            asked = r.asked
+            verdict = "ok  " if r.passed else "FAIL"
+            where = f" [{r.sensitive}]" if r.sensitive and len(report.sensitive) > 1 else ""
+            failing = "" if r.passed else (
+                f"  ({r.records_failing:,} records / {r.classes_failing:,} classes break it, "
+                f"{r.records_failing / report.n_records:.1%})")
+            lines.append(f"  {verdict} {r.name:<{width}}  {_fmt(r.value)} {op} {_fmt(asked)}"
+                         f"{where}{failing}")
+    lines += ["", "Metrics (worst over sensitive attributes)"]
+    names = list(report.metrics)
+    width = max(len(n) for n in names)
+    header = f"  {'metric':<{width}}  {'table':>10}"
+    sens = list(report.by_sensitive)
+    if len(sens) > 1:
+        header += "".join(f"  {s[:14]:>14}" for s in sens)
+    lines.append(header)
+    for name in names:
+        if report.metrics[name] is None:
+            continue
+        row = f"  {name:<{width}}  {_fmt(report.metrics[name]):>10}"
+        if len(sens) > 1:
+            row += "".join(f"  {_fmt(report.by_sensitive[s][name]):>14}" for s in sens)
+        lines.append(row)
+    risk = report.risk
+    lines += ["", "Re-identification risk (prosecutor)",
+              f"  highest {_fmt(risk.highest)}   average {_fmt(risk.average)}   "
+              f"records above {_fmt(risk.threshold)}: {risk.records_at_risk:.1%}   "
+              f"sample uniques: {risk.uniques:,}"]
+    if report.parameters.get("ordered"):
+        lines.append(f"ordered sensitive attributes: {', '.join(report.parameters['ordered'])}")
+    lines.append(f"recursive (c,l)-diversity uses c = {_fmt(report.parameters['recursive_c'])}")
+    if report.distinguishing_power is not None and not report.distinguishing_power.empty:
+        dp = report.distinguishing_power.head(10)
+        lines += ["", "Distinguishing power (effect of dropping one quasi-identifier)",
+                  f"  {'attribute':<22} {'k':>6} {'uniques':>9} {'uniques removed':>16}"]
+        for _, row in dp.iterrows():
+            lines.append(f"  {str(row['attribute'])[:22]:<22} {int(row['k']):>6,} "
+                         f"{int(row['uniques']):>9,} {int(row['uniques_removed']):>16,}")
+    worst = report.worst_classes
+    if worst is not None and not worst.empty:
+        lines += ["", f"Worst classes (first {len(worst)})"]
+        shown_qi = report.qi[:8]
+        extra = "" if len(report.qi) <= 8 else f" (+{len(report.qi) - 8} more QIs)"
+        lines.append(f"  {'class':>8} {'size':>7}  breaks        QI values{extra}")
+        for idx, row in worst.iterrows():
+            qi_values = ", ".join(f"{q}={row[q]}" for q in shown_qi)
+            lines.append(f"  {idx:>8} {int(row['size']):>7}  {row['breaks'] or '-':<12}  "
+                         f"{qi_values}")
+    return "\n".join(lines)
