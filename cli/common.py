@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -41,20 +39,7 @@ def fail_input(error: Exception) -> typer.Exit:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write text to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder; expected a file to write the report to", file=str(path))
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError("the folder to write the report into does not exist", file=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 @contextmanager

@@ -346,7 +346,9 @@ def audit(
     requirements = Requirements(k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
                                 enhanced_beta=enhanced_beta, delta=delta)
     ct = as_contingency(data, qi, sensitive, ordered=ordered)
-    sensitive_names = ct.select(sensitive) if (sensitive is not None or ct.sensitive) else []
+    if isinstance(sensitive, str):
+        sensitive = [sensitive]
+    sensitive_names = ct.select(sensitive or None) if ct.sensitive else []
     sens = [sc.name for sc in sensitive_names]
     if not sens and requirements.needs_sensitive():
         raise InputError(f"requirement(s) {', '.join(requirements.needs_sensitive())} need a "

@@ -28,12 +28,17 @@ GroundDistance = np.ndarray | pd.DataFrame
 def nominal_emd_per_class(sc: SensitiveCounts) -> np.ndarray:
     """EMD with equal ground distance, ``0.5 * sum_s |P_E(s) - P(s)|``, per class.
 
-    Values absent from a class contribute ``P(s)``; summing only over present cells gives
-    ``0.5 * (sum_present (|q - p| - p) + 1)``.
+    Values absent from a class contribute ``P(s)`` each. Their total mass is counted in integers
+    (records of the table whose value the class lacks), so identical distributions give exactly 0.
     """
-    w = np.abs(sc.cell_q - sc.cell_p) - sc.cell_p
-    total = np.bincount(sc.cell_class, weights=w, minlength=len(sc.class_start) - 1)
-    return np.clip(0.5 * (total + 1.0), 0.0, 1.0)
+    n_classes = len(sc.class_start) - 1
+    present_diff = np.bincount(sc.cell_class, weights=np.abs(sc.cell_q - sc.cell_p),
+                               minlength=n_classes)
+    present_records = np.bincount(sc.cell_class, weights=sc.overall[sc.cell_value],
+                                  minlength=n_classes)
+    n = sc.overall.sum()
+    absent_mass = (n - present_records) / n
+    return np.clip(0.5 * (present_diff + absent_mass), 0.0, 1.0)
 
 
 def ordered_emd_per_class(sc: SensitiveCounts) -> np.ndarray:

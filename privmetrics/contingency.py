@@ -282,7 +282,7 @@ def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card: int,
                  *, ordered: bool) -> tuple[SensitiveCounts, np.ndarray]:
     codes = encode_column(column, sort=True)
-    if ordered and codes.values is not None and not _is_monotonic(codes.values):
+    if ordered and not (codes.in_order and _comparable(codes.values)):
         raise InputError("declared ordered, but its values cannot be sorted "
                          f"(values such as {list(codes.values[:3])})", column=name)
     card = codes.cardinality
@@ -323,12 +323,15 @@ def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card
     return counts, class_keys_out
 
 
-def _is_monotonic(values: pd.Index) -> bool:
-    head = values[:-1] if len(values) and pd.isna(values[-1]) else values
+def _comparable(values: pd.Index | None) -> bool:
+    """Whether the (non-missing) values have one order: pandas sorts mixed str/int, Python won't."""
+    if values is None:
+        return True
     try:
-        return bool(pd.Index(head).is_monotonic_increasing)
+        sorted(v for v in values.tolist() if not pd.isna(v))
     except TypeError:
         return False
+    return True
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:

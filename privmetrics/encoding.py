@@ -38,12 +38,15 @@ class ColumnCodes:
         are offsets ``value - offset`` of an integer column.
     offset : int
         For offset-coded integer columns, the value of code 0.
+    in_order : bool
+        Whether code order is value order (false only for values that cannot be sorted).
     """
 
     codes: np.ndarray
     cardinality: int
     values: pd.Index | None = None
     offset: int = 0
+    in_order: bool = True
 
     def decode(self, codes: np.ndarray) -> pd.Index:
         """The original values of the given codes."""
@@ -90,17 +93,25 @@ def encode_column(series: pd.Series, *, sort: bool = True) -> ColumnCodes:
         codes = np.where(codes < 0, n_cat, codes).astype(np.int64)
         values = cat.categories.astype(object).append(pd.Index([np.nan], dtype=object))
         return ColumnCodes(codes, n_cat + 1, values)
+    in_order = sort
     try:
         codes, uniques = pd.factorize(series, sort=sort, use_na_sentinel=False)
     except TypeError:
         # Mixed types that cannot be ordered (e.g. str and int in one object column).
         codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
-    return ColumnCodes(codes.astype(np.int64, copy=False), max(len(uniques), 1), pd.Index(uniques))
+        in_order = False
+    if not isinstance(uniques, pd.Index):
+        uniques = pd.Index(uniques)
+    return ColumnCodes(codes.astype(np.int64, copy=False), max(len(uniques), 1), uniques,
+                       in_order=in_order)
 
 
 def _encode_integers(values: np.ndarray) -> ColumnCodes:
     lo = int(values.min())
     hi = int(values.max())
+    if hi >= 1 << 63:  # uint64 beyond int64: offsets would not fit in the signed key
+        codes, uniques = pd.factorize(values, sort=True)
+        return ColumnCodes(codes.astype(np.int64, copy=False), len(uniques), pd.Index(uniques))
     span = hi - lo + 1
     if span == 1:
         return ColumnCodes(np.zeros(len(values), np.uint8), 1, pd.Index([lo]))
@@ -191,7 +202,8 @@ def combine_codes(columns: list[ColumnCodes], n_rows: int) -> RowKeys:
         c = col.cardinality
         if c <= 1:
             if radices is not None:
-                flush()
+                flush()  # keep `radices` in column order
+            if radices is not None:
                 radices.append(0)  # a constant column contributes nothing to the key
             continue
         if acc is not None and acc_card * c > 1 << 16:

@@ -1,0 +1,233 @@
+"""One entry point for every table format: CelebA layout, CSV, TSV and Parquet."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .celeba import (
+    _INDEX_NAME,
+    is_celeba_attribute_file,
+    read_celeba_attributes,
+    write_celeba_attributes,
+)
+from .files import PathLike, _check_readable, _head_lines, atomic_write
+
+TableFormat = Literal["celeba", "csv", "parquet", "tsv"]
+_FORMATS: tuple[str, ...] = ("celeba", "csv", "parquet", "tsv")
+_PARQUET_HINT = 'Parquet needs pyarrow: pip install "privface[parquet]"'
+
+
+def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = None) -> pd.DataFrame:
+    """Read a face-attribute table from a DataFrame or a file of any supported format.
+
+    Parameters
+    ----------
+    source : pandas.DataFrame, str or os.PathLike
+        A DataFrame (returned as is) or a file.
+    fmt : {"celeba", "csv", "parquet", "tsv"}, optional
+        The file's format. By default it comes from the suffix: ``.parquet``/``.pq`` Parquet,
+        ``.csv`` CSV, ``.tsv`` tab-separated; ``.txt`` and anything else is read as a CelebA
+        attribute file when :func:`is_celeba_attribute_file` says so, else as CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        For CSV, TSV and Parquet, a first column that is unnamed or named ``"image_id"`` becomes
+        the index (pandas writes an unnamed index column, privface writes ``"image_id"``).
+
+    Raises
+    ------
+    InputError
+        A missing, unreadable or empty file, a folder, an unknown format, a malformed table, a
+        header without rows, a duplicate column or image name; Parquet without pyarrow.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "faces.csv"
+    >>> _ = path.write_text("image_id,Male,Smiling\\n1.jpg,1,-1\\n2.jpg,-1,1\\n")
+    >>> read_table(path)  # doctest: +NORMALIZE_WHITESPACE
+              Male  Smiling
+    image_id
+    1.jpg        1       -1
+    2.jpg       -1        1
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"read_table expects a DataFrame or a path, got {type(source).__name__}")
+    file = _check_readable(source)
+    kind = _check_format(fmt, file) if fmt is not None else _sniff_format(file)
+    if kind == "celeba":
+        return read_celeba_attributes(file)
+    if kind == "parquet":
+        table = _read_parquet(file)
+        header_row = None
+    else:
+        table, header_row = _read_delimited(file, "\t" if kind == "tsv" else ",")
+    if len(table) == 0:
+        raise InputError("the table has a header but no rows", file=str(file))
+    return _use_image_index(table, file, header_row)
+
+
+def _sniff_format(file: Path) -> str:
+    suffix = file.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".tsv":
+        return "tsv"
+    return "celeba" if is_celeba_attribute_file(file) else "csv"
+
+
+def _check_format(fmt: str, file: Path | None) -> str:
+    if fmt not in _FORMATS:
+        raise InputError(f"unknown format {fmt!r}: expected one of {', '.join(_FORMATS)}",
+                         file=None if file is None else str(file))
+    return fmt
+
+
+def _read_delimited(file: Path, sep: str) -> tuple[pd.DataFrame, list[str]]:
+    """Read CSV/TSV; returns the table and the raw header row (pandas renames some names)."""
+    what = "CSV" if sep == "," else "tab-separated"
+    try:
+        header_text = (_head_lines(file, 1) or [""])[0]
+        header = next(csv.reader([header_text], delimiter=sep), [])
+        table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start} of a block): expected a {what} "
+                         "table", file=str(file)) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"no columns: expected a {what} table with a header line",
+                         file=str(file)) from None
+    except pd.errors.ParserError as exc:
+        # pandas says "Expected 3 fields in line 5, saw 4": keep its words, lift the line out.
+        found = re.search(r"line (\d+)", str(exc))
+        detail = str(exc).split("C error: ")[-1].strip()
+        raise InputError(f"malformed {what} table: {detail}", file=str(file),
+                         row=int(found.group(1)) if found else None) from None
+    seen: set[str] = set()
+    for name in header:
+        if name in seen and name != "":
+            raise InputError("column appears twice in the header", file=str(file), row=1,
+                             column=name)
+        seen.add(name)
+    return table, header
+
+
+def _read_parquet(file: Path) -> pd.DataFrame:
+    arrow = _require_pyarrow(file)
+    try:
+        return pd.read_parquet(file, engine="pyarrow")
+    except (arrow.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"not a readable Parquet file: {exc}", file=str(file)) from None
+
+
+def _use_image_index(table: pd.DataFrame, file: Path, header: list[str] | None) -> pd.DataFrame:
+    """Make an unnamed or ``image_id`` first column the index; image names must be unique."""
+    if not isinstance(table.index, pd.RangeIndex) or table.shape[1] == 0:
+        return table  # Parquet written from pandas already restored its index
+    first = table.columns[0]
+    unnamed = header is not None and len(header) > 0 and header[0] == ""
+    if first != _INDEX_NAME and not unnamed:
+        return table
+    table = table.set_index(first)
+    table.index.name = _INDEX_NAME if first == _INDEX_NAME else None
+    duplicated = table.index.duplicated()
+    if duplicated.any():
+        again = int(np.flatnonzero(duplicated)[0])
+        name = table.index[again]
+        earlier = int(np.flatnonzero(table.index == name)[0])
+        # Line numbers assume one line per row after the header (no blank or multi-line rows).
+        line_of = (lambda i: i + 2) if header is not None else (lambda i: i + 1)
+        raise InputError(f"duplicate image name {name!r}: it is also on "
+                         f"{'line' if header is not None else 'row'} {line_of(earlier)}",
+                         file=str(file), row=line_of(again), column=str(first))
+    return table
+
+
+def _require_pyarrow(file: Path | None) -> ModuleType:
+    """Import pyarrow lazily: it is optional (the ``parquet`` extra)."""
+    try:
+        import pyarrow
+    except ImportError:
+        raise InputError(_PARQUET_HINT, file=None if file is None else str(file)) from None
+    return pyarrow
+
+
+
+def write_table(table: pd.DataFrame, path: PathLike, *, fmt: TableFormat | None = None) -> None:
+    """Write a table atomically in the format its suffix (or ``fmt``) names.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table. A non-default index is written as the first column, so :func:`read_table`
+        restores it when it is named ``"image_id"`` or unnamed.
+    path : str or os.PathLike
+        The file to write; replaced atomically if it exists.
+    fmt : {"celeba", "csv", "parquet", "tsv"}, optional
+        By default from the suffix: ``.txt`` CelebA layout, ``.csv``, ``.tsv``,
+        ``.parquet``/``.pq``.
+
+    Raises
+    ------
+    InputError
+        An unknown format or suffix, a table the format cannot hold, Parquet without pyarrow, or
+        a target that cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "faces.csv"
+    >>> table = pd.DataFrame({"Male": [1, -1]}, index=pd.Index(["1.jpg", "2.jpg"], name="image_id"))
+    >>> write_table(table, path)
+    >>> read_table(path).equals(table)
+    True
+    """
+    target = Path(path)
+    kind = _check_format(fmt, target) if fmt is not None else _format_from_suffix(target)
+    if kind == "celeba":
+        write_celeba_attributes(table, target)
+        return
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected a DataFrame, got {type(table).__name__}")
+    if kind == "parquet":
+        arrow = _require_pyarrow(target)
+
+        def write(tmp: Path) -> None:
+            try:
+                table.to_parquet(tmp, engine="pyarrow")
+            except (arrow.ArrowException, ValueError, TypeError) as exc:
+                raise InputError(f"cannot store this table as Parquet: {exc}",
+                                 file=str(target)) from None
+    else:
+        # A default RangeIndex carries no information; any other index is the image names.
+        keep_index = not isinstance(table.index, pd.RangeIndex)
+
+        def write(tmp: Path) -> None:
+            table.to_csv(tmp, sep="\t" if kind == "tsv" else ",", index=keep_index,
+                         lineterminator="\n", encoding="utf-8")
+    atomic_write(target, write)
+
+
+def _format_from_suffix(path: Path) -> str:
+    by_suffix = {".txt": "celeba", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet",
+                 ".pq": "parquet"}
+    try:
+        return by_suffix[path.suffix.lower()]
+    except KeyError:
+        raise InputError(f"cannot tell the format from the suffix {path.suffix!r}: use .txt, "
+                         ".csv, .tsv, .parquet or pass fmt", file=str(path)) from None
+
+
