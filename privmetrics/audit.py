@@ -434,6 +434,25 @@ def audit(
     return report
 
 
+def _distinctive(ct: ContingencyTable, classes: pd.DataFrame, sample: int = 100_000) -> list[str]:
+    """For each class, its QI values that differ from the column's most common value.
+
+    This is what makes a class stand out, and reads far better than forty values. The most common
+    values come from an evenly spaced sample of rows, so the cost does not grow with the table.
+    """
+    step = max(1, ct.n_records // sample)
+    modes = {}
+    for name, col in zip(ct.qi, ct.row_keys.columns):
+        counts = np.bincount(col.codes[::step], minlength=col.cardinality)
+        modes[name] = col.decode([int(counts.argmax())])[0]
+    out = []
+    for _, row in classes.iterrows():  # a handful of classes, for display only
+        parts = [f"{q}={row[q]}" for q in ct.qi
+                 if not (row[q] == modes[q] or (pd.isna(row[q]) and pd.isna(modes[q])))]
+        out.append(", ".join(parts))
+    return out
+
+
 def _worst_classes(ct: ContingencyTable, per_sa: Mapping[str, Mapping[str, np.ndarray]],
                    fails: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
     """The n classes that break the most requirements, smallest first among equals."""
@@ -452,6 +471,7 @@ def _worst_classes(ct: ContingencyTable, per_sa: Mapping[str, Mapping[str, np.nd
     out.insert(len(out.columns), "risk", 1.0 / ct.class_sizes[idx])
     broken = [[key for key, f in fails.items() if f[i]] for i in idx]
     out.insert(len(out.columns), "breaks", [",".join(b) for b in broken])
+    out.insert(len(out.columns), "distinctive", _distinctive(ct, out))
     for name, values in per_sa.items():
         for metric in _SA_METRICS:
             column = metric if len(per_sa) == 1 else f"{name}.{metric}"

@@ -197,21 +197,29 @@ class ContingencyTable:
 
         Returns a DataFrame indexed by class index, one column per QI.
         """
-        if classes is None:
-            idx = np.arange(self.n_classes)
-            rows = self.class_first_row
-        else:
-            idx = np.asarray(list(classes), dtype=np.int64)
-            if len(idx) == 0:
-                return pd.DataFrame(columns=self.qi, index=pd.Index([], name="class"))
-            # Few classes: one pass over the keys instead of the full per-record mapping.
-            wanted = self.class_keys[idx]
-            hits = np.flatnonzero(np.isin(self.row_keys.keys, wanted))
-            found, first = np.unique(self.row_keys.keys[hits], return_index=True)
-            rows = hits[first[np.searchsorted(found, wanted)]]
+        idx = (np.arange(self.n_classes) if classes is None
+               else np.asarray(list(classes), dtype=np.int64))
+        index = pd.Index(idx, name="class")
+        if self.row_keys.radices is not None:
+            # The key is a mixed-radix number: its digits are the QI codes, no row lookup needed.
+            keys = self.class_keys[idx]
+            columns = {}
+            for name, col, radix in zip(self.qi, self.row_keys.columns, self.row_keys.radices):
+                digits = (keys // radix) % col.cardinality if radix else np.zeros_like(keys)
+                columns[name] = _as_dtype(col.decode(digits), self.frame[name].dtype)
+            return pd.DataFrame(columns, index=index)
+        rows = self.class_first_row[idx]
         out = self.frame.iloc[rows][self.qi].copy()
-        out.index = pd.Index(idx, name="class")
+        out.index = index
         return out
+
+
+def _as_dtype(values: pd.Index, dtype) -> np.ndarray | pd.Index:
+    """Decoded values in the source column's dtype where that is lossless (int8 stays int8)."""
+    try:
+        return values.astype(dtype).to_numpy()
+    except (TypeError, ValueError):
+        return values
 
 
 def contingency_table(

@@ -174,12 +174,13 @@ def report_to_text(report: AuditReport) -> str:
                          f"{int(row['uniques']):>9,} {int(row['uniques_removed']):>16,}")
     worst = report.worst_classes
     if worst is not None and not worst.empty:
-        lines += ["", f"Worst classes (first {len(worst)})"]
-        shown_qi = report.qi[:8]
-        extra = "" if len(report.qi) <= 8 else f" (+{len(report.qi) - 8} more QIs)"
-        lines.append(f"  {'class':>8} {'size':>7}  breaks        QI values{extra}")
+        lines += ["", f"Worst classes (first {len(worst)}; QI values that differ from the "
+                      "most common ones)"]
+        lines.append(f"  {'class':>8} {'size':>7}  {'breaks':<12}  distinctive QI values")
         for idx, row in worst.iterrows():
-            qi_values = ", ".join(f"{q}={row[q]}" for q in shown_qi)
+            distinctive = row["distinctive"] or "(the most common value of every QI)"
+            if len(distinctive) > 120:
+                distinctive = distinctive[:117] + "..."
             lines.append(f"  {idx:>8} {int(row['size']):>7}  {row['breaks'] or '-':<12}  "
-                         f"{qi_values}")
+                         f"{distinctive}")
     return "\n".join(lines)
