@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,29 +12,11 @@ import typer
 from privface.privmetrics import audit
 from privface.privmetrics.errors import InputError
 
-from .common import (EXIT_FAILED, EXIT_OK, fail_input, progress, split_names, stderr,
-                     write_atomically)
+from .common import (EXIT_FAILED, EXIT_OK, fail_input, load_table, progress, resolve_columns,
+                     split_names, stderr, write_atomically)
 
 # Distinguishing power regroups the table once per QI; by default it runs only while that is quick.
 _AUTO_POWER_LIMIT = 20_000_000
-
-
-def _load(data: Optional[Path], demo: bool, fmt: Optional[str]) -> tuple[pd.DataFrame, bool, str]:
-    """Read the table; returns it, whether it is in CelebA's layout, and a label for reports."""
-    from privface.privmetrics import readers
-
-    if demo:
-        if data is not None:
-            raise InputError("give either DATA or --demo, not both")
-        from privface.privmetrics.demo import demo_table
-
-        return demo_table(), True, "demo (synthetic, from CelebA attribute statistics)"
-    if data is None:
-        raise InputError("no DATA given: pass a CelebA attribute file, a CSV or Parquet table, "
-                         "or --demo")
-    celeba = fmt == "celeba" or (fmt is None and data.is_file()
-                                 and readers.is_celeba_attribute_file(data))
-    return readers.read_table(data, fmt=fmt), celeba, str(data)
 
 
 def _ground_distances(specs: list[str], table: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -108,6 +91,10 @@ def audit_command(
         "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")] = None,
     worst: Annotated[int, typer.Option(
         "--worst", help="How many of the worst classes to list.")] = 10,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="When a requirement fails: how far from private (share of records "
+        "breaking each), and the smallest sets of QIs to generalise that would fix it.")
+    ] = False,
     power: Annotated[Optional[bool], typer.Option(
         "--power/--no-power", help="Measure each QI's distinguishing power "
         "(default: on while quick).", show_default=False)] = None,
@@ -119,26 +106,10 @@ def audit_command(
     try:
         if output_format not in ("text", "json"):
             raise InputError(f"--format must be text or json, got {output_format!r}")
-        if input_format not in (None, "celeba", "csv", "tsv", "parquet"):
-            raise InputError(f"--input-format must be celeba, csv, tsv or parquet, "
-                             f"got {input_format!r}")
         with progress("Reading the table..."):
-            table, is_celeba, source = _load(data, demo, input_format)
-            if identities is not None:
-                from privface.privmetrics.readers import join_identities, read_celeba_identities
-
-                table = join_identities(table, read_celeba_identities(identities),
-                                        source=str(identities))
-        sens = split_names(sensitive)
-        if not sens and "identity" in table.columns:
-            sens = ["identity"]
-        qis = split_names(qi)
-        if not qis:
-            if not is_celeba:
-                raise InputError("--qi is needed for a table that is not in CelebA's layout "
-                                 f"(columns: {', '.join(map(str, table.columns[:12]))})",
-                                 file=source)
-            qis = [col for col in table.columns if col not in sens]
+            loaded = load_table(data, demo, input_format, identities)
+        qis, sens, _ = resolve_columns(loaded, qi, sensitive, find_identities=False)
+        table, source = loaded.table, loaded.source
         gd = _ground_distances(split_names(ground_distance), table)
         run_power = power if power is not None else len(table) * len(qis) <= _AUTO_POWER_LIMIT
         with progress(f"Auditing {len(table):,} records..."):
@@ -146,7 +117,24 @@ def audit_command(
                            enhanced_beta=enhanced_beta, delta=delta, ordered=split_names(ordered),
                            ground_distance=gd, risk_threshold=risk_threshold, worst=worst,
                            power=run_power, source=source)
-        text = report.to_json() + "\n" if output_format == "json" else report.to_text() + "\n"
+        explanation = None
+        if explain and not report.passed:
+            from privface.privmetrics.counterfactuals import explain as explain_table
+
+            with progress("Searching for the smallest fixes..."):
+                explanation = explain_table(
+                    table, qis, sens, k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
+                    enhanced_beta=enhanced_beta, delta=delta, ordered=split_names(ordered),
+                    ground_distance=gd)
+        if output_format == "json":
+            payload = report.to_dict()
+            if explain:
+                payload["explanation"] = explanation.to_dict() if explanation else None
+            text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+        else:
+            text = report.to_text() + "\n"
+            if explanation is not None:
+                text += "\nCounterfactuals\n" + explanation.to_text() + "\n"
         if output is not None:
             write_atomically(output, text)
             verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 
+from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -50,3 +53,76 @@ def progress(message: str, *, enabled: bool = True) -> Iterator[None]:
             yield
     else:
         yield
+
+
+@dataclass
+class LoadedTable:
+    """A table read for a command, with what the command needs to know about it."""
+
+    table: pd.DataFrame
+    fmt: str  # celeba, csv, tsv or parquet: the format outputs are written in
+    source: str
+    path: Path | None
+
+
+def load_table(data: Path | None, demo: bool, fmt: str | None,
+               identities: Path | None = None) -> LoadedTable:
+    """Read DATA (or the demo table) and join a CelebA identity file when one is given."""
+    from privface.privmetrics import readers
+
+    if fmt not in (None, "celeba", "csv", "tsv", "parquet"):
+        raise InputError(f"--input-format must be celeba, csv, tsv or parquet, got {fmt!r}")
+    if demo:
+        if data is not None:
+            raise InputError("give either DATA or --demo, not both")
+        from privface.privmetrics.demo import demo_table
+
+        loaded = LoadedTable(demo_table(), "celeba",
+                             "demo (synthetic, from CelebA attribute statistics)", None)
+    elif data is None:
+        raise InputError("no DATA given: pass a CelebA attribute file, a CSV or Parquet table, "
+                         "or --demo")
+    else:
+        table = readers.read_table(data, fmt=fmt)
+        loaded = LoadedTable(table, fmt or readers.detect_format(data), str(data), data)
+    if identities is not None:
+        loaded.table = readers.join_identities(
+            loaded.table, readers.read_celeba_identities(identities), source=str(identities))
+    return loaded
+
+
+def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
+                    sensitive: Sequence[str] | None, *, need_sensitive: bool = False,
+                    find_identities: bool = True) -> tuple[list[str], list[str], list[str]]:
+    """The QI and SA columns a command uses, with CelebA defaults; returns (qi, sa, notes).
+
+    For a CelebA file: the QIs default to its attributes and the SA to ``identity`` when the
+    table has one. When a requirement needs an SA and none is known, the official
+    ``identity_CelebA.txt`` beside the attribute file is joined (and a note says so).
+    """
+    from privface.privmetrics import readers
+
+    notes: list[str] = []
+    table = loaded.table
+    sens = split_names(sensitive)
+    if (not sens and need_sensitive and find_identities and "identity" not in table.columns
+            and loaded.fmt == "celeba" and loaded.path is not None):
+        beside = loaded.path.parent / "identity_CelebA.txt"
+        if beside.is_file():
+            loaded.table = table = readers.join_identities(
+                table, readers.read_celeba_identities(beside), source=str(beside))
+            notes.append(f"using identities from {beside} (found beside the attribute file) "
+                         "as the sensitive attribute")
+    if not sens and "identity" in table.columns:
+        sens = ["identity"]
+    if need_sensitive and not sens:
+        raise InputError("l-diversity and t-closeness need a sensitive attribute: pass "
+                         "--sensitive COLUMN or --identities FILE", file=loaded.source)
+    qis = split_names(qi)
+    if not qis:
+        if loaded.fmt != "celeba":
+            raise InputError("--qi is needed for a table that is not in CelebA's layout "
+                             f"(columns: {', '.join(map(str, table.columns[:12]))})",
+                             file=loaded.source)
+        qis = [col for col in table.columns if col not in sens and col != "identity"]
+    return qis, sens, notes

@@ -10,6 +10,7 @@ import typer
 
 from privface import __version__
 
+from .anonymize import anonymize_command
 from .audit import audit_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("audit", no_args_is_help=False)(audit_command)
+app.command("anonymize", no_args_is_help=False)(anonymize_command)
 
 
 @app.command("version")

@@ -15,12 +15,13 @@ rename it over the target, so an error (or a crash) never leaves a half-written 
 from .celeba import (ATTRIBUTE_VALUES, is_celeba_attribute_file, join_identities,
                      read_celeba_attributes, read_celeba_identities, write_celeba_attributes)
 from .files import atomic_write
-from .tables import TableFormat, read_table, write_table
+from .tables import TableFormat, detect_format, read_table, write_table
 
 __all__ = [
     "ATTRIBUTE_VALUES",
     "TableFormat",
     "atomic_write",
+    "detect_format",
     "is_celeba_attribute_file",
     "join_identities",
     "read_celeba_attributes",

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..anonymize import GENERALISED  # "*" in memory, written as 0 in this layout
 from ..errors import InputError
 from .files import (
     _HEAD_BYTES,
@@ -28,6 +29,7 @@ from .files import (
 ATTRIBUTE_VALUES: tuple[int, ...] = (1, -1, 0)
 
 _INDEX_NAME = "image_id"
+
 # Rows per chunk when parsing a CelebA file: values are parsed as int64 (see below), and chunking
 # bounds that temporary to ~20 MB whatever the file size, before it shrinks to int8.
 _CHUNK_ROWS = 1 << 16
@@ -503,9 +505,19 @@ def _celeba_row_bytes(images: np.ndarray, values: np.ndarray) -> bytes:
 
 
 def _attribute_matrix(table: pd.DataFrame) -> np.ndarray:
-    """The values as an int8 matrix; raises for the first cell outside {1, -1, 0}."""
+    """The values as an int8 matrix; raises for the first cell outside {1, -1, 0}.
+
+    A generalised value, ``"*"`` in privface's anonymised tables, is written as 0.
+    """
+    table = table.copy(deep=False)
     for column in table.columns:
         series = table[column]
+        if series.dtype == object and (series == GENERALISED).any():
+            generalised = series == GENERALISED
+            numeric = pd.to_numeric(series.where(~generalised, 0), errors="coerce")
+            if not numeric.isna().any():
+                series = numeric.astype(np.int64)
+                table[column] = series
         ok = (pd.api.types.is_numeric_dtype(series.dtype)
               and not pd.api.types.is_bool_dtype(series.dtype))
         cells = series.to_numpy(dtype=object) if not ok else series.to_numpy()

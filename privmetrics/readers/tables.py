@@ -79,6 +79,17 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
     return _use_image_index(table, file, header_row)
 
 
+def detect_format(path: PathLike) -> str:
+    """The format :func:`read_table` would read a file as: celeba, csv, tsv or parquet.
+
+    Examples
+    --------
+    >>> detect_format("faces.parquet")
+    'parquet'
+    """
+    return _sniff_format(Path(path))
+
+
 def _sniff_format(file: Path) -> str:
     suffix = file.suffix.lower()
     if suffix in (".parquet", ".pq"):
