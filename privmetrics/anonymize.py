@@ -185,7 +185,10 @@ def anonymize_table(
     if epsilon is not None:
         from .dp import randomized_response
 
-        release = randomized_response(data, qi_list, epsilon, seed=seed)
+        # CelebA-style attributes have the domain {-1, 1} even where a column shows one value.
+        domains = {c: [-1, 1] for c in qi_list
+                   if pd.api.types.is_integer_dtype(data[c]) and data[c].isin([-1, 1]).all()}
+        release = randomized_response(data, qi_list, epsilon, seed=seed, domains=domains or None)
         source = release.table
         dp_summary = release.to_dict()
 
