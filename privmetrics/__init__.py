@@ -21,40 +21,58 @@ Examples
 """
 
 from .anonymity import RiskSummary, k_anonymity, record_risk, reidentification_risk
+from .anonymize import AnonymizationResult, InformationLoss, anonymize_table
 from .audit import METRICS, SCHEMA, AuditReport, Requirements, RequirementResult, audit
 from .closeness import t_closeness
 from .contingency import ContingencyTable, SensitiveCounts, as_contingency, contingency_table
+from .counterfactuals import Counterfactual, Explanation, explain
 from .diversity import entropy_l_diversity, l_diversity, recursive_c, recursive_c_l_diversity
+from .dp import (DPRelease, epsilon_for_flip_probability, estimate_frequencies,
+                 estimate_joint_frequencies, flip_probability, keep_probability,
+                 randomized_response)
 from .errors import InputError
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
 from .views import class_view, record_view
 
 __all__ = [
+    "AnonymizationResult",
+    "anonymize_table",
+    "as_contingency",
+    "audit",
     "AuditReport",
+    "basic_beta_likeness",
+    "class_view",
+    "contingency_table",
     "ContingencyTable",
+    "Counterfactual",
+    "delta_disclosure",
+    "distinguishing_power",
+    "DPRelease",
+    "enhanced_beta_likeness",
+    "entropy_l_diversity",
+    "epsilon_for_flip_probability",
+    "estimate_frequencies",
+    "estimate_joint_frequencies",
+    "explain",
+    "Explanation",
+    "flip_probability",
+    "InformationLoss",
     "InputError",
+    "k_anonymity",
+    "keep_probability",
+    "l_diversity",
     "METRICS",
+    "randomized_response",
+    "record_risk",
+    "record_view",
+    "recursive_c",
+    "recursive_c_l_diversity",
+    "reidentification_risk",
     "RequirementResult",
     "Requirements",
     "RiskSummary",
     "SCHEMA",
     "SensitiveCounts",
-    "as_contingency",
-    "audit",
-    "basic_beta_likeness",
-    "class_view",
-    "contingency_table",
-    "delta_disclosure",
-    "distinguishing_power",
-    "enhanced_beta_likeness",
-    "entropy_l_diversity",
-    "k_anonymity",
-    "l_diversity",
-    "recursive_c",
-    "recursive_c_l_diversity",
-    "record_risk",
-    "record_view",
-    "reidentification_risk",
     "t_closeness",
 ]
