@@ -298,21 +298,15 @@ def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card
     present = overall_all > 0
     value_index = np.cumsum(present) - 1  # code -> index among present values
     values = codes.decode(np.flatnonzero(present))
+    key_of_class = None
     if class_card * card >= _INT64_LIMIT:
         # Too many (class, value) combinations for one int64: number the classes densely first.
-        uniq, class_key = np.unique(class_key, return_inverse=True)
-        class_card = len(uniq)
-        cell_key = class_key.astype(np.int64) * card + codes.codes
-        cell_keys, cell_count = _runs(np.sort(cell_key))
-        cls = cell_keys // card
-        class_keys_out = None
-        key_of_class = uniq
-    else:
-        cell_key = class_key * card
-        cell_key += codes.codes
-        cell_keys, cell_count = _runs(np.sort(cell_key))
-        cls = cell_keys // card
-        key_of_class = None
+        key_of_class, class_key = np.unique(class_key, return_inverse=True)
+        class_key = class_key.reshape(-1).astype(np.int64)
+    cell_key = class_key * card
+    cell_key += codes.codes
+    cell_keys, cell_count = _runs(np.sort(cell_key))
+    cls = cell_keys // card
     val = value_index[cell_keys - cls * card]
     is_start = np.empty(len(cls), dtype=bool)
     is_start[:1] = True
