@@ -33,6 +33,8 @@ from .dp import (DPRelease, epsilon_for_flip_probability, estimate_frequencies,
 from .errors import InputError
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
+from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,
+                   randomized_response_bits, select_attributes)
 from .views import class_view, record_view
 
 __all__ = [
@@ -63,7 +65,12 @@ __all__ = [
     "keep_probability",
     "l_diversity",
     "METRICS",
+    "PPASCertificate",
+    "PPASCertificates",
+    "PPASInfeasibleError",
+    "PPASResult",
     "randomized_response",
+    "randomized_response_bits",
     "record_risk",
     "record_view",
     "recursive_c",
@@ -73,6 +80,7 @@ __all__ = [
     "Requirements",
     "RiskSummary",
     "SCHEMA",
+    "select_attributes",
     "SensitiveCounts",
     "t_closeness",
 ]

@@ -1,0 +1,29 @@
+"""PPAS: privacy-preserving attribute selection (DESIGN.md, "PPAS").
+
+For each face, pick the attribute vector a generator should give it: epsilon-locally
+differentially private on the editable attributes, and in a class of the public reference
+population that meets k, l and t. See :mod:`privface.privmetrics.ppas.selection` for the method and
+its guarantee.
+
+* :mod:`~privface.privmetrics.ppas.selection`: :func:`select_attributes`, validation.
+* :mod:`~privface.privmetrics.ppas.bits`: randomised response on packed bits, nearest-class search.
+* :mod:`~privface.privmetrics.ppas.certificates`: per-face certificates, the result, the
+  infeasibility error.
+"""
+
+from .bits import randomized_response_bits
+from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificate, PPASCertificates,
+                           PPASInfeasibleError, PPASResult)
+from .selection import select_attributes
+
+__all__ = [
+    "GUARANTEE",
+    "NO_DP_GUARANTEE",
+    "PPASCertificate",
+    "PPASCertificates",
+    "PPASInfeasibleError",
+    "PPASResult",
+    "SCHEMA",
+    "randomized_response_bits",
+    "select_attributes",
+]

@@ -1,0 +1,218 @@
+"""Bits: DESIGN step 1 (randomised response on packed attribute bits) and nearest-class search."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+# Bytes of temporaries one chunk of the face-by-class distance matrix may use.
+# Bytes of temporaries one chunk of the face-by-class distance matrix may use.
+_CHUNK_BYTES = 1 << 23
+# Uniform draws per chunk of the randomised response.
+_DP_CHUNK_DRAWS = 1 << 22
+
+
+# --------------------------------------------------------------------------- bit packing
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (np.bitwise_count on numpy >= 2, a 16-bit lookup table otherwise)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    halves = np.ascontiguousarray(words).view(np.uint16).reshape(words.shape + (4,))
+    return _POP16[halves].sum(axis=-1, dtype=np.uint8)
+
+
+_POP16 = np.array([bin(i).count("1") for i in range(1 << 16)], dtype=np.uint8)
+
+
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """Pack an (n, q) boolean matrix into (n, ceil(q / 64)) uint64 words, bit j in word j // 64."""
+    n, q = bits.shape
+    words = max(1, -(-q // 64))
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    out = np.zeros((n, words * 8), dtype=np.uint8)
+    out[:, :packed.shape[1]] = packed
+    return out.view("<u8").astype(np.uint64, copy=False)
+
+
+def _unpack(words: np.ndarray, q: int) -> np.ndarray:
+    """Inverse of :func:`_pack`: (n, W) uint64 to an (n, q) boolean matrix."""
+    n, n_words = words.shape
+    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
+    as_bytes = as_bytes.reshape(n, n_words * 8)
+    return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :q].astype(bool)
+
+
+def _mask_words(positions: np.ndarray, q: int) -> np.ndarray:
+    """uint64 words with the bits at ``positions`` set, shape (W,)."""
+    bits = np.zeros((1, q), dtype=bool)
+    bits[0, positions] = True
+    return _pack(bits)[0]
+
+
+def _row_ids(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Joint integer ids for the rows of several (n_i, W) word arrays (equal rows, equal ids)."""
+    stacked = np.concatenate(arrays, axis=0)
+    if stacked.shape[1] == 1:
+        _, inv = np.unique(stacked[:, 0], return_inverse=True)
+    else:
+        _, inv = np.unique(stacked, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    return np.split(inv, np.cumsum([len(a) for a in arrays])[:-1])
+
+
+# --------------------------------------------------------------------------- randomised response
+
+
+def _flip_probability(epsilon_per_attribute: float) -> float:
+    """``1 / (1 + e^x)``, written so that a large budget does not overflow."""
+    e = math.exp(-epsilon_per_attribute)
+    return e / (1.0 + e)
+
+
+def randomized_response_bits(bits: np.ndarray, epsilon: float,
+                             rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """PPAS step 1 on a boolean matrix: flip each bit with probability ``1 / (1 + e^(eps/a))``.
+
+    ``a`` is the number of columns (the editable attributes); the budget ``epsilon`` is split
+    evenly, so each row of the output is epsilon-locally differentially private. This is the step
+    :func:`select_attributes` applies (in chunks of faces, from the same generator), exposed for
+    tests and for anyone who needs the noisy vectors alone.
+
+    Parameters
+    ----------
+    bits : ndarray of bool, shape (n, a)
+        One row per face, one column per editable attribute.
+    epsilon : float
+        Total budget per row, finite and > 0.
+    rng : numpy.random.Generator or int or None
+        A generator, a seed (for tests only) or None for OS entropy.
+
+    Returns
+    -------
+    ndarray of bool, shape (n, a)
+
+    Examples
+    --------
+    >>> noisy = randomized_response_bits(np.zeros((10000, 2), dtype=bool), 2.0, rng=0)
+    >>> noisy.shape, bool(abs(noisy.mean() - 1 / (1 + np.e)) < 0.01)  # each bit flips w.p. 0.269
+    ((10000, 2), True)
+    """
+    eps = _check_epsilon(epsilon)
+    bits = np.asarray(bits, dtype=bool)
+    if bits.ndim != 2:
+        raise InputError(f"expected a 2-D matrix of bits (faces x attributes), got shape "
+                         f"{bits.shape}")
+    if bits.shape[1] == 0:
+        raise InputError("randomised response needs at least one attribute")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    flip = _flip_probability(eps / bits.shape[1])
+    return bits ^ (gen.random(bits.shape) < flip)
+
+
+
+def _nearest(noisy: np.ndarray, classes: np.ndarray, a_mask: np.ndarray, n_mask: np.ndarray,
+             q: int, tie_u: np.ndarray) -> np.ndarray:
+    """For each noisy vector, the index of a nearest class (Hamming over A) that agrees outside A.
+
+    Equal noisy vectors are matched once; the (vectors x classes) distance matrix is built in
+    chunks that fit :data:`_CHUNK_BYTES`, in buffers reused from chunk to chunk. A distance is
+    "infinite" (the dtype's maximum) where the class differs from the vector outside A. Among the
+    nearest classes of a vector, each face takes the ``floor(u * ties)``-th with its own uniform
+    ``u``: a uniform choice, face by face.
+    """
+    uniq, inv = _unique_rows(noisy)
+    n_classes = len(classes)
+    n_words = classes.shape[1]
+    dist_dtype = np.uint8 if q < 255 else np.uint16 if q < 65535 else np.uint32
+    big = dist_dtype(np.iinfo(dist_dtype).max)
+    # Bits outside the QIs are 0 in every vector, so the XOR needs no mask where A is every QI.
+    valid = _mask_words(np.arange(q), q)
+    need_and = [bool(a_mask[w]) and a_mask[w] != valid[w] for w in range(n_words)]
+    check = [bool(n_mask[w]) for w in range(n_words)]
+    order = np.argsort(inv, kind="stable")
+    sorted_inv = inv[order]
+    out = np.full(len(noisy), -1, dtype=np.int64)
+    itemsize = np.dtype(dist_dtype).itemsize
+    per_row = n_classes * (8 + 2 * itemsize + 2)
+    step = int(min(len(uniq), max(1, _CHUNK_BYTES // per_row)))
+    xor_buf = np.empty((step, n_classes), dtype=np.uint64)
+    pop_buf = np.empty((step, n_classes), dtype=np.uint8)
+    # One word with uint8 distances: the popcount is the distance, no sum over words needed.
+    accumulate = n_words > 1 or itemsize > 1
+    dist_buf = np.empty((step, n_classes), dtype=dist_dtype) if accumulate else pop_buf
+    tied_buf = np.empty((step, n_classes), dtype=bool)
+    out_buf = np.empty((step, n_classes), dtype=bool) if any(check) else None
+    for start in range(0, len(uniq), step):  # a loop over chunks of distinct vectors
+        stop = min(len(uniq), start + step)
+        m = stop - start
+        block = uniq[start:stop]
+        dist = dist_buf[:m]
+        if accumulate or not a_mask[0]:
+            dist[...] = 0
+        outside = out_buf[:m] if out_buf is not None else None
+        if outside is not None:
+            outside[...] = False
+        for w in range(n_words):  # a loop over the (one or few) 64-bit words
+            x = np.bitwise_xor(block[:, w, None], classes[None, :, w], out=xor_buf[:m])
+            if check[w]:
+                outside |= np.bitwise_and(x, n_mask[w]) != 0
+            if not a_mask[w]:
+                continue
+            if need_and[w]:
+                np.bitwise_and(x, a_mask[w], out=x)
+            pop = _popcount_into(x, pop_buf[:m])
+            if accumulate:
+                np.add(dist, pop, out=dist, casting="unsafe")
+        if outside is not None:
+            np.copyto(dist, big, where=outside)
+        best = dist.min(axis=1)
+        tied = np.equal(dist, best[:, None], out=tied_buf[:m])
+        if (best == big).any():
+            tied &= (best < big)[:, None]
+        ties = np.count_nonzero(tied, axis=1)
+        flat = np.flatnonzero(tied)
+        offset = np.cumsum(ties) - ties
+        lo, hi = np.searchsorted(sorted_inv, [start, stop])
+        faces = order[lo:hi]
+        row = inv[faces] - start
+        found = ties[row] > 0
+        faces, row = faces[found], row[found]
+        n_tied = ties[row]
+        pick = np.minimum((tie_u[faces] * n_tied).astype(np.int64), n_tied - 1)
+        out[faces] = flat[offset[row] + pick] - row * n_classes
+    return out
+
+
+def _popcount_into(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`_popcount` written into a uint8 buffer of the same shape."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words, out=out)
+    out[...] = _popcount(words)
+    return out
+
+
+def _unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a (n, W) word array and the row of each input."""
+    if words.shape[1] == 1:
+        uniq, inv = np.unique(words[:, 0], return_inverse=True)
+        return uniq[:, None], inv.reshape(-1)
+    uniq, inv = np.unique(words, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def _check_epsilon(epsilon: Any) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise InputError(f"epsilon must be a positive finite number (or None for no DP step, "
+                         f"which gives no privacy guarantee), got {epsilon!r}")
+    value = float(epsilon)
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"epsilon must be a positive finite number (> 0), got {value!r}; pass "
+                         "epsilon=None to skip the DP step (no privacy guarantee)")
+    return value
