@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .audit import AuditReport, audit
-from .contingency import _check_columns
+from .closeness import emd_per_class
+from .contingency import SensitiveCounts, _check_columns
 from .encoding import ColumnCodes, encode_column
 from .errors import InputError
 
@@ -193,7 +194,7 @@ def anonymize_table(
         dp_summary = release.to_dict()
 
     qi_codes = [encode_column(source[c]) for c in qi_list]
-    sa_codes = [encode_column(source[c], sort=True) for c in sens]
+    sa_codes = [_dense(encode_column(source[c], sort=True)) for c in sens]
     atoms, counts, row_atom = _atoms(qi_codes, sa_codes, len(source))
     partition = _mondrian(atoms, counts, len(qi_codes), [c.cardinality for c in sa_codes],
                           k=k, l=l, t=t, ordered=[s in ordered_list for s in sens])
@@ -208,6 +209,16 @@ def anonymize_table(
                                requirements=requirements, dp=dp_summary)
 
 
+def _dense(codes: ColumnCodes) -> ColumnCodes:
+    """Codes renumbered 0..m-1 over the values present, keeping their order.
+
+    Offset-coded integers can leave unused codes between values; the ordered EMD counts values,
+    so the gaps must go.
+    """
+    present, dense = np.unique(codes.codes, return_inverse=True)
+    return ColumnCodes(dense.reshape(-1).astype(np.int64), len(present), codes.decode(present))
+
+
 def _atoms(qi_codes: list[ColumnCodes], sa_codes: list[ColumnCodes], n: int):
     """Distinct rows over QIs and SAs: their codes (atoms x columns), counts, and each row's atom."""
     codes = np.column_stack([c.codes.astype(np.int64) for c in qi_codes + sa_codes]) \
@@ -219,11 +230,11 @@ def _atoms(qi_codes: list[ColumnCodes], sa_codes: list[ColumnCodes], n: int):
 def _mondrian(atoms: np.ndarray, counts: np.ndarray, n_qi: int, sa_cards: list[int], *,
               k: int | None, l: int | None, t: float | None, ordered: list[bool]) -> np.ndarray:
     """Partition the atoms top-down; returns the final partition index of each atom."""
-    n = counts.sum()
     sa_cols = [atoms[:, n_qi + i] for i in range(len(sa_cards))]
-    p_global = [np.bincount(s, weights=counts, minlength=m) / n for s, m in zip(sa_cols, sa_cards)]
+    overall = [np.bincount(s, weights=counts, minlength=m).astype(np.int64)
+               for s, m in zip(sa_cols, sa_cards)]
     part = np.zeros(len(atoms), dtype=np.int64)
-    whole_ok = _parts_ok(part, 1, counts, sa_cols, sa_cards, p_global, k, l, t, ordered)
+    whole_ok = _parts_ok(part, 1, counts, sa_cols, sa_cards, overall, k, l, t, ordered)
     if not whole_ok[0]:
         raise InputError(_infeasible_message(counts, sa_cols, k, l))
     base = int(atoms.max()) + 2 if atoms.size else 2
@@ -238,7 +249,7 @@ def _mondrian(atoms: np.ndarray, counts: np.ndarray, n_qi: int, sa_cards: list[i
         sub_atoms, sub_counts = atoms[act], counts[act]
         sub_sa = [s[act] for s in sa_cols]
         best_attr = _best_splits(sub_atoms, sub_counts, sub_part, len(ids), n_qi, sub_sa,
-                                 sa_cards, p_global, k, l, t, ordered)
+                                 sa_cards, overall, k, l, t, ordered)
         splitting = best_attr >= 0
         value = np.where(splitting[sub_part],
                          sub_atoms[np.arange(len(sub_atoms)), np.maximum(best_attr[sub_part], 0)],
@@ -255,7 +266,7 @@ def _mondrian(atoms: np.ndarray, counts: np.ndarray, n_qi: int, sa_cards: list[i
     return np.unique(part, return_inverse=True)[1].reshape(-1)
 
 
-def _best_splits(atoms, counts, part, n_parts, n_qi, sa_cols, sa_cards, p_global, k, l, t,
+def _best_splits(atoms, counts, part, n_parts, n_qi, sa_cols, sa_cards, overall, k, l, t,
                  ordered) -> np.ndarray:
     """For each partition, the QI whose split is valid and most balanced (-1 when none is)."""
     best_score = np.full(n_parts, -np.inf)
@@ -267,7 +278,7 @@ def _best_splits(atoms, counts, part, n_parts, n_qi, sa_cols, sa_cards, p_global
         child_of_atom = child_of_atom.reshape(-1)
         child_part = child_ids // card
         n_children = np.bincount(child_part, minlength=n_parts)
-        ok = _parts_ok(child_of_atom, len(child_ids), counts, sa_cols, sa_cards, p_global,
+        ok = _parts_ok(child_of_atom, len(child_ids), counts, sa_cols, sa_cards, overall,
                        k, l, t, ordered)
         all_ok = np.bincount(child_part, weights=~ok, minlength=n_parts) == 0
         sizes = np.bincount(child_of_atom, weights=counts, minlength=len(child_ids))
@@ -282,34 +293,31 @@ def _best_splits(atoms, counts, part, n_parts, n_qi, sa_cols, sa_cards, p_global
 
 
 def _parts_ok(part: np.ndarray, n_parts: int, counts: np.ndarray, sa_cols: list[np.ndarray],
-              sa_cards: list[int], p_global: list[np.ndarray], k, l, t, ordered) -> np.ndarray:
-    """Whether each part meets k, l and t (every sensitive attribute), vectorised over parts."""
+              sa_cards: list[int], overall: list[np.ndarray], k, l, t, ordered) -> np.ndarray:
+    """Whether each part meets k, l and t (every sensitive attribute), vectorised over parts.
+
+    l and t come from the engine's own per-class functions on the parts' counts, so a part
+    accepted here has exactly the values the output's audit will compute.
+    """
     sizes = np.bincount(part, weights=counts, minlength=n_parts)
     ok = np.ones(n_parts, dtype=bool)
     if k is not None:
         ok &= sizes >= k
-    for s, m, p, is_ordered in zip(sa_cols, sa_cards, p_global, ordered):
-        if l is None and t is None:
-            break
+    if l is None and t is None:
+        return ok
+    for s, m, total, is_ordered in zip(sa_cols, sa_cards, overall, ordered):
         cell_ids, cell_of_atom = np.unique(part * m + s, return_inverse=True)
         cell_count = np.bincount(cell_of_atom.reshape(-1), weights=counts,
-                                 minlength=len(cell_ids))
-        cell_part, cell_value = cell_ids // m, cell_ids % m
+                                 minlength=len(cell_ids)).astype(np.int64)
+        cell_part = cell_ids // m
+        sc = SensitiveCounts(name="", values=pd.RangeIndex(m), ordered=is_ordered,
+                             overall=total, cell_class=cell_part, cell_value=cell_ids % m,
+                             cell_count=cell_count,
+                             class_start=np.searchsorted(cell_part, np.arange(n_parts + 1)))
         if l is not None:
-            ok &= np.bincount(cell_part, minlength=n_parts) >= l
+            ok &= sc.distinct >= l
         if t is not None:
-            q = cell_count / sizes[cell_part]
-            if is_ordered:
-                dense = np.zeros((n_parts, m))
-                dense[cell_part, cell_value] = q
-                emd = np.abs(np.cumsum(dense - p, axis=1)).sum(axis=1) / max(m - 1, 1)
-            else:
-                present_diff = np.bincount(cell_part, weights=np.abs(q - p[cell_value]),
-                                           minlength=n_parts)
-                present_mass = np.bincount(cell_part, weights=p[cell_value], minlength=n_parts)
-                emd = 0.5 * (present_diff + np.clip(1.0 - present_mass, 0.0, None))
-            # A hair stricter than t, so float noise can never make the output's audit fail.
-            ok &= emd <= t - 1e-12
+            ok &= emd_per_class(sc) <= t
     return ok
 
 

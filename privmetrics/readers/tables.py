@@ -215,6 +215,7 @@ def write_table(table: pd.DataFrame, path: PathLike, *, fmt: TableFormat | None 
         raise TypeError(f"expected a DataFrame, got {type(table).__name__}")
     if kind == "parquet":
         arrow = _require_pyarrow(target)
+        table = _mixed_columns_as_text(table)
 
         def write(tmp: Path) -> None:
             try:
@@ -230,6 +231,19 @@ def write_table(table: pd.DataFrame, path: PathLike, *, fmt: TableFormat | None 
             table.to_csv(tmp, sep="\t" if kind == "tsv" else ",", index=keep_index,
                          lineterminator="\n", encoding="utf-8")
     atomic_write(target, write)
+
+
+def _mixed_columns_as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns mixing strings with other values (e.g. ints and a generalised ``"*"``) as
+    text: Parquet columns have one type, and the text keeps which cells are equal."""
+    mixed = [c for c in table.columns if table[c].dtype == object
+             and table[c].map(type).nunique(dropna=True) > 1]
+    if not mixed:
+        return table
+    out = table.copy()
+    for c in mixed:
+        out[c] = table[c].map(lambda v: v if pd.isna(v) else str(v))
+    return out
 
 
 def _format_from_suffix(path: Path) -> str:
