@@ -11,8 +11,9 @@ import typer
 from privface.privmetrics.anonymize import anonymize_table
 from privface.privmetrics.errors import InputError
 
-from .common import (EXIT_OK, fail_input, load_table, progress, resolve_columns, split_names,
-                     stderr, write_atomically)
+from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
+                     OrderedOption, QiOption, SensitiveOption, fail_input, load_table, progress,
+                     resolve_columns, split_names, stderr, write_atomically)
 
 
 def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
@@ -22,21 +23,12 @@ def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
 
 
 def anonymize_command(
-    data: Annotated[Optional[Path], typer.Argument(
-        help="CelebA attribute file, CSV or Parquet table.", show_default=False)] = None,
-    demo: Annotated[bool, typer.Option(
-        "--demo", help="Anonymize the embedded demo table (synthetic, CelebA-like).")] = False,
-    qi: Annotated[Optional[list[str]], typer.Option(
-        "--qi", help="Quasi-identifiers, comma-separated; repeatable. Default for a CelebA "
-        "file: its attributes.")] = None,
-    sensitive: Annotated[Optional[list[str]], typer.Option(
-        "--sensitive", help="Sensitive attributes, comma-separated; repeatable. Default: "
-        "identity when identities are given or found beside a CelebA file.")] = None,
-    identities: Annotated[Optional[Path], typer.Option(
-        "--identities", help="CelebA identity file joined as the sensitive attribute "
-        "'identity'.")] = None,
-    ordered: Annotated[Optional[list[str]], typer.Option(
-        "--ordered", help="Declare a sensitive attribute ordered. Repeatable.")] = None,
+    data: DataArgument = None,
+    demo: DemoOption = False,
+    qi: QiOption = None,
+    sensitive: SensitiveOption = None,
+    identities: IdentitiesOption = None,
+    ordered: OrderedOption = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.")] = None,
     l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.")] = None,
     t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.")] = None,
@@ -50,14 +42,14 @@ def anonymize_command(
         "--out", "-o", help="Where to write the anonymized table (same format as the input); "
         "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")
     ] = None,
-    input_format: Annotated[Optional[str], typer.Option(
-        "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")] = None,
+    input_format: InputFormatOption = None,
 ) -> None:
     """Generalise quasi-identifiers until the table meets k, l and t; write it and a certificate.
 
     The output's own audit passes by construction: `privface audit OUT` with the same
-    requirements exits 0. Exit status: 0 on success, 2 for bad input or requirements that no
-    generalisation can meet.
+    requirements exits 0. Without --sensitive or --identities, l and t use identity_CelebA.txt
+    when it lies beside a CelebA attribute file. Exit status: 0 on success, 2 for bad input or
+    requirements that no generalisation can meet.
     """
     try:
         if k is None and l is None and t is None:

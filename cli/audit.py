@@ -12,8 +12,9 @@ import typer
 from privface.privmetrics import audit
 from privface.privmetrics.errors import InputError
 
-from .common import (EXIT_FAILED, EXIT_OK, fail_input, load_table, progress, resolve_columns,
-                     split_names, stderr, write_atomically)
+from .common import (EXIT_FAILED, EXIT_OK, DataArgument, DemoOption, IdentitiesOption,
+                     InputFormatOption, OrderedOption, QiOption, SensitiveOption, fail_input,
+                     load_table, progress, resolve_columns, split_names, stderr, write_atomically)
 
 # Distinguishing power regroups the table once per QI; by default it runs only while that is quick.
 _AUTO_POWER_LIMIT = 20_000_000
@@ -45,23 +46,12 @@ def _ground_distances(specs: list[str], table: pd.DataFrame) -> dict[str, pd.Dat
 
 
 def audit_command(
-    data: Annotated[Optional[Path], typer.Argument(
-        help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table.",
-        show_default=False)] = None,
-    demo: Annotated[bool, typer.Option(
-        "--demo", help="Audit the embedded demo table (synthetic, CelebA-like).")] = False,
-    qi: Annotated[Optional[list[str]], typer.Option(
-        "--qi", help="Quasi-identifier columns, comma-separated; repeatable. "
-        "Default for a CelebA file: its 40 attributes.")] = None,
-    sensitive: Annotated[Optional[list[str]], typer.Option(
-        "--sensitive", help="Sensitive attribute columns, comma-separated; repeatable. "
-        "Default: identity when identities are given.")] = None,
-    identities: Annotated[Optional[Path], typer.Option(
-        "--identities", help="CelebA identity file (NNNNNN.jpg ID) joined as the sensitive "
-        "attribute 'identity'.")] = None,
-    ordered: Annotated[Optional[list[str]], typer.Option(
-        "--ordered", help="Declare a sensitive attribute ordered (t-closeness uses the "
-        "ordered distance); every SA is nominal otherwise. Repeatable.")] = None,
+    data: DataArgument = None,
+    demo: DemoOption = False,
+    qi: QiOption = None,
+    sensitive: SensitiveOption = None,
+    identities: IdentitiesOption = None,
+    ordered: OrderedOption = None,
     ground_distance: Annotated[Optional[list[str]], typer.Option(
         "--ground-distance", help="COLUMN=FILE.csv: a ground-distance matrix (labelled rows "
         "and columns) for exact EMD through POT. Repeatable.")] = None,
@@ -87,8 +77,7 @@ def audit_command(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Write the report to this file instead of standard output.")
     ] = None,
-    input_format: Annotated[Optional[str], typer.Option(
-        "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")] = None,
+    input_format: InputFormatOption = None,
     worst: Annotated[int, typer.Option(
         "--worst", help="How many of the worst classes to list.")] = 10,
     explain: Annotated[bool, typer.Option(

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Optional
 
 import pandas as pd
 import typer
@@ -16,6 +17,27 @@ from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+# Options every table command shares, declared once.
+DataArgument = Annotated[Optional[Path], typer.Argument(
+    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table.",
+    show_default=False)]
+DemoOption = Annotated[bool, typer.Option(
+    "--demo", help="Use the embedded demo table (synthetic, CelebA-like, with identities).")]
+QiOption = Annotated[Optional[list[str]], typer.Option(
+    "--qi", help="Quasi-identifier columns, comma-separated; repeatable. "
+    "Default for a CelebA file: its attributes.")]
+SensitiveOption = Annotated[Optional[list[str]], typer.Option(
+    "--sensitive", help="Sensitive attribute columns, comma-separated; repeatable. "
+    "Default: identity when identities are given.")]
+IdentitiesOption = Annotated[Optional[Path], typer.Option(
+    "--identities", help="CelebA identity file (NNNNNN.jpg ID) joined as the sensitive "
+    "attribute 'identity'.")]
+OrderedOption = Annotated[Optional[list[str]], typer.Option(
+    "--ordered", help="Declare a sensitive attribute ordered (t-closeness uses the ordered "
+    "distance); every SA is nominal otherwise. Repeatable.")]
+InputFormatOption = Annotated[Optional[str], typer.Option(
+    "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")]
 
 stderr = Console(stderr=True, highlight=False)
 

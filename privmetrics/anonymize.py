@@ -220,7 +220,7 @@ def _dense(codes: ColumnCodes) -> ColumnCodes:
 
 
 def _atoms(qi_codes: list[ColumnCodes], sa_codes: list[ColumnCodes], n: int):
-    """Distinct rows over QIs and SAs: their codes (atoms x columns), counts, and each row's atom."""
+    """Distinct rows over QIs and SAs: codes (atoms x columns), counts, and each row's atom."""
     codes = np.column_stack([c.codes.astype(np.int64) for c in qi_codes + sa_codes]) \
         if (qi_codes or sa_codes) else np.zeros((n, 0), np.int64)
     atoms, row_atom, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)

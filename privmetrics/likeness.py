@@ -23,7 +23,7 @@ def _class_max(sc: SensitiveCounts, cell_values: np.ndarray, floor: float) -> np
 
 
 def basic_beta_per_class(sc: SensitiveCounts) -> np.ndarray:
-    """``max_s (P_E(s) - P(s)) / P(s)`` over values with ``P_E(s) > P(s)`` (0 if none), per class."""
+    """``max_s (P_E(s) - P(s)) / P(s)`` over values with ``P_E(s) > P(s)`` (0 if none), by class."""
     gain = (sc.cell_q - sc.cell_p) / sc.cell_p
     return _class_max(sc, gain, 0.0)
 

@@ -56,7 +56,8 @@ def test_keys_that_overflow_64_bits_are_renumbered_and_stay_exact():
 
 
 def test_radices_reconstruct_the_key():
-    df = pd.DataFrame({"a": [0, 1, 2, 1], "b": ["x", "y", "x", "y"], "c": [True, False, True, True]})
+    df = pd.DataFrame({"a": [0, 1, 2, 1], "b": ["x", "y", "x", "y"],
+                       "c": [True, False, True, True]})
     keys = encode_rows(df, ["a", "b", "c"])
     rebuilt = sum(col.codes.astype(np.int64) * r for col, r in zip(keys.columns, keys.radices))
     assert rebuilt.tolist() == keys.keys.tolist()
