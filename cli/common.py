@@ -39,7 +39,7 @@ OrderedOption = Annotated[Optional[list[str]], typer.Option(
 InputFormatOption = Annotated[Optional[str], typer.Option(
     "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")]
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # logs keep whole lines
 
 
 def split_names(values: Sequence[str] | None) -> list[str]:
