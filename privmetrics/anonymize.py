@@ -23,7 +23,7 @@ import pandas as pd
 from .audit import AuditReport, audit
 from .closeness import emd_per_class
 from .contingency import SensitiveCounts, _check_columns
-from .encoding import ColumnCodes, encode_column
+from .encoding import ColumnCodes, combine_codes, encode_column
 from .errors import InputError
 
 #: What a generalised (suppressed) quasi-identifier cell holds in the output table.
@@ -198,12 +198,14 @@ def anonymize_table(
     atoms, counts, row_atom = _atoms(qi_codes, sa_codes, len(source))
     partition = _mondrian(atoms, counts, len(qi_codes), [c.cardinality for c in sa_codes],
                           k=k, l=l, t=t, ordered=[s in ordered_list for s in sens])
-    table = _generalise(source, qi_list, qi_codes, partition[row_atom])
+    row_part = partition[row_atom]
+    table, generalised = _generalise(source, qi_list, qi_codes, row_part)
     report = audit(table, qi_list, sens, k=k, l=l, t=t, ordered=ordered_list, worst=5)
     if not report.passed:  # a bug, never a user error: the construction guarantees it
         raise AssertionError("anonymised table fails its own audit: " +
                              ", ".join(r.name for r in report.failed))
-    loss = _information_loss(table, qi_list, report, k)
+    # Each partition is one class of the output (the audit above counted them the same way).
+    loss = _information_loss(generalised, np.bincount(row_part), k)
     requirements = {name: v for name, v in (("k", k), ("l", l), ("t", t)) if v is not None}
     return AnonymizationResult(table=table, loss=loss, audit=report, qi=qi_list, sensitive=sens,
                                requirements=requirements, dp=dp_summary)
@@ -220,10 +222,16 @@ def _dense(codes: ColumnCodes) -> ColumnCodes:
 
 
 def _atoms(qi_codes: list[ColumnCodes], sa_codes: list[ColumnCodes], n: int):
-    """Distinct rows over QIs and SAs: codes (atoms x columns), counts, and each row's atom."""
-    codes = np.column_stack([c.codes.astype(np.int64) for c in qi_codes + sa_codes]) \
-        if (qi_codes or sa_codes) else np.zeros((n, 0), np.int64)
-    atoms, row_atom, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    """Distinct rows over QIs and SAs: codes (atoms x columns), counts, and each row's atom.
+
+    Rows are told apart by their combined integer key (one 1-D sort), not by a row-wise unique.
+    """
+    columns = qi_codes + sa_codes
+    keys = combine_codes(columns, n).keys
+    _, first, row_atom, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                           return_counts=True)
+    atoms = (np.column_stack([c.codes[first].astype(np.int64) for c in columns]) if columns
+             else np.zeros((len(first), 0), np.int64))
     return atoms, counts.astype(np.int64), row_atom.reshape(-1)
 
 
@@ -336,10 +344,14 @@ def _infeasible_message(counts, sa_cols, k, l) -> str:
 
 
 def _generalise(source: pd.DataFrame, qi: list[str], qi_codes: list[ColumnCodes],
-                row_part: np.ndarray) -> pd.DataFrame:
-    """Replace, in each partition, the QIs that are not constant by ``"*"``."""
+                row_part: np.ndarray) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Replace, in each partition, the QIs that are not constant by ``"*"``.
+
+    Returns the table and the number of generalised cells per QI.
+    """
     out = source.copy()
     n_parts = int(row_part.max()) + 1
+    generalised = {}
     for name, col in zip(qi, qi_codes):
         codes = col.codes.astype(np.int64)
         lo = np.full(n_parts, np.iinfo(np.int64).max)
@@ -347,29 +359,26 @@ def _generalise(source: pd.DataFrame, qi: list[str], qi_codes: list[ColumnCodes]
         np.minimum.at(lo, row_part, codes)
         np.maximum.at(hi, row_part, codes)
         varies = (lo != hi)[row_part]
-        if varies.any():
+        generalised[name] = int(varies.sum())
+        if generalised[name]:
             column = source[name].astype(object)
             column[varies] = GENERALISED
             out[name] = column
-    return out
+    return out, generalised
 
 
-def _information_loss(table: pd.DataFrame, qi: list[str], report: AuditReport,
-                      k: int | None) -> InformationLoss:
-    generalised = {q: float((table[q].astype(object) == GENERALISED).mean()) for q in qi}
-    cells = int(round(sum(generalised.values()) * len(table)))
-    from .contingency import contingency_table
-
-    sizes = contingency_table(table, qi).class_sizes
-    n = len(table)
-    n_classes = report.n_classes
+def _information_loss(generalised: dict[str, int], sizes: np.ndarray, k: int | None
+                      ) -> InformationLoss:
+    n = int(sizes.sum())
+    cells = sum(generalised.values())
+    n_classes = len(sizes)
     return InformationLoss(
         generalised_cells=cells,
-        generalised_share=cells / (n * len(qi)),
+        generalised_share=cells / (n * len(generalised)),
         suppressed_rows=0,
         n_classes=n_classes,
         discernibility=int((sizes.astype(np.int64) ** 2).sum()),
         average_class_size=n / n_classes,
         normalized_average_class_size=(n / n_classes) / k if k else float("nan"),
-        per_attribute=generalised,
+        per_attribute={q: c / n for q, c in generalised.items()},
     )
