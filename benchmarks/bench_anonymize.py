@@ -62,6 +62,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_anonymize.py --out /tmp/anon.json --md /tmp/anon_table.md
     .venv/bin/python benchmarks/bench_anonymize.py --sizes 20000 --supp 5 --timeout 120
+    .venv/bin/python benchmarks/bench_anonymize.py --render /tmp/anon.json   # table only
 """
 
 from __future__ import annotations
@@ -471,6 +472,10 @@ def _fmt_pycanon(p: dict | None) -> str:
     return ("pass" if p["passed"] else "FAIL") + f" ({vals})"
 
 
+def _fmt_ratio(x: float) -> str:
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.2g}x"
+
+
 def rows_for_table(results: list[dict]) -> list[list[str]]:
     rows = []
     for r in results:
@@ -479,9 +484,9 @@ def rows_for_table(results: list[dict]) -> list[list[str]]:
         ok = res.get("status") == "ok"
         lo = res.get("loss", {}) if ok else {}
         if ok and r["method"] != "privface" and pf_time:
-            ratio = f"{res['seconds'] / pf_time:.2g}x"
+            ratio = _fmt_ratio(res["seconds"] / pf_time)
         elif res.get("status") == "timeout" and pf_time:
-            ratio = f">{res['seconds'] / pf_time:,.0f}x"
+            ratio = ">" + _fmt_ratio(res["seconds"] / pf_time)
         else:
             ratio = "-" if r["method"] != "privface" else "1x"
         method = r["method"] if r["method"] == "privface" else \
@@ -557,11 +562,19 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--md", type=Path, default=None,
                    help="write the results table (markdown) here")
+    p.add_argument("--render", type=Path, default=None, metavar="JSON",
+                   help="run nothing: print (and with --md write) the table of an earlier --out")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        table = markdown_table(json.loads(args.render.read_text())["results"])
+        print(table)
+        if args.md:
+            args.md.write_text(table + "\n")
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     req_names = [s.strip() for s in args.requirements.split(",") if s.strip()]
