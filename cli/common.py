@@ -20,7 +20,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 # Options every table command shares, declared once.
 DataArgument = Annotated[Optional[Path], typer.Argument(
-    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table.",
+    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table, or a "
+    "folder of photos (attributes are predicted first; needs the faces extra).",
     show_default=False)]
 DemoOption = Annotated[bool, typer.Option(
     "--demo", help="Use the embedded demo table (synthetic, CelebA-like, with identities).")]
@@ -104,6 +105,13 @@ def load_table(data: Path | None, demo: bool, fmt: str | None,
     elif data is None:
         raise InputError("no DATA given: pass a CelebA attribute file, a CSV or Parquet table, "
                          "or --demo")
+    elif data.is_dir():
+        # A folder of photos: stage I predicts the attributes, then the table is audited as a
+        # CelebA attribute file would be.
+        from .photos import photos_table
+
+        table, source = photos_table(data)
+        loaded = LoadedTable(table, "celeba", source, None)
     else:
         table = readers.read_table(data, fmt=fmt)
         loaded = LoadedTable(table, fmt or readers.detect_format(data), str(data), data)

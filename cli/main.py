@@ -12,17 +12,24 @@ from privface import __version__
 
 from .anonymize import anonymize_command
 from .audit import audit_command
+from .evaluate import evaluate_command
+from .predict import predict_command
+from .train import train_app
 
 app = typer.Typer(
     name="privface",
-    help="Measurable face privacy: audit face-attribute tables against k-anonymity, "
-    "l-diversity, t-closeness, beta-likeness, delta-disclosure and re-identification risk.",
+    help="Measurable face privacy: audit face-attribute tables (or photo folders) against "
+    "k-anonymity, l-diversity, t-closeness, beta-likeness, delta-disclosure and "
+    "re-identification risk; predict attributes from photos; measure identity leakage.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command("audit", no_args_is_help=False)(audit_command)
 app.command("anonymize", no_args_is_help=False)(anonymize_command)
+app.command("predict")(predict_command)
+app.command("evaluate")(evaluate_command)
+app.add_typer(train_app, name="train")
 
 
 @app.command("version")

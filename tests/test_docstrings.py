@@ -9,13 +9,15 @@ import pkgutil
 import pytest
 
 import privface
+import privface.attributes
 import privface.cli
+import privface.evaluation
 import privface.privmetrics
 
 
 def _modules() -> list[str]:
-    names = ["privface"]
-    for package in (privface.privmetrics, privface.cli):
+    names = ["privface", "privface.quality"]
+    for package in (privface.privmetrics, privface.cli, privface.attributes, privface.evaluation):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             names.append(info.name)
