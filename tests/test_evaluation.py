@@ -487,10 +487,7 @@ def celeba_subset(celeba_dir, tmp_path_factory) -> dict:
 def attribute_model():
     from privface.attributes.model import load_default_model
 
-    try:
-        return load_default_model()
-    except (OSError, ValueError) as error:
-        pytest.skip(f"the shipped attribute model cannot be loaded yet: {error}")
+    return load_default_model()  # shipped with the package: a missing model is a failure
 
 
 @pytest.mark.realdata
