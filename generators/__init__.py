@@ -1,6 +1,11 @@
 """Stage III of AnonymousNet: faces out.
 
-Pluggable face generators (k-Same-Select, StarGAN, blur/pixelate/mask baselines, diffusers
-inpainting) behind one protocol. This part is being built (see the issue on generators); nothing in
-it is importable yet beyond this package.
+Face generators behind one protocol (:class:`~privface.generators.base.Generator`:
+``generate(faces, source_attributes, target_attributes) -> faces``), found by name in
+:mod:`~privface.generators.registry`, where third-party packages plug in through the entry-point
+group ``privface.generators``.
+
+Built in so far: the paper's baselines (:mod:`~privface.generators.baselines`: blur, pixelate,
+mask). k-Same-Select, StarGAN and the diffusers backend are the subject of the open issue on
+generators.
 """

@@ -1,0 +1,134 @@
+"""The paper's baselines (AnonymousNet, Table 1): blur, pixelate and mask the face.
+
+They change no attribute on purpose and need no weights; they are what a stronger generator must
+beat on leakage at a given image quality. Each strength parameter is in pixels of the aligned crop,
+so the same setting means the same thing for every photo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import check_faces
+
+
+def face_ellipse(height: int, width: int) -> np.ndarray:
+    """Boolean mask of the face in an aligned crop (CelebA's geometry or its squares).
+
+    The ellipse covers brows to chin and cheek to cheek: measured on CelebA's template, the eyes
+    sit at 51.5% of the height and 39% / 61% of the width of a 178 x 218 crop.
+
+    Examples
+    --------
+    >>> mask = face_ellipse(218, 178)
+    >>> bool(mask[120, 89]), bool(mask[5, 5])
+    (True, False)
+    """
+    rows, cols = np.mgrid[0:height, 0:width]
+    # Proportions of CelebA's aligned crop; squares are its central square, so rescale rows.
+    if abs(height / width - 218 / 178) < 0.05:
+        centre_y, radius_y = 0.60 * height, 0.30 * height
+    else:
+        centre_y, radius_y = 0.62 * height, 0.37 * height
+    centre_x, radius_x = 0.5 * width, 0.30 * width
+    return ((rows - centre_y) / radius_y) ** 2 + ((cols - centre_x) / radius_x) ** 2 <= 1.0
+
+
+class BlurGenerator:
+    """Gaussian blur of the whole aligned crop.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian in pixels.
+
+    Examples
+    --------
+    >>> faces = np.zeros((1, 32, 32, 3), np.uint8); faces[0, 16, 16] = 255
+    >>> out = BlurGenerator(sigma=2).generate(faces, None, None)
+    >>> int(out[0, 16, 16, 0]) < 255, out.shape
+    (True, (1, 32, 32, 3))
+    """
+
+    name = "blur"
+
+    def __init__(self, sigma: float = 8.0) -> None:
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
+        self.sigma = float(sigma)
+
+    def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
+                 ) -> np.ndarray:
+        import cv2
+
+        faces = check_faces(faces)
+        return np.stack([cv2.GaussianBlur(face, (0, 0), self.sigma,
+                                          borderType=cv2.BORDER_REFLECT_101) for face in faces])
+
+
+class PixelateGenerator:
+    """Pixelation: the crop is averaged over square blocks, then shown at its size again.
+
+    Parameters
+    ----------
+    block : int
+        Block side in pixels.
+
+    Examples
+    --------
+    >>> faces = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(1, 16, 16, 3)
+    >>> out = PixelateGenerator(block=4).generate(faces, None, None)
+    >>> bool((out[0, :4, :4] == out[0, 0, 0]).all())
+    True
+    """
+
+    name = "pixelate"
+
+    def __init__(self, block: int = 12) -> None:
+        if int(block) < 1:
+            raise ValueError(f"block must be at least 1 pixel, got {block}")
+        self.block = int(block)
+
+    def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
+                 ) -> np.ndarray:
+        faces = check_faces(faces)
+        n, height, width, _ = faces.shape
+        b = self.block
+        # Pad to whole blocks by repeating the edge, average each block, then expand and crop.
+        pad_h, pad_w = -height % b, -width % b
+        padded = np.pad(faces, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        blocks = padded.reshape(n, (height + pad_h) // b, b, (width + pad_w) // b, b, 3)
+        means = np.rint(blocks.astype(np.float32).mean(axis=(2, 4))).astype(np.uint8)
+        expanded = np.repeat(np.repeat(means, b, axis=1), b, axis=2)
+        return np.ascontiguousarray(expanded[:, :height, :width])
+
+
+class MaskGenerator:
+    """Covers the face with a solid ellipse (see :func:`face_ellipse`).
+
+    Parameters
+    ----------
+    color : tuple of int
+        RGB fill.
+
+    Examples
+    --------
+    >>> faces = np.full((1, 218, 178, 3), 200, np.uint8)
+    >>> out = MaskGenerator(color=(0, 0, 0)).generate(faces, None, None)
+    >>> out[0, 120, 89].tolist(), out[0, 2, 2].tolist()
+    ([0, 0, 0], [200, 200, 200])
+    """
+
+    name = "mask"
+
+    def __init__(self, color: tuple[int, int, int] = (0, 0, 0)) -> None:
+        if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
+            raise ValueError(f"color must be three values in 0..255, got {color}")
+        self.color = tuple(int(c) for c in color)
+
+    def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
+                 ) -> np.ndarray:
+        faces = check_faces(faces)
+        out = faces.copy()
+        out[:, face_ellipse(*faces.shape[1:3])] = self.color
+        return out

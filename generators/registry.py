@@ -1,0 +1,88 @@
+"""Generators by name, built in or installed as plug-ins.
+
+A third-party package makes its generator available to privface, with no change to privface, by
+declaring an entry point in the group ``privface.generators``::
+
+    [project.entry-points."privface.generators"]
+    mygan = "mypackage.gan:MyGanGenerator"
+
+The entry point names a class (or any callable) that takes keyword parameters and returns an
+object following :class:`~privface.generators.base.Generator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from .base import Generator
+
+ENTRY_POINT_GROUP = "privface.generators"
+
+_BUILT_IN: dict[str, str] = {
+    "blur": "privface.generators.baselines:BlurGenerator",
+    "pixelate": "privface.generators.baselines:PixelateGenerator",
+    "mask": "privface.generators.baselines:MaskGenerator",
+}
+_REGISTERED: dict[str, Callable[..., Generator]] = {}
+
+
+def register(name: str, factory: Callable[..., Generator]) -> None:
+    """Make ``factory`` available as ``name`` in this process (plug-ins use entry points).
+
+    Examples
+    --------
+    >>> from privface.generators.baselines import BlurGenerator
+    >>> register("soft-blur", lambda **kw: BlurGenerator(sigma=2, **kw))
+    >>> load_generator("soft-blur").sigma
+    2.0
+    """
+    if name in _BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in generator and cannot be replaced")
+    _REGISTERED[name] = factory
+
+
+def _plugins() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    """Names of every generator: built in, registered, and installed plug-ins.
+
+    Examples
+    --------
+    >>> {"blur", "mask", "pixelate"} <= set(available())
+    True
+    """
+    return sorted(set(_BUILT_IN) | set(_REGISTERED) | set(_plugins()))
+
+
+def load_generator(name: str, **params) -> Generator:
+    """Build the generator called ``name`` with its parameters.
+
+    Examples
+    --------
+    >>> load_generator("pixelate", block=8).block
+    8
+    >>> load_generator("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown generator 'nope'; available: blur, mask, pixelate...
+    """
+    if name in _BUILT_IN:
+        module, _, attribute = _BUILT_IN[name].partition(":")
+        import importlib
+
+        factory = getattr(importlib.import_module(module), attribute)
+    elif name in _REGISTERED:
+        factory = _REGISTERED[name]
+    else:
+        plugin = _plugins().get(name)
+        if plugin is None:
+            raise ValueError(f"unknown generator {name!r}; available: {', '.join(available())}")
+        factory = plugin.load()
+    generator = factory(**params)
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator {name!r} does not follow the Generator protocol (a name "
+                        "and a generate(faces, source_attributes, target_attributes) method)")
+    return generator

@@ -1,0 +1,120 @@
+"""Stage III: the generator protocol, the registry with plug-ins, and the paper's baselines."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from privface.generators.base import Generator
+from privface.generators.baselines import (BlurGenerator, MaskGenerator, PixelateGenerator,
+                                           face_ellipse)
+from privface.generators.registry import ENTRY_POINT_GROUP, available, load_generator
+
+
+def _faces(n=3, height=218, width=178, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, height, width, 3), dtype=np.uint8)
+
+
+def _high_frequency_energy(faces):
+    image = faces.astype(np.float64)
+    return float(np.abs(np.diff(image, axis=1)).mean() + np.abs(np.diff(image, axis=2)).mean())
+
+
+@pytest.mark.parametrize("name", ["blur", "pixelate", "mask"])
+def test_built_in_generators_follow_the_protocol_and_keep_shape(name):
+    generator = load_generator(name)
+    assert isinstance(generator, Generator) and generator.name == name
+    faces = _faces()
+    out = generator.generate(faces, np.ones((3, 40)), -np.ones((3, 40)))
+    assert out.shape == faces.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, faces)
+    np.testing.assert_array_equal(faces, _faces())  # the input is not modified
+
+
+def test_blur_strength_is_monotonic():
+    faces = _faces(1)
+    energies = [_high_frequency_energy(BlurGenerator(sigma=s).generate(faces))
+                for s in (1, 2, 4, 8)]
+    assert energies == sorted(energies, reverse=True)
+    assert energies[-1] < 0.05 * _high_frequency_energy(faces)
+
+
+def test_pixelate_gives_constant_blocks_holding_the_block_mean():
+    faces = _faces(2, 40, 30)
+    out = PixelateGenerator(block=10).generate(faces)
+    for r in range(0, 40, 10):
+        for c in range(0, 30, 10):
+            block = out[:, r:r + 10, c:c + 10]
+            assert (block == block[:, :1, :1]).all()
+            expected = np.rint(faces[:, r:r + 10, c:c + 10].astype(float).mean(axis=(1, 2)))
+            np.testing.assert_array_equal(block[:, 0, 0], expected)
+    # A block of 1 pixel changes nothing.
+    np.testing.assert_array_equal(PixelateGenerator(block=1).generate(faces), faces)
+
+
+def test_mask_covers_the_face_and_nothing_else():
+    faces = _faces(2)
+    out = MaskGenerator(color=(10, 20, 30)).generate(faces)
+    mask = face_ellipse(218, 178)
+    assert (out[:, mask] == (10, 20, 30)).all()
+    np.testing.assert_array_equal(out[:, ~mask], faces[:, ~mask])
+    # Brows to chin, cheek to cheek: the template's eye line and mouth are inside.
+    assert mask[112, 70] and mask[112, 108] and mask[165, 89] and not mask[10, 89]
+
+
+@pytest.mark.parametrize("bad", [dict(sigma=0), dict(sigma=-1)])
+def test_bad_parameters_are_refused_early(bad):
+    with pytest.raises(ValueError, match="sigma"):
+        BlurGenerator(**bad)
+    with pytest.raises(ValueError, match="block"):
+        PixelateGenerator(block=0)
+    with pytest.raises(ValueError, match="color"):
+        MaskGenerator(color=(0, 300, 0))
+    with pytest.raises(ValueError, match=r"\(n, height, width, 3\) uint8"):
+        BlurGenerator().generate(np.zeros((218, 178, 3), np.uint8))
+
+
+def test_unknown_generator_names_the_available_ones():
+    with pytest.raises(ValueError, match="unknown generator 'nope'; available: blur"):
+        load_generator("nope")
+
+
+def test_plug_in_is_discovered_through_its_entry_point(tmp_path, monkeypatch):
+    """An installed package declaring the entry point appears without touching privface."""
+    package = tmp_path / "fancyfaces"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        class Negative:
+            name = "negative"
+
+            def __init__(self, strength=1.0):
+                self.strength = strength
+
+            def generate(self, faces, source_attributes, target_attributes):
+                return (255 - faces).astype(np.uint8)
+
+        class NotAGenerator:
+            pass
+        """))
+    info = tmp_path / "fancyfaces-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fancyfaces\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n"
+                                           "negative = fancyfaces:Negative\n"
+                                           "broken = fancyfaces:NotAGenerator\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert {"negative", "broken"} <= set(available())
+    generator = load_generator("negative", strength=0.5)
+    assert generator.strength == 0.5
+    faces = _faces(1, 8, 8)
+    np.testing.assert_array_equal(generator.generate(faces, None, None), 255 - faces)
+    with pytest.raises(TypeError, match="does not follow the Generator protocol"):
+        load_generator("broken")
+    sys.modules.pop("fancyfaces", None)
