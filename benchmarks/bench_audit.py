@@ -62,6 +62,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import default_data_dir, find_celeba, log
+
 SEED = 20240517
 REPO = Path(__file__).resolve().parents[1]
 ATTR_FILE = "list_attr_celeba_first20k.txt"
@@ -95,17 +97,8 @@ WHY_NOT = {
 # Data
 # --------------------------------------------------------------------------------------------
 
-def default_data_dir() -> Path:
-    env = os.environ.get("PRIVFACE_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
-
-
 def celeba_dir(data_dir: Path) -> Path:
-    for cand in (data_dir / "celeba", data_dir):
-        if (cand / ATTR_FILE).is_file() and (cand / ID_FILE).is_file():
-            return cand
-    raise SystemExit(f"cannot find {ATTR_FILE} and {ID_FILE} under {data_dir} or "
-                     f"{data_dir / 'celeba'} (set --data or $PRIVFACE_DATA)")
+    return find_celeba(data_dir, ATTR_FILE, ID_FILE)
 
 
 def load_base(data_dir: Path):
@@ -582,9 +575,6 @@ def write_json(path: Path | None, doc: dict) -> None:
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(path)
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import default_data_dir, find_celeba, log
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = "img_align_celeba_89x109"
@@ -47,21 +48,9 @@ FARS = (1e-3, 1e-2)
 RECOGNIZERS = ("sface", "dlib")
 
 
-def default_data_dir() -> Path:
-    env = os.environ.get("PRIVFACE_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
-
-
 def celeba_dir(data_dir: Path) -> Path:
-    for cand in (data_dir / "celeba", data_dir):
-        if (cand / IDS).is_dir() and (cand / ID_FILE).is_file():
-            return cand
-    raise SystemExit(f"cannot find {IDS}/ and {ID_FILE} under {data_dir} or "
-                     f"{data_dir / 'celeba'} (set --data or $PRIVFACE_DATA)")
+    return find_celeba(data_dir, IDS, ID_FILE)
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def write_json(path: Path | None, doc: dict) -> None:
