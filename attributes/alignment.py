@@ -133,7 +133,8 @@ def invert_transform(matrix: np.ndarray) -> np.ndarray:
 
 
 def paste_back(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, *,
-               feather: float = 0.0, margin: int = 0) -> np.ndarray:
+               feather: float = 0.0, margin: int = 0, region: np.ndarray | None = None
+               ) -> np.ndarray:
     """Put an aligned (possibly edited) face back into its photo.
 
     Parameters
@@ -148,6 +149,9 @@ def paste_back(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, *,
         Width in crop pixels of a smooth fade at the crop's edge (0: a hard edge).
     margin : int
         Crop pixels at each edge left out of the paste (the reflected border, say).
+    region : ndarray (h, w) of bool, optional
+        Paste only these crop pixels (a face ellipse, say); default: the whole crop. The
+        feather fades in from the region's edge.
 
     Returns
     -------
@@ -168,6 +172,10 @@ def paste_back(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, *,
     h, w = face.shape[:2]
     mask = np.zeros((h, w), np.float32)
     mask[margin:h - margin, margin:w - margin] = 1.0
+    if region is not None:
+        if region.shape != (h, w):
+            raise ValueError(f"region must be {(h, w)}, got {region.shape}")
+        mask *= region.astype(np.float32)
     if feather > 0:
         # Distance to the mask's edge, ramped to 1 over `feather` pixels: a smooth seam. The
         # one-pixel zero pad makes the crop's own border count as outside; without it a mask

@@ -44,10 +44,17 @@ class PhotoAnalysis:
         identities were given.
     skipped : DataFrame
         ``file`` and ``reason`` for every photo that gave no row.
+    landmarks : ndarray
+        ``(n_faces, 68, 2)`` dlib landmarks in photo pixels, row for row with ``faces`` (what
+        alignment and paste-back need).
+    embeddings : ndarray or None
+        ``(n_faces, d)`` identity embeddings, when the analyzer has a ``recognizer``.
     """
 
     faces: pd.DataFrame
     skipped: pd.DataFrame
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def largest_faces(self) -> pd.DataFrame:
         """One row per photo (its largest face), indexed by file name as in CelebA's files."""
@@ -66,6 +73,8 @@ class FaceAnalyzer:
         Default: the model shipped with privface (:func:`~privface.attributes.load_default_model`).
     geometry : FaceGeometry
         The aligned crop the attribute model takes (CelebA's 178 x 218 for the shipped model).
+    recognizer : FaceRecognizer, optional
+        Also embed every face with it (``PhotoAnalysis.embeddings``), e.g. to tell who is who.
 
     Examples
     --------
@@ -76,8 +85,9 @@ class FaceAnalyzer:
 
     def __init__(self, detector: FaceDetector | None = None,
                  landmarks: LandmarkPredictor | None = None, attribute_model=None,
-                 geometry: FaceGeometry = CELEBA) -> None:
+                 geometry: FaceGeometry = CELEBA, recognizer=None) -> None:
         self.detector = detector or FaceDetector()
+        self.recognizer = recognizer
         self.landmarks = landmarks or LandmarkPredictor()
         self._attribute_model = attribute_model
         self.geometry = geometry
@@ -151,7 +161,7 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
                     for p, ok in zip(paths, known) if not ok]
         paths = [p for p, ok in zip(paths, known) if ok]
     chunks = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
-    parts: list[tuple[list[dict], np.ndarray, list[dict]]] = []
+    parts: list[_Part] = []
     if workers > 1 and len(chunks) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -173,25 +183,45 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
             for path in chunk:
                 if on_photo is not None:
                     on_photo(path)
-    rows = [row for part in parts for row in part[0]]
-    skipped += [item for part in parts for item in part[2]]
-    labels = [part[1] for part in parts if len(part[1])]
+    rows = [row for part in parts for row in part.rows]
+    skipped += [item for part in parts for item in part.skipped]
+    labels = [part.labels for part in parts if len(part.labels)]
+    landmarks = np.concatenate([part.landmarks for part in parts]) if parts else \
+        np.zeros((0, 68, 2), np.float32)
+    embeddings = None
+    if analyzer.recognizer is not None:
+        found = [part.embeddings for part in parts if len(part.embeddings)]
+        embeddings = np.concatenate(found) if found else np.zeros((0, 0), np.float32)
     table = pd.DataFrame(rows, columns=["file", "face", "x", "y", "width", "height", "score"])
     predicted = np.vstack(labels) if labels else np.zeros((0, len(model.attributes)), np.int8)
     table = pd.concat([table, pd.DataFrame(predicted, columns=list(model.attributes))], axis=1)
     if identities is not None:
         table["identity"] = identities.reindex(table["file"]).to_numpy()
     skipped.sort(key=lambda item: order.get(item["file"], len(order)))
-    return PhotoAnalysis(table, pd.DataFrame(skipped, columns=["file", "reason"]))
+    return PhotoAnalysis(table, pd.DataFrame(skipped, columns=["file", "reason"]), landmarks,
+                         embeddings)
+
+
+@dataclass
+class _Part:
+    """What one chunk of photos gave (rows, labels, skipped photos, landmarks, embeddings)."""
+
+    rows: list[dict]
+    labels: np.ndarray
+    skipped: list[dict]
+    landmarks: np.ndarray
+    embeddings: np.ndarray | None
 
 
 def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: bool,
-                   batch_size: int, max_pixels: int
-                   ) -> tuple[list[dict], np.ndarray, list[dict]]:
-    """Rows, predicted labels and skipped photos of a few photos."""
+                   batch_size: int, max_pixels: int) -> _Part:
+    """Rows, predicted labels, skipped photos, landmarks and embeddings of a few photos."""
     rows: list[dict] = []
     crops: list[np.ndarray] = []
     skipped: list[dict] = []
+    points: list[np.ndarray] = []
+    chips: list[np.ndarray] = []
+    recognizer = analyzer.recognizer
     for path in paths:
         try:
             image = load_image(path, max_pixels=max_pixels)
@@ -210,8 +240,15 @@ def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: 
             rows.append({"file": path.name, "face": face.index, "x": x, "y": y, "width": w,
                          "height": h, "score": face.detection.score})
             crops.append(face.aligned.image)
+            points.append(np.asarray(face.landmarks68, np.float32))
+            if recognizer is not None:
+                chips.append(recognizer.chip(image, face.detection, face.landmarks68))
     labels = analyzer.attribute_model.predict(crops, batch_size=batch_size)
-    return rows, labels, skipped
+    embeddings = None
+    if recognizer is not None:
+        embeddings = recognizer.embed_chips(chips) if chips else np.zeros((0, 0), np.float32)
+    landmarks = np.stack(points) if points else np.zeros((0, 68, 2), np.float32)
+    return _Part(rows, labels, skipped, landmarks, embeddings)
 
 
 _WORKER: dict = {}
@@ -223,6 +260,6 @@ def _start_worker(analyzer: FaceAnalyzer, largest_only: bool, batch_size: int,
                    max_pixels=max_pixels)
 
 
-def _worker_chunk(paths: Sequence[Path]) -> tuple[list[dict], np.ndarray, list[dict]]:
+def _worker_chunk(paths: Sequence[Path]) -> _Part:
     return _analyze_chunk(_WORKER["analyzer"], paths, _WORKER["largest_only"],
                           _WORKER["batch_size"], _WORKER["max_pixels"])

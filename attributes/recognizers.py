@@ -71,6 +71,13 @@ class SFaceRecognizer(FaceRecognizer):
         self._aligner = cv2.FaceRecognizerSF.create(path, "")
         self._net = cv2.dnn.readNetFromONNX(path)
 
+    # OpenCV's objects do not pickle: a copy sent to a worker process loads the model again.
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def chip(self, image: np.ndarray, face: DetectedFace, landmarks68: np.ndarray) -> np.ndarray:
         import cv2
 
@@ -112,6 +119,12 @@ class DlibRecognizer(FaceRecognizer):
 
         self._dlib = dlib
         self._model = dlib.face_recognition_model_v1(dlib_model("resnet"))
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
     def chip(self, image: np.ndarray, face: DetectedFace, landmarks68: np.ndarray) -> np.ndarray:
         dlib = self._dlib

@@ -1,4 +1,4 @@
-"""``privface anonymize``: make a face-attribute table private, and certify it."""
+"""``privface anonymize``: make a face table or a folder of photos private, and certify it."""
 
 from __future__ import annotations
 
@@ -43,14 +43,58 @@ def anonymize_command(
         "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")
     ] = None,
     input_format: InputFormatOption = None,
+    generator: Annotated[str, typer.Option(
+        "--generator", help="Photos: the face generator: ksame (k-Same-Select), stargan, blur, "
+        "pixelate, mask, diffusers, or an installed plug-in.")] = "ksame",
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", help="Photos: a generator parameter NAME=VALUE (e.g. sigma=4 for blur, "
+        "block=8 for pixelate); repeatable.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        "--checkpoint", help="Photos: StarGAN generator weights (official 200000-G.ckpt or "
+        "from `privface train stargan`).")] = None,
+    model_dir: Annotated[Optional[Path], typer.Option(
+        "--model-dir", help="Photos: a local diffusers inpainting pipeline folder.")] = None,
+    reference: Annotated[Optional[Path], typer.Option(
+        "--reference", help="Photos: the reference population for k, l and t (a CelebA "
+        "attribute file or table with identities). Default: the input photos.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", help="Photos: processes for face analysis (default: one per core).",
+        min=1)] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="Photos: predict the attributes of every written face and "
+        "audit them with the persons, as an attacker would (about 60 ms per face).")] = True,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--restart", help="Photos: continue an interrupted run in --out (same "
+        "settings), or start again.")] = True,
 ) -> None:
-    """Generalise quasi-identifiers until the table meets k, l and t; write it and a certificate.
+    """Make data private: generalise a table, or anonymize the faces of a folder of photos.
 
-    The output's own audit passes by construction: `privface audit OUT` with the same
-    requirements exits 0. Without --sensitive or --identities, l and t use identity_CelebA.txt
-    when it lies beside a CelebA attribute file. Exit status: 0 on success, 2 for bad input or
-    requirements that no generalisation can meet.
+    A table: quasi-identifiers are generalised until it meets k, l and t; the output's own audit
+    passes by construction (`privface audit OUT` with the same requirements exits 0). Without
+    --sensitive or --identities, l and t use identity_CelebA.txt when it lies beside a CelebA
+    attribute file.
+
+    A folder of photos: detect, align, predict attributes, choose private target attributes
+    (PPAS: k, l and t over persons against --reference, --epsilon), generate new faces, paste
+    them back; writes the photos, certificates/NAME.json per photo and run.json to --out.
+
+    Exit status: 0 on success, 2 for bad input or requirements that cannot be met.
     """
+    if data is not None and data.is_dir():
+        from .anonymize_photos import run_photos
+
+        table_only = {"--sensitive": sensitive, "--ordered": ordered,
+                      "--input-format": input_format, "--demo": demo or None}
+        given = [name for name, value in table_only.items() if value]
+        if given:
+            raise fail_input(InputError(
+                f"{', '.join(given)} apply to tables, not to a folder of photos (photos use "
+                "the persons as the sensitive attribute)", file=str(data)))
+
+        run_photos(data, out=out, generator=generator, params=param, checkpoint=checkpoint,
+                   model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
+                   qi=split_names(qi), reference=reference, identities=identities,
+                   workers=workers, resume=resume, verify=verify)
     try:
         if k is None and l is None and t is None:
             raise InputError("give at least one requirement: --k, --l or --t")

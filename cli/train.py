@@ -85,3 +85,72 @@ def train_attributes_command(
         raise fail_input(exc) from None
     stderr.print(f"privface train: model written to {out}")
     raise typer.Exit(EXIT_OK)
+
+
+@train_app.command("stargan")
+def train_stargan_command(
+    images: Annotated[Path, typer.Option(
+        "--images", help="Folder of CelebA's aligned crops (178 x 218, or a scaled copy).",
+        show_default=False)],
+    labels: Annotated[Path, typer.Option(
+        "--labels", help="Attribute labels in CelebA's layout (list_attr_celeba.txt).",
+        show_default=False)],
+    attributes: Annotated[str, typer.Option(
+        "--attributes", help="Attributes the generator learns to set, comma-separated, in "
+        "label-vector order.")] = "Black_Hair,Blond_Hair,Brown_Hair,Male,Young",
+    image_size: Annotated[int, typer.Option(
+        "--image-size", help="Side of the square the crops are resized to.")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+    iterations: Annotated[int, typer.Option(
+        "--iterations", help="Iteration to stop after (the release trained 200,000).",
+        min=1)] = 200_000,
+    checkpoint_dir: Annotated[Path, typer.Option(
+        "--checkpoint-dir", help="Where {iter}-G.ckpt, {iter}-D.ckpt and {iter}-opt.ckpt are "
+        "written.")] = Path("stargan_checkpoints"),
+    save_every: Annotated[int, typer.Option(
+        "--save-every", help="Iterations between checkpoints (one is also written at the "
+        "end).", min=1)] = 10_000,
+    resume: Annotated[Optional[int], typer.Option(
+        "--resume", help="Continue from the checkpoints of iteration ITER in "
+        "--checkpoint-dir.", metavar="ITER", show_default=False)] = None,
+    conv_dim: Annotated[int, typer.Option("--conv-dim", help="Generator and discriminator "
+                                          "width.", min=1)] = 64,
+    repeat_num: Annotated[int, typer.Option("--repeat-num", help="Residual blocks of the "
+                                            "generator.", min=0)] = 6,
+    d_repeat_num: Annotated[int, typer.Option("--d-repeat-num", help="Stride-2 convolutions "
+                                              "of the discriminator.", min=1)] = 6,
+    iterations_decay: Annotated[int, typer.Option(
+        "--iterations-decay", help="Decay the learning rates linearly to 0 over this many "
+        "last iterations (0: constant).", min=0)] = 0,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="Seed for the initial weights and every random draw.",
+        show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Processes reading images alongside training (0: none).",
+        min=0)] = 0,
+    device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda.")] = "cpu",
+    log_every: Annotated[int, typer.Option(
+        "--log-every", help="Iterations between loss lines on stderr.", min=1)] = 10,
+) -> None:
+    """Train StarGAN: WGAN-GP, lambda_cls 1, lambda_rec 10, lambda_gp 10, n_critic 5, Adam 1e-4.
+
+    Checkpoints take the official release's names; use them with the generator ``stargan``.
+    """
+    from .common import split_names
+
+    try:
+        try:
+            from privface.generators.stargan import train_stargan
+        except ImportError as error:
+            raise InputError(f"{error}") from None
+        train_stargan(images, labels, attributes=split_names([attributes]),
+                      image_size=image_size, batch_size=batch_size, iterations=iterations,
+                      checkpoint_dir=checkpoint_dir, save_every=save_every, resume=resume,
+                      conv_dim=conv_dim, repeat_num=repeat_num, d_conv_dim=conv_dim,
+                      d_repeat_num=d_repeat_num, iterations_decay=iterations_decay, seed=seed,
+                      workers=workers, device=device, log_every=log_every,
+                      log=lambda line: stderr.print(line, markup=False))
+    except InputError as exc:
+        raise fail_input(exc) from None
+    stderr.print(f"privface train: StarGAN checkpoints in {checkpoint_dir}")
+    raise typer.Exit(EXIT_OK)

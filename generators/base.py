@@ -2,9 +2,18 @@
 
 Every generator of stage III, built in or from a plug-in, is an object with a ``name`` and a
 ``generate`` method. Faces are aligned RGB crops (``(n, height, width, 3)`` uint8, CelebA's
-geometry or one of its squares); attributes are CelebA's 1 / -1 coding, one row per face. A
-generator that ignores attributes (the blur, pixelate and mask baselines) accepts them anyway, so
-that the pipeline can swap generators without knowing which kind it holds.
+geometry or one of its squares); attributes are pandas DataFrames with one row per face, CelebA's
+attribute names as columns and CelebA's 1 / -1 coding. A generator reads the columns it needs
+(a missing one is a ValueError naming it). A generator that ignores attributes (the blur,
+pixelate and mask baselines) accepts them anyway, so that the pipeline can swap generators
+without knowing which kind it holds.
+
+Two optional attributes tell the pipeline more (read with ``getattr`` and these defaults):
+
+- ``geometry`` (:class:`~privface.attributes.alignment.FaceGeometry`, default CelebA's 178 x 218):
+  the aligned crop the generator wants, e.g. ``square(128)`` for StarGAN's released models.
+- ``editable`` (tuple of attribute names, default ``()``): the attributes the generator can set
+  to a target. PPAS only changes these; the others keep the face's own values.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ _BUILT_IN: dict[str, str] = {
     "blur": "privface.generators.baselines:BlurGenerator",
     "pixelate": "privface.generators.baselines:PixelateGenerator",
     "mask": "privface.generators.baselines:MaskGenerator",
+    "ksame": "privface.generators.ksame:KSameSelectGenerator",
+    "stargan": "privface.generators.stargan:StarGANGenerator",
+    "diffusers": "privface.generators.diffusion:DiffusersInpaintGenerator",
 }
 _REGISTERED: dict[str, Callable[..., Generator]] = {}
 
@@ -67,7 +70,7 @@ def load_generator(name: str, **params) -> Generator:
     >>> load_generator("nope")
     Traceback (most recent call last):
     ...
-    ValueError: unknown generator 'nope'; available: blur, mask, pixelate...
+    ValueError: unknown generator 'nope'; available: blur, diffusers, ksame, mask...
     """
     if name in _BUILT_IN:
         module, _, attribute = _BUILT_IN[name].partition(":")

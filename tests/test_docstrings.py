@@ -13,13 +13,14 @@ import privface.attributes
 import privface.cli
 import privface.evaluation
 import privface.generators
+import privface.pipeline
 import privface.privmetrics
 
 
 def _modules() -> list[str]:
     names = ["privface", "privface.quality"]
     for package in (privface.privmetrics, privface.cli, privface.attributes, privface.evaluation,
-                    privface.generators):
+                    privface.generators, privface.pipeline):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             names.append(info.name)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import privface.evaluation as evaluation
@@ -25,6 +27,7 @@ from privface.attributes.recognizers import FaceRecognizer, pairwise_distances
 from privface.cli.evaluate import evaluate_command
 from privface.evaluation import (SCHEMA, evaluate_anonymization, far_key, identity_leakage,
                                  impostor_distances, nearest_in_gallery, pair_photos)
+from privface.evaluation.leakage import mean_interval, top1_rates, wilson_interval
 from privface.quality import PSNR_CAP
 
 # --------------------------------------------------------------------------------------------
@@ -149,7 +152,9 @@ def copy_folder(source: Path, target: Path, change=lambda name, image: image) ->
 
 REQUIRED_KEYS = [
     "schema", "pairs", "skipped", "detection_rate", "landmarks",
-    "identity.{r}.top1_reid", "identity.{r}.match_rate_far_1e-3",
+    "identity.{r}.top1_reid", "identity.{r}.top1_reid_ci95", "identity.{r}.top1_reid_person",
+    "identity.{r}.top1_reid_person_ci95", "identity.{r}.persons",
+    "identity.{r}.match_rate_far_1e-3",
     "identity.{r}.match_rate_far_1e-2", "identity.{r}.top1_chance", "identity.{r}.thresholds",
     "identity.{r}.impostor_pairs", "identity.{r}.metric", "quality.psnr", "quality.ssim",
     "quality.ms_ssim",
@@ -245,6 +250,64 @@ def test_blocked_distances_equal_the_full_matrix(monkeypatch):
         assert np.array_equal(nearest_in_gallery(probes, gallery, metric), nearest)
 
 
+def test_person_level_rate_weighs_every_person_the_same():
+    # Person A has three faces, all re-identified; person B one face, missed.
+    rates = top1_rates(np.array([True, True, True, False]), np.array(["A", "A", "A", "B"]))
+    assert rates.face == 0.75 and rates.person == 0.5 and rates.persons == 2
+    # Wilson, 3 of 4: the roots p of (0.75 - p)^2 = z^2 p (1 - p) / 4.
+    assert rates.face_ci95 == pytest.approx((0.3006418, 0.9544127), abs=1e-7)
+    # Persons' rates 1 and 0: mean 0.5, standard error 0.5, clipped to [0, 1].
+    assert rates.person_ci95 == (0.0, 1.0)
+    assert mean_interval(np.array([0.5, 0.7, 0.9])) == pytest.approx(
+        (0.7 - 1.959963984540054 * 0.2 / np.sqrt(3), 0.7 + 1.959963984540054 * 0.2 / np.sqrt(3)))
+    # No identities: no person-level rate; one person: no person-level interval.
+    assert top1_rates(np.array([True, False])).person is None
+    one = top1_rates(np.array([True, False]), np.array([3, 3]))
+    assert one.person == 0.5 and one.person_ci95 is None and one.persons == 1
+    empty = top1_rates(np.zeros(0, bool), np.zeros(0, int))
+    assert empty.face is None and empty.face_ci95 is None and empty.person is None
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    with pytest.raises(ValueError):
+        top1_rates(np.array([True, False]), np.array([1, 2, 3]))
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=40))
+def test_person_level_rate_is_the_mean_of_the_persons_rates(faces):
+    ids = np.array([person for person, _ in faces])
+    hits = np.array([hit for _, hit in faces])
+    rates = top1_rates(hits, ids)
+    by_person = pd.Series(hits).groupby(ids).mean()
+    assert rates.persons == len(by_person)
+    assert rates.person == pytest.approx(by_person.mean(), abs=1e-12)
+    assert rates.face == pytest.approx(hits.mean(), abs=1e-12)
+    low, high = rates.face_ci95
+    assert 0 <= low <= rates.face <= high <= 1
+    if rates.persons >= 2:
+        low, high = rates.person_ci95
+        assert 0 <= low <= rates.person + 1e-12 and rates.person - 1e-12 <= high <= 1
+    if by_person.index.size and (pd.Series(ids).value_counts().nunique() == 1):
+        # Every person has as many faces: both rates are the same.
+        assert rates.person == pytest.approx(rates.face, abs=1e-12)
+
+
+def test_leakage_reports_the_person_level_rate():
+    # Three photos of A near 0..2, one of B far away; B's anonymized face lands next to A's.
+    gallery = np.array([[0.0], [1.0], [2.0], [10.0]])
+    probes = np.array([[0.1], [1.1], [2.1], [0.5]])
+    leak = identity_leakage(gallery, probes, np.ones(4, bool), metric="euclidean", fars=[0.5],
+                            identities=np.array(["A", "A", "A", "B"]))
+    assert leak.top1_hits.tolist() == [True, True, True, False]
+    assert leak.top1_reid == 0.75 and leak.top1_reid_person == 0.5 and leak.persons == 2
+    assert leak.top1_chance == pytest.approx(0.625) and leak.top1_chance_person == 0.5
+    payload = leak.to_dict()
+    assert payload["top1_reid_person"] == 0.5 and payload["persons"] == 2
+    assert payload["top1_reid_ci95"] == pytest.approx([0.3006418, 0.9544127], abs=1e-7)
+    assert payload["top1_reid_person_ci95"] == [0.0, 1.0]
+    plain = identity_leakage(gallery, probes, np.ones(4, bool), metric="euclidean", fars=[0.5])
+    assert plain.to_dict()["top1_reid_person"] is None and plain.to_dict()["persons"] is None
+    assert plain.to_dict()["top1_reid_ci95"] is not None
+
+
 # --------------------------------------------------------------------------------------------
 # The whole run on synthetic photos
 
@@ -291,6 +354,9 @@ def test_top1_counts_the_person_only_with_identities(originals, identities, tmp_
         assert by_person.identity[name].top1_same_photo == 0.0
         assert by_photo.identity[name].top1_reid == 0.0
         assert by_photo.identity[name].top1_chance == pytest.approx(1 / (PERSONS * PHOTOS))
+        assert by_person.identity[name].top1_reid_person == 1.0
+        assert by_person.identity[name].persons == PERSONS
+        assert by_photo.identity[name].top1_reid_person is None
     assert by_person.per_pair["pixels_top1"].all() and not by_photo.per_pair["pixels_top1"].any()
     assert by_person.attributes is None and by_person.to_dict()["attributes"] is None
 
@@ -362,8 +428,15 @@ def test_report_is_json_ready_with_the_required_keys(originals, identities, tmp_
     assert "per_pair" not in report.to_dict()
     text = report.to_text()
     for part in ("usable pairs", "Identity leakage", "top-1 re-identification (same person)",
+                 "95% interval (Wilson, faces)", f"top-1 per person (mean of {PERSONS})",
+                 "95% interval (normal, persons)", "chance level (1 / persons)",
                  "match rate at FAR 1e-3", "PSNR", "MS-SSIM", "Attributes preserved"):
         assert part in text
+    leak = payload["identity"]["pixels"]
+    assert leak["persons"] == PERSONS and leak["top1_chance_person"] == 1 / PERSONS
+    line = next(x for x in text.splitlines() if x.strip().startswith("top-1 per person"))
+    assert line.split()[-2:] == [f"{report.identity[r].top1_reid_person:.3f}"
+                                 for r in ("pixels", "centred")]
 
 
 def test_no_usable_pair_gives_an_empty_report(originals, identities, tmp_path):
@@ -406,14 +479,18 @@ def cli(monkeypatch):
 
     def with_fakes(originals, anonymized, **kwargs):
         kwargs.pop("recognizers")
+        seen_workers.append(kwargs.pop("workers"))
         return real(originals, anonymized, **kwargs, **fake_parts())
 
+    seen_workers: list[int] = []
     monkeypatch.setattr(evaluation, "evaluate_anonymization", with_fakes)
     monkeypatch.setattr("privface.cli.evaluate._attribute_model", FakeAttributeModel)
     app = typer.Typer()
     app.command()(evaluate_command)
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args])
+    invoke = lambda *args: runner.invoke(app, [str(a) for a in args])  # noqa: E731
+    invoke.workers = seen_workers
+    return invoke
 
 
 def test_command_writes_json_with_the_required_keys(cli, originals, tmp_path):
@@ -433,6 +510,24 @@ def test_command_writes_json_with_the_required_keys(cli, originals, tmp_path):
     assert text.exit_code == 0, text.output
     assert text.output.startswith("privface evaluate: 15 usable pairs")
     assert "Attributes preserved" not in text.output
+
+
+def test_command_runs_one_worker_per_core_and_prints_the_throughput(cli, originals,
+                                                                   monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    result = cli(originals, originals, "--no-attributes")
+    assert result.exit_code == 0, result.output
+    assert cli.workers == [3]
+    # The summary line (standard error) says how many pairs, how long and how fast.
+    summary = result.output.strip().splitlines()[-1]
+    assert summary.startswith("privface evaluate: 15 pairs in ") and " pairs/s, 3 workers)" in \
+        summary
+    assert float(summary.split("(")[1].split()[0]) > 0
+    result = cli(originals, originals, "--no-attributes", "--workers", "1", "--quiet")
+    assert result.exit_code == 0 and cli.workers[-1] == 1
+    assert "pairs/s" not in result.output
+    result = cli(originals, originals, "--workers", "0")
+    assert result.exit_code == 2
 
 
 def test_command_exits_2_on_bad_input(cli, originals, tmp_path):
@@ -535,3 +630,58 @@ def test_realdata_heavy_blur_leaks_less_through_the_command(celeba_subset, tmp_p
     quality = payload["quality"]
     assert quality["psnr"] < 30 and quality["ssim"] < 0.8 and quality["ms_ssim"] < 0.9
     assert payload["attributes"] is None
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_realdata_two_workers_give_the_same_report(celeba_dir, attribute_model, tmp_path):
+    """Two spawned workers and one process give the same numbers, to the last bit."""
+    import cv2
+
+    from privface.privmetrics.readers import read_celeba_identities
+
+    source = celeba_dir / "img_align_celeba_200ids"
+    ids = read_celeba_identities(celeba_dir / "identity_CelebA.txt")
+    ids = ids[ids.index.isin([p.name for p in source.iterdir()])]
+    chosen = [name for person in sorted(ids.unique())[:2]
+              for name in sorted(ids.index[ids == person])[:4]]
+    originals, blurred = tmp_path / "originals", tmp_path / "blurred"
+    originals.mkdir()
+    blurred.mkdir()
+    for name in chosen:
+        (originals / name).symlink_to(source / name)
+        image = cv2.GaussianBlur(load_image(source / name), (0, 0), 3)
+        save_image(image, blurred / name.replace(".jpg", ".png"))
+    (blurred / "stray.png").write_bytes(b"no original")  # a skipped row keeps its place
+    reports, progress = {}, {}
+    for workers in (1, 2):
+        seen: list[tuple] = []
+        reports[workers] = evaluate_anonymization(
+            originals, blurred, identities=ids[chosen], attribute_model=attribute_model,
+            workers=workers, on_pair=lambda *args, seen=seen: seen.append(args))
+        progress[workers] = seen
+    one, two = (reports[w].to_dict(per_pair=True) for w in (1, 2))
+    assert one["pairs"] == len(chosen) and one["identity"]["sface"]["persons"] == 2
+    assert_same(one, two)
+    # Progress: every pair once, counting up to the total, whichever chunk finished first.
+    for seen in progress.values():
+        assert [done for _, done, _ in seen] == list(range(1, len(chosen) + 1))
+        assert sorted(name for name, _, _ in seen) == sorted(chosen)
+        assert {total for _, _, total in seen} == {len(chosen)}
+
+
+def assert_same(a, b, where: str = "report") -> None:
+    """Equal JSON-ready values; floats within 1e-9."""
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert list(a) == list(b), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, abs=1e-9, rel=0), where
+    else:
+        assert a == b, where

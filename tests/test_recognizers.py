@@ -288,3 +288,14 @@ def test_dlib_matches_dlib_reference(subset, recognizers):
         shape = predictor.full_object_detection(image, face)
         expected = np.asarray(model.compute_face_descriptor(image, shape))
         assert np.allclose(rec.embed(image, [face], [points])[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("recognizer", [SFaceRecognizer, DlibRecognizer])
+def test_recognizers_travel_to_worker_processes(recognizer):
+    # Worker processes receive pickled copies; the copy must embed exactly as the original.
+    import pickle
+
+    original = recognizer()
+    chip = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    copy = pickle.loads(pickle.dumps(original))
+    np.testing.assert_array_equal(copy.embed_chips([chip]), original.embed_chips([chip]))

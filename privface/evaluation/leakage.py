@@ -1,7 +1,20 @@
-"""Identity leakage: thresholds from impostor pairs, match rates and top-1 re-identification."""
+"""Identity leakage: thresholds from impostor pairs, match rates and top-1 re-identification.
+
+Top-1 re-identification is reported per face (``top1_reid``: the share of anonymized faces whose
+nearest original is the same person, or with no identities their own photo) and, with
+identities, per person (``top1_reid_person``: the mean over persons of each person's share, so
+that every person weighs the same however many photos they have). Both come with a 95% interval
+(:func:`top1_rates`): the face-level one is Wilson's score interval, which treats the faces as
+independent draws; the person-level one is the normal approximation over persons, mean +- 1.96
+standard errors of the per-person shares (sample standard deviation over sqrt(persons)), clipped to
+[0, 1]. The person-level interval accounts for photos of one person being alike; it needs two
+persons, and collapses to a point when every person has the same share (say none is ever
+re-identified), where the face-level Wilson interval is the one to quote.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +30,9 @@ _BLOCK_VALUES = 1 << 22
 
 _DEFAULT_RECOGNIZERS = ("sface", "dlib")
 
+#: The two-sided 95% quantile of the standard normal distribution.
+Z95 = 1.959963984540054
+
 
 def far_key(far: float) -> str:
     """The short name of a false-accept rate used in report keys.
@@ -29,6 +45,114 @@ def far_key(far: float) -> str:
     return np.format_float_scientific(float(far), trim="-", exp_digits=1)
 
 
+
+
+def wilson_interval(hits: int, n: int, *, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson's score interval for a share of ``hits`` out of ``n`` (95% by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not a point at 0 or n hits.
+    None when ``n`` is 0.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in wilson_interval(3, 4)]
+    [0.3006, 0.9544]
+    >>> [round(x, 4) for x in wilson_interval(0, 100)]
+    [0.0, 0.037]
+    >>> wilson_interval(0, 0) is None
+    True
+    """
+    if n <= 0:
+        return None
+    if not 0 <= hits <= n:
+        raise ValueError(f"hits must lie between 0 and n = {n}, got {hits}")
+    p = hits / n
+    zz = z * z
+    denominator = 1.0 + zz / n
+    centre = (p + zz / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1.0 - p) / n + zz / (4 * n * n)) / denominator
+    low = 0.0 if hits == 0 else max(0.0, centre - half)
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return (float(low), float(high))
+
+
+def mean_interval(values: np.ndarray, *, z: float = Z95) -> tuple[float, float] | None:
+    """Normal-approximation interval of a mean of shares: mean +- z * sd / sqrt(n), in [0, 1].
+
+    ``sd`` is the sample standard deviation (n - 1). None for fewer than two values.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in mean_interval(np.array([0.5, 0.7, 0.9]))]
+    [0.4737, 0.9263]
+    >>> mean_interval(np.array([1.0, 0.0]))
+    (0.0, 1.0)
+    >>> mean_interval(np.array([0.25])) is None
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return None
+    mean = float(values.mean())
+    half = z * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return (max(0.0, mean - half), min(1.0, mean + half))
+
+
+@dataclass
+class Top1Rates:
+    """Top-1 re-identification per face and per person (see :func:`top1_rates`)."""
+
+    face: float | None
+    face_ci95: tuple[float, float] | None
+    person: float | None
+    person_ci95: tuple[float, float] | None
+    persons: int | None
+
+
+def top1_rates(hits: np.ndarray, identities: np.ndarray | None = None) -> Top1Rates:
+    """Face-level and person-level top-1 re-identification, each with a 95% interval.
+
+    Parameters
+    ----------
+    hits : ndarray of bool (n,)
+        Per face, whether its nearest original was a hit (a face with no embedding is a miss).
+    identities : ndarray (n,), optional
+        Person per face. Without it there is no person-level rate (None).
+
+    Returns
+    -------
+    Top1Rates
+        ``face``: the share of faces hit, with Wilson's interval ``face_ci95``; ``person``: the
+        mean over persons of each person's share of faces hit (every person weighs the same),
+        with the normal approximation over persons ``person_ci95`` (None for one person);
+        ``persons``: how many there are. Rates are None without faces.
+
+    Examples
+    --------
+    Person A has three faces, all re-identified; person B one face, missed:
+
+    >>> rates = top1_rates(np.array([True, True, True, False]), np.array(["A", "A", "A", "B"]))
+    >>> rates.face, rates.person, rates.persons
+    (0.75, 0.5, 2)
+    >>> rates.person_ci95
+    (0.0, 1.0)
+    >>> top1_rates(np.array([True, False])).person is None
+    True
+    """
+    hits = np.asarray(hits, dtype=bool)
+    n = int(hits.size)
+    face = float(hits.mean()) if n else None
+    face_ci95 = wilson_interval(int(hits.sum()), n)
+    if identities is None or not n:
+        return Top1Rates(face, face_ci95, None, None, 0 if identities is not None else None)
+    identities = np.asarray(identities)
+    if identities.shape != hits.shape:
+        raise ValueError(f"expected one identity per face, got {identities.shape[0]} for {n}")
+    _, inverse = np.unique(identities, return_inverse=True)
+    inverse = inverse.ravel()
+    per_person = np.bincount(inverse, weights=hits.astype(np.float64)) / np.bincount(inverse)
+    return Top1Rates(face, face_ci95, float(per_person.mean()), mean_interval(per_person),
+                     int(per_person.size))
 
 
 def _paired_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
@@ -114,6 +238,8 @@ class IdentityLeakage:
         FAR -> distance threshold, FAR -> share of pairs within it of their own original.
     top1_reid : float
         Share of pairs whose nearest original is their own (with identities: the same person).
+    top1_reid_ci95 : (float, float) or None
+        Wilson's 95% interval of ``top1_reid`` (faces as independent draws).
     top1_same_photo : float
         Share whose nearest original is exactly their own photo (equals ``top1_reid`` without
         identities).
@@ -123,6 +249,15 @@ class IdentityLeakage:
         Per pair, the distance to its own original (``inf`` where no face was embedded).
     top1_hits : ndarray of bool
         Per pair, whether it was re-identified at rank 1.
+    top1_reid_person : float or None
+        With identities: the mean over persons of each person's share of pairs re-identified
+        (every person weighs the same); None without identities.
+    top1_reid_person_ci95 : (float, float) or None
+        Its 95% interval, the normal approximation over persons (None for fewer than two).
+    persons : int or None
+        Persons in the gallery (None without identities).
+    top1_chance_person : float or None
+        ``top1_reid_person`` of a uniform guess: ``1 / persons`` (None without identities).
     """
 
     recognizer: str
@@ -138,9 +273,23 @@ class IdentityLeakage:
     top1_chance: float | None
     distances: np.ndarray = field(repr=False)
     top1_hits: np.ndarray = field(repr=False)
+    top1_reid_ci95: tuple[float, float] | None = None
+    top1_reid_person: float | None = None
+    top1_reid_person_ci95: tuple[float, float] | None = None
+    persons: int | None = None
+
+    @property
+    def top1_chance_person(self) -> float | None:
+        """The person-level chance level, ``1 / persons`` (each person's share of the gallery,
+        averaged over persons)."""
+        return 1.0 / self.persons if self.persons else None
 
     def to_dict(self) -> dict:
-        """JSON-ready; ``match_rate_far_<far>`` keys (``match_rate_far_1e-3``, ...)."""
+        """JSON-ready; ``match_rate_far_<far>`` keys (``match_rate_far_1e-3``, ...).
+
+        Intervals are ``[low, high]`` lists or None; ``top1_reid_person``, its interval and
+        ``persons`` are None without identities.
+        """
         out: dict[str, Any] = {
             "metric": self.metric,
             "gallery": self.gallery,
@@ -149,6 +298,11 @@ class IdentityLeakage:
             "impostors": "different persons" if self.by_identity else "different photos",
             "top1_by": "identity" if self.by_identity else "photo",
             "top1_reid": json_number(self.top1_reid),
+            "top1_reid_ci95": _interval(self.top1_reid_ci95),
+            "top1_reid_person": json_number(self.top1_reid_person),
+            "top1_reid_person_ci95": _interval(self.top1_reid_person_ci95),
+            "persons": self.persons,
+            "top1_chance_person": json_number(self.top1_chance_person),
             "top1_same_photo": json_number(self.top1_same_photo),
             "top1_chance": json_number(self.top1_chance),
         }
@@ -156,6 +310,10 @@ class IdentityLeakage:
             out[f"match_rate_far_{far_key(far)}"] = json_number(rate)
         out["thresholds"] = {far_key(f): json_number(t) for f, t in self.thresholds.items()}
         return out
+
+
+def _interval(interval: tuple[float, float] | None) -> list | None:
+    return None if interval is None else [json_number(v) for v in interval]
 
 
 def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np.ndarray, *,
@@ -176,8 +334,9 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
     fars : sequence of float
         False-accept rates to set thresholds at.
     identities : ndarray (n,), optional
-        Person per pair: impostors are pairs of different persons and top-1 counts a gallery
-        photo of the same person as a hit.
+        Person per pair: impostors are pairs of different persons, top-1 counts a gallery
+        photo of the same person as a hit, and the person-level rate is computed
+        (:func:`top1_rates`).
 
     Examples
     --------
@@ -186,6 +345,8 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
     ...                         metric="cosine", fars=[0.5])
     >>> leak.top1_reid, leak.match_rates, leak.top1_chance
     (0.5, {0.5: 0.5}, 0.25)
+    >>> leak.top1_reid_person is None
+    True
     """
     n = len(originals)
     embedded = np.asarray(embedded, dtype=bool)
@@ -212,6 +373,7 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
             rates[far] = float(np.mean(distances <= thresholds[far])) if n else None
         else:
             thresholds[far] = rates[far] = None
+    reid = top1_rates(top1, identities)
     if n and identities is not None:
         _, inverse, counts = np.unique(identities, return_inverse=True, return_counts=True)
         chance = float(np.mean(counts[inverse] / n))
@@ -223,4 +385,6 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
         thresholds=thresholds, match_rates=rates,
         top1_reid=float(top1.mean()) if n else None,
         top1_same_photo=float(same_photo.mean()) if n else None,
-        top1_chance=chance, distances=distances, top1_hits=top1)
+        top1_chance=chance, distances=distances, top1_hits=top1,
+        top1_reid_ci95=reid.face_ci95, top1_reid_person=reid.person,
+        top1_reid_person_ci95=reid.person_ci95, persons=reid.persons)

@@ -114,6 +114,14 @@ class EvaluationReport:
         :meth:`IdentityLeakage.to_dict`; ``quality`` the mean ``psnr``, ``ssim``, ``ms_ssim``;
         ``attributes`` ``preserved_mean`` and ``per_attribute`` (None when not evaluated).
         ``per_pair=True`` adds one record per pair.
+
+        Keys added since the schema was first published, without a version bump (a reader of
+        ``privface.evaluate/1`` may ignore keys it does not know): in ``identity.<recognizer>``,
+        ``top1_reid_ci95`` (Wilson's 95% interval of the face-level ``top1_reid``, as
+        ``[low, high]``), ``top1_reid_person`` (with identities: the mean over persons of each
+        person's top-1 rate), ``top1_reid_person_ci95`` (normal approximation over persons),
+        ``persons`` and ``top1_chance_person`` (``1 / persons``); all None without identities
+        except ``top1_reid_ci95``. See :mod:`privface.evaluation.leakage`.
         """
         quality = self.quality.summary()
         quality["skipped_size_mismatch"] = self.quality_skipped
@@ -154,6 +162,11 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return format(value, spec)
 
 
+def _interval(interval: tuple[float, float] | None) -> str:
+    """``0.120-0.340``, or ``-`` when there is none."""
+    return "-" if interval is None else f"{_fmt(interval[0])}-{_fmt(interval[1])}"
+
+
 def _report_to_text(report: EvaluationReport, *, max_skipped: int) -> str:
     lines = [f"privface evaluate: {report.pairs:,} usable pairs",
              f"originals:  {report.originals}", f"anonymized: {report.anonymized}"]
@@ -178,7 +191,15 @@ def _report_to_text(report: EvaluationReport, *, max_skipped: int) -> str:
         leaks = [report.identity[n] for n in names]
         by = "same person" if any(leak.by_identity for leak in leaks) else "own photo"
         row(f"top-1 re-identification ({by})", [_fmt(x.top1_reid) for x in leaks])
+        row("  95% interval (Wilson, faces)", [_interval(x.top1_reid_ci95) for x in leaks])
         row("  chance level", [_fmt(x.top1_chance) for x in leaks])
+        if any(x.top1_reid_person is not None for x in leaks):
+            persons = max(x.persons or 0 for x in leaks)
+            row(f"top-1 per person (mean of {persons:,})",
+                [_fmt(x.top1_reid_person) for x in leaks])
+            row("  95% interval (normal, persons)",
+                [_interval(x.top1_reid_person_ci95) for x in leaks])
+            row("  chance level (1 / persons)", [_fmt(x.top1_chance_person) for x in leaks])
         for far in report.fars:
             row(f"match rate at FAR {far_key(far)}", [_fmt(x.match_rates.get(far)) for x in leaks])
         for far in report.fars:

@@ -2,70 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from privface.privmetrics.errors import InputError
-from privface.quality import QualityMeter
+from privface.quality import QualityScores
 
+from .chunks import (_Chunk, _chunk_size, _default_attribute_model, _evaluate_chunk, _Parts,
+                     _portable, _recognizer_objects, _run_in_workers, _Setup)
 from .leakage import _DEFAULT_RECOGNIZERS, IdentityLeakage, far_key, identity_leakage
 from .pairing import pair_photos
 from .report import AttributeAgreement, EvaluationReport
-
-
-
-class _Batcher:
-    """Feeds items to ``compute`` in lists of ``size``; identical items are computed once.
-
-    ``add`` returns a ticket: the item's row in :meth:`results`.
-    """
-
-    def __init__(self, compute: Callable[[list[np.ndarray]], np.ndarray], size: int) -> None:
-        self.compute = compute
-        self.size = max(1, int(size))
-        self._tickets: dict[bytes, int] = {}
-        self._queue: list[np.ndarray] = []
-        self._done: list[np.ndarray] = []
-
-    def add(self, item: np.ndarray) -> int:
-        item = np.ascontiguousarray(item)
-        digest = hashlib.blake2b(item.data, digest_size=16)
-        digest.update(repr((item.shape, item.dtype.str)).encode())
-        key = digest.digest()
-        if key in self._tickets:
-            return self._tickets[key]
-        self._tickets[key] = ticket = len(self._tickets)
-        self._queue.append(item)
-        if len(self._queue) >= self.size:
-            self._flush()
-        return ticket
-
-    def _flush(self) -> None:
-        if self._queue:
-            self._done.append(np.asarray(self.compute(self._queue)))
-            self._queue = []
-
-    def results(self) -> np.ndarray | None:
-        self._flush()
-        return np.concatenate(self._done) if self._done else None
-
-
-def _recognizer_objects(recognizers) -> list:
-    from privface.attributes.recognizers import FaceRecognizer, load_recognizer
-
-    if isinstance(recognizers, (str, FaceRecognizer)):
-        recognizers = (recognizers,)
-    out = [load_recognizer(r) if isinstance(r, str) else r for r in recognizers]
-    names = [r.name for r in out]
-    if len(set(names)) != len(names):
-        raise ValueError(f"each recognizer may be named once, got {names}")
-    return out
 
 
 def _identity_series(identities) -> pd.Series | None:
@@ -89,6 +40,7 @@ def evaluate_anonymization(
     attributes: bool = True,
     batch_size: int = 64,
     max_pixels: int | None = None,
+    workers: int = 1,
 ) -> EvaluationReport:
     """Measure identity leakage, image quality and attribute utility of an anonymized folder.
 
@@ -99,9 +51,9 @@ def evaluate_anonymization(
     identities : Series or path, optional
         Person per original file name (as
         :func:`~privface.privmetrics.readers.read_celeba_identities` returns, or the path of a
-        CelebA identity file). Impostor pairs are then pairs of different persons and top-1
-        counts a nearest original of the same person as re-identified. Originals without an
-        identity are skipped.
+        CelebA identity file). Impostor pairs are then pairs of different persons, top-1
+        counts a nearest original of the same person as re-identified, and the person-level
+        rate (``top1_reid_person``) is reported too. Originals without an identity are skipped.
     recognizers : sequence of str or FaceRecognizer
         Face recognizers to attack with, by name (``sface``, ``dlib``) or as objects.
     attribute_model : optional
@@ -112,14 +64,22 @@ def evaluate_anonymization(
     analyzer : FaceAnalyzer, optional
         Detector, landmarks and alignment geometry; default: YuNet and dlib's 68 landmarks.
     on_pair : callable, optional
-        Called as ``on_pair(file_name, done, total)`` after each pair (for progress bars).
+        Called as ``on_pair(file_name, done, total)`` for each pair once it is done (for
+        progress bars); with several workers, for the pairs of each chunk as the chunk finishes
+        (``done`` still counts up to ``total`` one by one).
     attributes : bool
         Evaluate attribute preservation (needs an attribute model).
     batch_size : int
-        Faces per call of the recognizers and the attribute model.
+        Faces per call of the recognizers and the attribute model, and pairs per chunk of work
+        (at most; smaller folders are cut into about 16 chunks so that every worker gets some).
     max_pixels : int, optional
         Refuse photos larger than this (decompression bombs); default that of
         :func:`~privface.attributes.images.load_image`.
+    workers : int
+        Processes that evaluate chunks of pairs in parallel (``spawn`` start method; each loads
+        the models once and runs them on one thread, so one per core is the right number). The
+        chunks are the same whatever the number of workers, so the report is too. With one
+        worker (or a single chunk) everything runs in this process.
 
     Returns
     -------
@@ -141,13 +101,14 @@ def evaluate_anonymization(
     >>> report.pairs, report.skipped["reason"].tolist()
     (0, ['no face found in the original'])
     """
-    from privface.attributes.alignment import align_face
-    from privface.attributes.analysis import FaceAnalyzer
-    from privface.attributes.images import MAX_PIXELS, ImageError, list_images, load_image
+    from privface.attributes.images import MAX_PIXELS, list_images
 
     fars = tuple(float(f) for f in fars)
     if not fars or not all(0 < f < 1 for f in fars):
         raise ValueError(f"every FAR must lie in (0, 1), got {list(fars)}")
+    if int(workers) < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = int(workers)
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     originals, anonymized = Path(originals), Path(anonymized)
     original_files, anonymized_files = list_images(originals), list_images(anonymized)
@@ -162,83 +123,53 @@ def evaluate_anonymization(
                          file=str(anonymized))
     id_series = _identity_series(identities)
     recs = _recognizer_objects(recognizers)
-    analyzer = analyzer if analyzer is not None else FaceAnalyzer(attribute_model=attribute_model)
+    items = [(o, a, id_series is None or o.name in id_series.index) for o, a in pairs]
+    size = _chunk_size(len(items), batch_size)
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    processes = min(workers, len(chunks))
+
+    from privface.attributes.analysis import FaceAnalyzer
+
     model = None
-    if attributes:
-        # Load it before the long loop, so that a missing model fails in the first second.
-        model = attribute_model if attribute_model is not None else analyzer.attribute_model
-    geometry = analyzer.geometry
+    if processes > 1:
+        # The workers build their own parts; here only what fails fast (a missing model).
+        if attributes:
+            model = attribute_model if attribute_model is not None else \
+                analyzer.attribute_model if analyzer is not None else _default_attribute_model()
+        setup = _Setup(analyzer=analyzer, recognizers=[_portable(r) for r in recs], model=model,
+                       batch_size=batch_size, max_pixels=max_pixels)
+        parts = _run_in_workers(setup, chunks, processes, on_pair)
+    else:
+        analyzer = analyzer if analyzer is not None else \
+            FaceAnalyzer(attribute_model=attribute_model)
+        if attributes:
+            # Load it before the long loop, so that a missing model fails in the first second.
+            model = attribute_model if attribute_model is not None else analyzer.attribute_model
+        local = _Parts(analyzer, recs, model, batch_size, max_pixels)
+        parts = []
+        done = 0
+        for chunk in chunks:
+            def advance(name: str) -> None:
+                nonlocal done
+                done += 1
+                if on_pair is not None:
+                    on_pair(name, done, len(items))
 
-    embedders = {r.name: _Batcher(r.embed_chips, batch_size) for r in recs}
-    predictor = _Batcher(lambda crops: model.predict(crops, batch_size=batch_size),
-                         4 * batch_size) if model is not None else None
-    meter = QualityMeter()
-    rows: list[dict] = []
-    quality_skipped = 0
+            parts.append(_evaluate_chunk(local, chunk, advance))
+    return _assemble(originals, anonymized, parts, skipped, id_series, recs, model, fars)
 
-    def skip(path: Path, folder: str, reason: str) -> None:
-        skipped.append({"file": path.name, "folder": folder, "reason": reason})
 
-    for done, (orig_path, anon_path) in enumerate(pairs, 1):
-        try:
-            if id_series is not None and orig_path.name not in id_series.index:
-                skip(orig_path, "originals", "no identity for this file in the identity file")
-                continue
-            try:
-                original = load_image(orig_path, max_pixels=max_pixels)
-            except ImageError as error:
-                skip(orig_path, "originals", error.message)
-                continue
-            try:
-                faces = analyzer.faces(original, max_faces=1)
-            except ValueError as error:  # degenerate landmarks: the eyes coincide
-                skip(orig_path, "originals", f"cannot align the face: {error}")
-                continue
-            if not faces:
-                skip(orig_path, "originals", "no face found in the original")
-                continue
-            try:
-                changed = load_image(anon_path, max_pixels=max_pixels)
-            except ImageError as error:
-                skip(anon_path, "anonymized", error.message)
-                continue
-            face = faces[0]
-            detections = analyzer.detector.detect(changed)
-            row: dict[str, Any] = {"original": orig_path.name, "anonymized": anon_path.name,
-                                   "face_detected": bool(detections)}
-            if changed.shape[:2] == original.shape[:2]:
-                where, box, points = "original", face.detection, face.landmarks68
-            elif detections:
-                where, box = "anonymized", detections[0]
-                points = analyzer.landmarks.predict(changed, box)
-            else:
-                where, box, points = "anonymized", None, None
-            crop = None
-            if points is not None:
-                try:
-                    crop = align_face(changed, points, geometry).image
-                except ValueError:
-                    box = points = None
-            row["landmarks"] = where
-            for rec in recs:
-                batcher = embedders[rec.name]
-                row[f"_{rec.name}_orig"] = batcher.add(
-                    rec.chip(original, face.detection, face.landmarks68))
-                row[f"_{rec.name}_anon"] = batcher.add(rec.chip(changed, box, points)) \
-                    if box is not None else -1
-            if predictor is not None:
-                row["_attr_orig"] = predictor.add(face.aligned.image)
-                row["_attr_anon"] = predictor.add(crop) if crop is not None else -1
-            if changed.shape == original.shape:
-                row["_quality"] = meter.add(original, changed)
-            else:
-                row["_quality"] = -1
-                quality_skipped += 1
-            rows.append(row)
-        finally:
-            if on_pair is not None:
-                on_pair(orig_path.name, done, len(pairs))
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    found = [a for a in arrays if len(a)]
+    return np.concatenate(found) if found else np.zeros((0, 1), np.float32)
 
+
+def _assemble(originals: Path, anonymized: Path, parts: list[_Chunk], skipped: list[dict],
+              id_series: pd.Series | None, recs: list, model, fars: tuple[float, ...]
+              ) -> EvaluationReport:
+    """The report from the chunks' rows, embeddings, predictions and scores (in pair order)."""
+    skipped = skipped + [item for part in parts for item in part.skipped]
+    rows = [row for part in parts for row in part.rows]
     table = pd.DataFrame(rows) if rows else \
         pd.DataFrame(columns=["original", "anonymized", "face_detected", "landmarks"])
     n = len(rows)
@@ -250,12 +181,10 @@ def evaluate_anonymization(
 
     identity: dict[str, IdentityLeakage] = {}
     for rec in recs:
-        embeddings = embedders[rec.name].results()
-        orig_t = np.array([r[f"_{rec.name}_orig"] for r in rows], np.int64)
-        anon_t = np.array([r[f"_{rec.name}_anon"] for r in rows], np.int64)
-        has = anon_t >= 0
-        gallery = embeddings[orig_t] if n else np.zeros((0, 1), np.float32)
-        probes = embeddings[anon_t[has]] if n else np.zeros((0, 1), np.float32)
+        gallery = _stack([part.embeddings[rec.name][0] for part in parts])
+        probes = _stack([part.embeddings[rec.name][1] for part in parts])
+        has = np.concatenate([part.embeddings[rec.name][2] for part in parts]) if parts else \
+            np.zeros(0, bool)
         leak = identity_leakage(gallery, probes, has, metric=rec.metric, fars=fars,
                                 identities=ids, recognizer=rec.name)
         identity[rec.name] = leak
@@ -271,11 +200,17 @@ def evaluate_anonymization(
     if n == 1:
         notes.append("one usable pair: no impostor pairs, so no thresholds or match rates")
 
-    quality_index = np.array([r["_quality"] for r in rows], np.int64)
-    scores = meter.scores()
+    scored = np.concatenate([part.scored for part in parts]) if parts else np.zeros(0, bool)
+    scores = QualityScores(
+        psnr=np.concatenate([np.zeros(0)] + [p.quality.psnr for p in parts]),
+        ssim=np.concatenate([np.zeros(0)] + [p.quality.ssim for p in parts]),
+        ms_ssim=np.concatenate([np.zeros(0)] + [p.quality.ms_ssim for p in parts]),
+        ms_ssim_scales=np.concatenate([np.zeros(0, np.int64)]
+                                      + [p.quality.ms_ssim_scales for p in parts]))
+    quality_skipped = int(n - scored.sum())
     for column in ("psnr", "ssim", "ms_ssim"):
         values = np.full(n, np.nan)
-        values[quality_index >= 0] = getattr(scores, column)[quality_index[quality_index >= 0]]
+        values[scored] = getattr(scores, column)
         if n:
             table[column] = values
     if quality_skipped:
@@ -285,12 +220,12 @@ def evaluate_anonymization(
     agreement = None
     if model is not None:
         labels = np.asarray(model.attributes, dtype=object)
-        predictions = predictor.results()
-        orig_t = np.array([r["_attr_orig"] for r in rows], np.int64)
-        anon_t = np.array([r["_attr_anon"] for r in rows], np.int64)
-        has = anon_t >= 0
+        has = np.concatenate([part.predictions[2] for part in parts]) if parts else \
+            np.zeros(0, bool)
         if has.any():
-            same = predictions[orig_t[has]] == predictions[anon_t[has]]
+            predicted_orig = _stack([part.predictions[0] for part in parts])
+            predicted_anon = _stack([part.predictions[1] for part in parts])
+            same = predicted_orig[has] == predicted_anon
             per_attribute = same.mean(axis=0)
             per_pair = np.full(n, np.nan)
             per_pair[has] = same.mean(axis=1)
@@ -306,7 +241,6 @@ def evaluate_anonymization(
     own = sum(1 for r in rows if r["landmarks"] == "anonymized")
     landmarks = None if not n else "original" if own == 0 else "anonymized" if own == n else \
         "mixed"
-    table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
     return EvaluationReport(
         originals=str(originals), anonymized=str(anonymized), pairs=n,
         faces_detected=sum(1 for r in rows if r["face_detected"]), landmarks=landmarks,

@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""AnonymousNet's Table 1 on real faces: quality, leakage and utility of each generator.
+
+For every configuration (blur, pixelate, mask, k-Same-Select with k = 2, 5, 10 with identities and
+k = 5 with persons found by SFace, StarGAN when ``--checkpoint`` is given) the script runs the
+photo pipeline (:func:`privface.pipeline.anonymize_photos`, the same call as ``privface anonymize
+PHOTOS_DIR``) on a subset of the shared 200-identity CelebA set and measures the output with
+:func:`privface.evaluation.evaluate_anonymization` (the same call as ``privface evaluate``), with
+the identities: PSNR / SSIM / MS-SSIM, top-1 re-identification (face and person level) and match
+rate at FAR 1e-3 for SFace and dlib, detection rate, attribute preservation, and the pipeline's
+throughput (photos/s with ``--workers`` processes).
+
+Run from the repository root (the photos are linked, never copied into the repository)::
+
+    .venv/bin/python benchmarks/bench_generators.py --persons 40 --photos 30 \\
+        --out /tmp/bench_generators.json
+    .venv/bin/python benchmarks/bench_generators.py --configs blur,ksame5 --persons 5 --photos 6
+
+The JSON holds every number of the evaluation reports; the Markdown table printed at the end is
+the one in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from common import default_data_dir, find_celeba, log
+
+CONFIGS = {
+    "blur": {"generator": "blur", "params": {"sigma": 8}},
+    "pixelate": {"generator": "pixelate", "params": {"block": 12}},
+    "mask": {"generator": "mask", "params": {}},
+    "ksame2": {"generator": "ksame", "k": 2},
+    "ksame5": {"generator": "ksame", "k": 5},
+    "ksame10": {"generator": "ksame", "k": 10},
+    "ksame5-noid": {"generator": "ksame", "k": 5, "identities": False},
+    "stargan": {"generator": "stargan", "params": {}},
+}
+
+
+def subset(celeba: Path, persons: int, photos: int, folder: Path):
+    """Symbolic links to ``photos`` photos of each of the first ``persons`` identities."""
+    from privface.privmetrics.readers import read_celeba_identities
+
+    source = celeba / "img_align_celeba_200ids"
+    names = sorted(p.name for p in source.iterdir())
+    ids = read_celeba_identities(celeba / "identity_CelebA.txt").reindex(names)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    chosen = []
+    for person in sorted(ids.unique())[:persons]:
+        for name in sorted(ids.index[ids == person])[:photos]:
+            (folder / name).symlink_to(source / name)
+            chosen.append(name)
+    return ids.loc[chosen]
+
+
+def row(name: str, report: dict, run: dict) -> dict:
+    """The Table 1 numbers of one configuration."""
+    identity = report["identity"]
+    out = {"config": name, "photos_per_second": run["photos_per_second"],
+           "written": run["photos"]["written"], "psnr": report["quality"]["psnr"],
+           "ssim": report["quality"]["ssim"], "ms_ssim": report["quality"]["ms_ssim"],
+           "detection_rate": report["detection_rate"],
+           "attributes_preserved": report["attributes"]["preserved_mean"]}
+    for rec, values in identity.items():
+        out[f"{rec}_top1"] = values["top1_reid"]
+        out[f"{rec}_top1_person"] = values.get("top1_reid_person")
+        out[f"{rec}_match_1e-3"] = values["match_rate_far_1e-3"]
+    if "ksame" in run:
+        out["ksame_k_min"] = run["ksame"]["k_min"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--persons", type=int, default=40)
+    parser.add_argument("--photos", type=int, default=30)
+    parser.add_argument("--configs", default="blur,pixelate,mask,ksame2,ksame5,ksame10,ksame5-noid")
+    parser.add_argument("--checkpoint", type=Path, help="StarGAN weights (adds 'stargan')")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_generators"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/bench_generators.json"))
+    args = parser.parse_args()
+
+    from privface.evaluation import evaluate_anonymization
+    from privface.pipeline import anonymize_photos
+
+    celeba = find_celeba(args.data, "img_align_celeba_200ids", "identity_CelebA.txt")
+    photos = args.workdir / "originals"
+    identities = subset(celeba, args.persons, args.photos, photos)
+    log(f"{len(identities):,} photos of {identities.nunique()} persons in {photos}")
+    names = [c for c in args.configs.split(",") if c]
+    if args.checkpoint is not None and "stargan" not in names:
+        names.append("stargan")
+    results = []
+    for name in names:
+        config = dict(CONFIGS[name])
+        params = dict(config.get("params", {}))
+        if name == "stargan":
+            if args.checkpoint is None:
+                log("stargan: no --checkpoint, skipped")
+                continue
+            params["checkpoint"] = str(args.checkpoint)
+        out = args.workdir / name
+        if out.exists():
+            shutil.rmtree(out)
+        started = time.perf_counter()
+        run = anonymize_photos(photos, out, generator=config["generator"],
+                               generator_params=params, k=config.get("k"),
+                               identities=identities if config.get("identities", True) else None,
+                               workers=args.workers).summary
+        log(f"{name}: anonymized {run['photos']['written']:,} photos in "
+            f"{time.perf_counter() - started:.0f} s ({run['photos_per_second']} photos/s)")
+        started = time.perf_counter()
+        report = evaluate_anonymization(photos, out, identities=identities,
+                                        workers=args.workers).to_dict()
+        log(f"{name}: evaluated in {time.perf_counter() - started:.0f} s")
+        results.append({"config": name, "run": run, "evaluation": report,
+                        "row": row(name, report, run)})
+        args.out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(),
+                                                    "python": platform.python_version()},
+                                        "persons": args.persons, "photos": args.photos,
+                                        "results": results}, indent=1, default=str))
+    columns = ["config", "psnr", "ssim", "ms_ssim", "sface_top1", "sface_top1_person",
+               "sface_match_1e-3", "dlib_top1", "dlib_top1_person", "dlib_match_1e-3",
+               "detection_rate", "attributes_preserved", "photos_per_second"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for result in results:
+        values = result["row"]
+        cells = [values.get(c) for c in columns]
+        print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
+                                for v in cells) + " |")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""``privface anonymize PHOTOS_DIR``: the image pipeline behind the anonymize command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import typer
+
+from privface.privmetrics.errors import InputError
+
+from .common import EXIT_OK, fail_input, stderr
+
+
+def parse_params(values: list[str] | None) -> dict:
+    """``--param name=value`` options as a dict; numbers become numbers.
+
+    Examples
+    --------
+    >>> parse_params(["sigma=4", "color=0,0,0", "name=x"])
+    {'sigma': 4, 'color': (0, 0, 0), 'name': 'x'}
+    """
+    out: dict = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--param expects NAME=VALUE, got {item!r}")
+
+        def number(text: str):
+            for kind in (int, float):
+                try:
+                    return kind(text)
+                except ValueError:
+                    pass
+            return text
+
+        parts = [number(p.strip()) for p in value.split(",")]
+        out[name.strip()] = tuple(parts) if len(parts) > 1 else parts[0]
+    return out
+
+
+def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[str] | None,
+               checkpoint: Path | None, model_dir: Path | None, k, l, t, epsilon, seed,
+               qi: list[str], reference: Path | None, identities: Path | None,
+               workers: int | None, resume: bool, verify: bool = True) -> None:
+    """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
+    from .photos import require_faces_extra
+
+    try:
+        require_faces_extra()
+        from privface.pipeline import anonymize_photos
+
+        generator_params = parse_params(params)
+        if checkpoint is not None:
+            generator_params["checkpoint"] = str(checkpoint)
+        if model_dir is not None:
+            generator_params["model_dir"] = str(model_dir)
+        target = out if out is not None else Path(f"{folder.name}.anonymized")
+        n_photos = sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+        with contextlib.ExitStack() as stack:
+            on_photo = on_write = None
+            if stderr.is_terminal:
+                from rich.progress import Progress
+
+                bar = stack.enter_context(Progress(console=stderr, transient=True))
+                analysing = bar.add_task("Finding faces and attributes", total=n_photos)
+                writing = bar.add_task("Generating and writing photos", total=n_photos)
+                on_photo = lambda _: bar.advance(analysing)  # noqa: E731
+                on_write = lambda _: bar.advance(writing)  # noqa: E731
+            report = anonymize_photos(
+                folder, target, generator=generator, generator_params=generator_params,
+                k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi or None, reference=reference,
+                identities=identities, workers=workers or os.cpu_count() or 1, resume=resume,
+                verify=verify, on_photo=on_photo, on_write=on_write)
+    except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
+        if not isinstance(exc, InputError):
+            exc = InputError(str(exc))
+        raise fail_input(exc) from None
+    summary = report.summary
+    reached = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                        for key, value in summary["reached"].items() if value is not None)
+    stderr.print(
+        f"privface anonymize: wrote {len(report.written):,} photo(s) to {report.out_dir} "
+        f"({summary['photos_per_second']} photos/s), certificates in "
+        f"{report.out_dir / 'certificates'}, report {report.out_dir / 'run.json'}")
+    if report.already_done:
+        stderr.print(f"  {len(report.already_done):,} photo(s) were already done (resumed)")
+    stderr.print(f"  generator {summary['generator']['name']}; persons: "
+                 f"{summary['persons']['case']}" + (f"; reached {reached}" if reached else "")
+                 + ("; seeded (reproducible, not for release)" if summary["seeded"] else ""))
+    if "ksame" in summary:
+        ks = summary["ksame"]
+        stderr.print(f"  k-Same: {ks['groups']:,} groups, k >= {ks['k_min']} different persons "
+                     f"per group (mean {ks['k_mean']}), {ks['faces_in_merged_classes']:,} "
+                     "face(s) in merged attribute classes")
+    outputs = summary.get("outputs")
+    if outputs and outputs.get("faces"):
+        seen = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                         for key, value in outputs["reached"].items())
+        stderr.print(f"  released faces, attributes predicted as an attacker would: "
+                     f"{outputs['realised']:.1%} show their target; over "
+                     f"{', '.join(outputs['qi']) or 'no attribute'}: {seen}")
+        if outputs["requirements_met"] is False:
+            stderr.print("  [bold]warning:[/bold] the released faces' predicted attributes do not "
+                         "meet the requirements: the generator does not realise its targets "
+                         "well enough. Generalise more (fewer --qi) or use a generator that edits "
+                         "these attributes; run.json has the numbers.")
+    skipped = report.skipped
+    if len(skipped):
+        stderr.print(f"  skipped {len(skipped):,} photo(s), not written:")
+        for reason, group in skipped.groupby("reason", sort=False):
+            files = ", ".join(group["file"].head(5))
+            more = f" and {len(group) - 5:,} more" if len(group) > 5 else ""
+            stderr.print(f"    {reason}: {len(group):,} ({files}{more})")
+    raise typer.Exit(EXIT_OK)

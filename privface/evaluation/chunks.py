@@ -1,0 +1,343 @@
+"""The work of an evaluation, in chunks of photo pairs: here or in worker processes.
+
+Each chunk of pairs is read, detected, cropped, embedded, predicted and scored by
+:func:`_evaluate_chunk`; :func:`_run_in_workers` spreads the chunks over spawned processes. The
+chunks depend on the number of pairs only, never on the workers, so the numbers that
+:mod:`~privface.evaluation.run` assembles from them are the same whatever the workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from privface.quality import QualityMeter, QualityScores
+
+
+
+def _recognizer_objects(recognizers) -> list:
+    from privface.attributes.recognizers import FaceRecognizer, load_recognizer
+
+    if isinstance(recognizers, (str, FaceRecognizer)):
+        recognizers = (recognizers,)
+    out = [load_recognizer(r) if isinstance(r, str) else r for r in recognizers]
+    names = [r.name for r in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each recognizer may be named once, got {names}")
+    return out
+
+
+class _Batcher:
+    """Feeds items to ``compute`` in lists of ``size``; identical items are computed once.
+
+    ``add`` returns a ticket: the item's row in :meth:`results`.
+    """
+
+    def __init__(self, compute: Callable[[list[np.ndarray]], np.ndarray], size: int) -> None:
+        self.compute = compute
+        self.size = max(1, int(size))
+        self._tickets: dict[bytes, int] = {}
+        self._queue: list[np.ndarray] = []
+        self._done: list[np.ndarray] = []
+
+    def add(self, item: np.ndarray) -> int:
+        item = np.ascontiguousarray(item)
+        digest = hashlib.blake2b(item.data, digest_size=16)
+        digest.update(repr((item.shape, item.dtype.str)).encode())
+        key = digest.digest()
+        if key in self._tickets:
+            return self._tickets[key]
+        self._tickets[key] = ticket = len(self._tickets)
+        self._queue.append(item)
+        if len(self._queue) >= self.size:
+            self._flush()
+        return ticket
+
+    def _flush(self) -> None:
+        if self._queue:
+            self._done.append(np.asarray(self.compute(self._queue)))
+            self._queue = []
+
+    def results(self) -> np.ndarray | None:
+        self._flush()
+        return np.concatenate(self._done) if self._done else None
+
+
+# --------------------------------------------------------------------------------------------
+# Chunks of pairs: evaluated here or in worker processes, assembled here
+
+
+#: Small folders are cut into about this many chunks, so that several workers share them.
+_MIN_CHUNKS = 16
+
+
+def _chunk_size(pairs: int, batch_size: int) -> int:
+    """Pairs per chunk: at most ``batch_size``; about ``pairs / 16`` for smaller folders.
+
+    Depends on the number of pairs only (never on the workers), so that every batch of the
+    recognizers, the attribute model and the quality meter holds the same faces whatever the
+    number of workers, and the numbers come out the same to the last bit.
+
+    Examples
+    --------
+    >>> _chunk_size(6000, 64), _chunk_size(200, 64), _chunk_size(8, 64), _chunk_size(0, 64)
+    (64, 13, 1, 1)
+    """
+    return max(1, min(int(batch_size), math.ceil(pairs / _MIN_CHUNKS)))
+
+
+@dataclass
+class _Parts:
+    """What evaluates a chunk: the face analyzer, recognizers, attribute model and limits."""
+
+    analyzer: Any
+    recognizers: list
+    model: Any
+    batch_size: int
+    max_pixels: int
+
+
+@dataclass
+class _Setup:
+    """What a worker process is started with (picklable: models travel by name or state).
+
+    ``analyzer`` None builds the default one in the worker; a recognizer of the registry
+    travels as its name and is loaded there.
+    """
+
+    analyzer: Any
+    recognizers: list
+    model: Any
+    batch_size: int
+    max_pixels: int
+
+
+@dataclass
+class _Chunk:
+    """What one chunk of pairs gave, in pair order.
+
+    ``rows`` are the usable pairs (file names, detection, landmarks); per recognizer name,
+    ``embeddings`` holds the originals' embeddings (one per row), the anonymized faces'
+    (one per row where ``embedded``) and ``embedded``; ``predictions`` the same for the attribute
+    model; ``quality`` the scores of the rows where ``scored``.
+    """
+
+    rows: list[dict]
+    skipped: list[dict]
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    predictions: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    quality: QualityScores
+    scored: np.ndarray = field(repr=False)
+
+
+def _default_attribute_model():
+    from privface.attributes.model import load_default_model
+
+    return load_default_model()
+
+
+def _portable(recognizer):
+    """A registry recognizer as its name (its weights do not pickle), any other as itself."""
+    from privface.attributes.recognizers import RECOGNIZERS
+
+    return recognizer.name if type(recognizer) is RECOGNIZERS.get(recognizer.name) else \
+        recognizer
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch (the quality scores) on one thread, then restore the caller's setting.
+
+    SSIM's float32 sums depend on how torch splits them among threads; on one thread they come
+    out the same in this process and in any worker, whatever the cores.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
+
+
+def _evaluate_chunk(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
+                    advance: Callable[[str], None] | None = None) -> _Chunk:
+    """Detect, crop, embed, predict and score a few pairs ``(original, anonymized, has_id)``."""
+    with _one_torch_thread():
+        return _evaluate_pairs(parts, items, advance)
+
+
+def _evaluate_pairs(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
+                    advance: Callable[[str], None] | None) -> _Chunk:
+    from privface.attributes.alignment import align_face
+    from privface.attributes.images import ImageError, load_image
+
+    analyzer, recs, model = parts.analyzer, parts.recognizers, parts.model
+    max_pixels, batch_size = parts.max_pixels, parts.batch_size
+    geometry = analyzer.geometry
+    embedders = {r.name: _Batcher(r.embed_chips, batch_size) for r in recs}
+    predictor = _Batcher(lambda crops: model.predict(crops, batch_size=batch_size),
+                         4 * batch_size) if model is not None else None
+    meter = QualityMeter()
+    rows: list[dict] = []
+    skipped: list[dict] = []
+
+    def skip(path: Path, folder: str, reason: str) -> None:
+        skipped.append({"file": path.name, "folder": folder, "reason": reason})
+
+    for orig_path, anon_path, has_identity in items:
+        try:
+            if not has_identity:
+                skip(orig_path, "originals", "no identity for this file in the identity file")
+                continue
+            try:
+                original = load_image(orig_path, max_pixels=max_pixels)
+            except ImageError as error:
+                skip(orig_path, "originals", error.message)
+                continue
+            try:
+                faces = analyzer.faces(original, max_faces=1)
+            except ValueError as error:  # degenerate landmarks: the eyes coincide
+                skip(orig_path, "originals", f"cannot align the face: {error}")
+                continue
+            if not faces:
+                skip(orig_path, "originals", "no face found in the original")
+                continue
+            try:
+                changed = load_image(anon_path, max_pixels=max_pixels)
+            except ImageError as error:
+                skip(anon_path, "anonymized", error.message)
+                continue
+            face = faces[0]
+            detections = analyzer.detector.detect(changed)
+            row: dict[str, Any] = {"original": orig_path.name, "anonymized": anon_path.name,
+                                   "face_detected": bool(detections)}
+            if changed.shape[:2] == original.shape[:2]:
+                where, box, points = "original", face.detection, face.landmarks68
+            elif detections:
+                where, box = "anonymized", detections[0]
+                points = analyzer.landmarks.predict(changed, box)
+            else:
+                where, box, points = "anonymized", None, None
+            crop = None
+            if points is not None:
+                try:
+                    crop = align_face(changed, points, geometry).image
+                except ValueError:
+                    box = points = None
+            row["landmarks"] = where
+            for rec in recs:
+                batcher = embedders[rec.name]
+                row[f"_{rec.name}_orig"] = batcher.add(
+                    rec.chip(original, face.detection, face.landmarks68))
+                row[f"_{rec.name}_anon"] = batcher.add(rec.chip(changed, box, points)) \
+                    if box is not None else -1
+            if predictor is not None:
+                row["_attr_orig"] = predictor.add(face.aligned.image)
+                row["_attr_anon"] = predictor.add(crop) if crop is not None else -1
+            row["_quality"] = changed.shape == original.shape
+            if row["_quality"]:
+                meter.add(original, changed)
+            rows.append(row)
+        finally:
+            if advance is not None:
+                advance(orig_path.name)
+
+    def split(batcher: _Batcher, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values = batcher.results()
+        orig_t = np.array([r[f"_{key}_orig"] for r in rows], np.int64)
+        anon_t = np.array([r[f"_{key}_anon"] for r in rows], np.int64)
+        has = anon_t >= 0
+        if values is None:
+            empty = np.zeros((0, 0), np.float32)
+            return empty, empty, has
+        return values[orig_t], values[anon_t[has]], has
+
+    embeddings = {name: split(batcher, name) for name, batcher in embedders.items()}
+    predictions = split(predictor, "attr") if predictor is not None else None
+    scored = np.array([r["_quality"] for r in rows], dtype=bool)
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    return _Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored)
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(setup: _Setup) -> None:
+    """Worker initializer: OpenCV on one thread (a worker per core), then the parts, once.
+
+    Ctrl-C is left to the main process, which ends the workers.
+    """
+    import signal
+
+    import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+    from privface.attributes.analysis import FaceAnalyzer
+
+    analyzer = setup.analyzer if setup.analyzer is not None else \
+        FaceAnalyzer(attribute_model=setup.model)
+    _WORKER["parts"] = _Parts(analyzer, _recognizer_objects(setup.recognizers), setup.model,
+                              setup.batch_size, setup.max_pixels)
+
+
+def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> _Chunk:
+    return _evaluate_chunk(_WORKER["parts"], items)
+
+
+def _run_in_workers(setup: _Setup, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
+                    on_pair: Callable[[str, int, int], None] | None) -> list[_Chunk]:
+    """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    total = sum(len(chunk) for chunk in chunks)
+    results: list[_Chunk | None] = [None] * len(chunks)
+    done = 0
+    # "spawn": OpenCV and dlib hold threads and state that a fork would copy half-way.
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(setup,))
+    try:
+        pending = {pool.submit(_worker_chunk, chunk): i for i, chunk in enumerate(chunks)}
+        while pending:
+            # A timeout: the main thread comes back now and then to see a Ctrl-C (a signal
+            # that another thread received does not wake a blocked wait).
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = pending.pop(future)
+                results[index] = future.result()
+                for orig_path, _, _ in chunks[index]:
+                    done += 1
+                    if on_pair is not None:
+                        on_pair(orig_path.name, done, total)
+    except BaseException:
+        # Ctrl-C or a failed chunk: stop now rather than after the chunks already handed out.
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results  # type: ignore[return-value]
+
+
+def _stop_workers(pool) -> None:
+    """Cancel the chunks not started and end the workers at once."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)

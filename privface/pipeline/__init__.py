@@ -1,0 +1,11 @@
+"""The image pipeline: a folder of photos in, private photos and their certificates out.
+
+:func:`anonymize_photos` composes the parts (DESIGN.md, "Images: the pipeline"): stage I from
+:mod:`privface.attributes`, PPAS from :mod:`privface.privmetrics.ppas`, a generator from
+:mod:`privface.generators`, and paste-back. ``privface anonymize PHOTOS_DIR`` is this call.
+"""
+
+from .run import PhotoRunReport, anonymize_photos
+from .targets import DEFAULT_QIS
+
+__all__ = ["DEFAULT_QIS", "PhotoRunReport", "anonymize_photos"]

@@ -1,0 +1,243 @@
+"""The photo pipeline: `anonymize_photos` and `privface anonymize PHOTOS_DIR` on real faces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from privface.cli.main import app
+from privface.pipeline import anonymize_photos
+from privface.pipeline.state import STATE_DIR
+from privface.privmetrics import audit
+from privface.privmetrics.readers import read_celeba_identities
+
+runner = CliRunner()
+PERSONS, PHOTOS = 4, 3  # 12 photos: enough for groups of 2 and 3 persons, quick to analyse
+
+
+@pytest.fixture(scope="module")
+def identities(celeba_dir: Path) -> pd.Series:
+    return read_celeba_identities(celeba_dir / "identity_CelebA.txt")
+
+
+@pytest.fixture(scope="module")
+def photos(celeba_dir: Path, identities: pd.Series, tmp_path_factory) -> Path:
+    """PERSONS people x PHOTOS photos of the 200-identity set."""
+    source = celeba_dir / "img_align_celeba_200ids"
+    names = sorted(p.name for p in source.iterdir())
+    ids = identities.reindex(names)
+    folder = tmp_path_factory.mktemp("photos")
+    for person in sorted(ids.unique())[:PERSONS]:
+        for name in sorted(ids.index[ids == person])[:PHOTOS]:
+            shutil.copy(source / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ksame_run(photos: Path, identities: pd.Series, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ksame") / "out"
+    report = anonymize_photos(photos, out, k=2, identities=identities.loc[
+        [p.name for p in photos.iterdir()]], workers=1)
+    return out, report
+
+
+@pytest.mark.realdata
+def test_ksame_writes_every_photo_with_a_certificate_and_groups_of_k_people(photos, ksame_run,
+                                                                           identities):
+    out, report = ksame_run
+    names = sorted(p.name for p in photos.iterdir())
+    assert sorted(report.written) == names and report.skipped.empty
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["schema"] == "privface.anonymize-photos/1"
+    assert summary["persons"]["case"] == "identities"
+    assert summary["ksame"]["k_min"] >= 2 and summary["reached"]["k"] >= 2
+    groups: dict[int, list[str]] = {}
+    for name in names:
+        before = np.asarray(Image.open(photos / name), np.float32)
+        after = np.asarray(Image.open(out / name), np.float32)
+        assert after.shape == before.shape
+        assert np.abs(after - before).mean() > 5  # the face really changed
+        certificate = json.loads((out / "certificates" / f"{name}.json").read_text())
+        assert certificate["schema"] == "privface.photo-certificate/1"
+        face = certificate["faces"][0]
+        assert face["requirements"] == {"k": 2} and face["reached"]["k"] >= 2
+        assert face["ksame"]["k"] >= 2
+        groups.setdefault(face["ksame"]["group"], []).append(name)
+    # What an attacker reads off the released faces: predicted, recorded, and audited with the
+    # persons. Rebuild that audit from the certificates alone: it must be the same.
+    outputs = summary["outputs"]
+    controlled = summary["ppas"]["controlled"]
+    observed = []
+    for name in names:
+        face = json.loads((out / "certificates" / f"{name}.json").read_text())["faces"][0]
+        assert set(face["output_attributes"]) == set(controlled)
+        observed.append({**face["output_attributes"], "person": identities[name],
+                         "hit": face["output_attributes"] == face["target"]})
+    observed = pd.DataFrame(observed).assign(_all=0)
+    again = audit(observed, qi=controlled or ["_all"], sensitive="person", k=2)
+    assert outputs["faces"] == len(names) and outputs["qi"] == controlled
+    assert outputs["reached"]["k"] == again.metrics["k_anonymity"]
+    assert outputs["reached"]["t"] == pytest.approx(again.metrics["t_closeness"])
+    assert outputs["requirements_met"] == again.passed
+    assert outputs["realised"] == pytest.approx(observed["hit"].mean())
+
+    def centre(name):
+        return np.asarray(Image.open(out / name), np.float32)[90:150, 60:120]
+
+    within, across = [], []
+    for members in groups.values():  # k different people per group, one photo each
+        people = identities.loc[members]
+        assert people.nunique() >= 2 and people.is_unique
+        within += [np.abs(centre(m) - centre(members[0])).mean() for m in members[1:]]
+        across += [np.abs(centre(m) - centre(o[0])).mean()
+                   for o in groups.values() if o is not members for m in members]
+    # The photos of a group carry the same face (pasted at each photo's own pose): their centres
+    # differ far less than those of different groups.
+    assert max(within) < 0.5 * np.mean(across)
+
+
+@pytest.mark.realdata
+def test_a_finished_run_resumes_without_redoing_anything(photos, ksame_run, identities,
+                                                         monkeypatch):
+    out, first = ksame_run
+    import privface.attributes as attributes
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("a resumed run must not analyse the photos again")
+
+    monkeypatch.setattr(attributes, "analyze_photos", no_analysis)
+    again = anonymize_photos(photos, out, k=2, identities=identities.loc[
+        [p.name for p in photos.iterdir()]])
+    assert again.written == [] and sorted(again.already_done) == sorted(first.written)
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["resumed"] is True
+    assert summary["outputs"] == first.summary["outputs"]  # read back from the certificates
+
+
+@pytest.mark.realdata
+def test_an_interrupted_run_finishes_the_rest_with_the_same_plan(photos, ksame_run,
+                                                                 identities, tmp_path):
+    out, first = ksame_run
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    target = tmp_path / "out"
+    seen: list[str] = []
+
+    def crash_after_five(name: str) -> None:
+        seen.append(name)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        anonymize_photos(photos, target, k=2, identities=ids, on_write=crash_after_five)
+    assert len(list((target / "certificates").iterdir())) == 5
+    assert not list(target.glob(".*.tmp*"))  # nothing half-written
+    rest = anonymize_photos(photos, target, k=2, identities=ids)
+    assert len(rest.written) == len(first.written) - 5 and len(rest.already_done) == 5
+    for name in first.written:  # same plan and deterministic groups: the same photos
+        np.testing.assert_array_equal(np.asarray(Image.open(target / name)),
+                                      np.asarray(Image.open(out / name)))
+
+
+@pytest.mark.realdata
+def test_t_closeness_generalises_attributes_and_the_released_targets_meet_it(photos,
+                                                                             identities,
+                                                                             tmp_path):
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    report = anonymize_photos(photos, tmp_path / "out", t=0.2, k=2, identities=ids, seed=7,
+                              epsilon=2.0)
+    summary = report.summary
+    controlled = summary["ppas"]["controlled"]
+    assert summary["seeded"] is True and report.written
+    assert set(controlled) | set(summary["ppas"]["generalised"]) == set(summary["qi"])
+    # Randomised response runs on the controlled attributes; with none left there is nothing to
+    # randomise, and the report says that no DP guarantee is claimed.
+    assert summary["ppas"]["dp"] is bool(controlled)
+    rows = []
+    for name in report.written:
+        certificate = json.loads((tmp_path / "out" / "certificates" / f"{name}.json").read_text())
+        face = certificate["faces"][0]
+        assert set(face["target"]) == set(controlled) and face["dp"] is bool(controlled)
+        rows.append({**face["target"], "person": ids[name]})
+    # Audit the released targets over the controlled QIs with the persons as the SA: the
+    # certificate's k and t hold for the photos actually released.
+    table = pd.DataFrame(rows).assign(_all=0)
+    released = audit(table, qi=controlled or ["_all"], sensitive="person", k=2, t=0.2)
+    assert released.passed
+
+
+@pytest.mark.realdata
+def test_cli_anonymizes_a_photo_folder_with_a_baseline(photos, tmp_path):
+    result = runner.invoke(app, ["anonymize", str(photos), "--generator", "pixelate",
+                                 "--param", "block=16", "--out", str(tmp_path / "out"),
+                                 "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 12 photo(s)" in result.output
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["generator"] == {"name": "pixelate", "params": {"block": 16}}
+    assert summary["persons"]["case"] == "recognizer"
+    assert (tmp_path / "out" / STATE_DIR / "plan.json").exists()
+
+
+def test_cli_refuses_bad_photo_runs(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (64, 64)).save(folder / "blank.png")
+    same = runner.invoke(app, ["anonymize", str(folder), "--out", str(folder)])
+    assert same.exit_code == 2 and "input folder" in same.output
+    unknown = runner.invoke(app, ["anonymize", str(folder), "--generator", "nope",
+                                  "--out", str(tmp_path / "o")])
+    assert unknown.exit_code == 2 and "unknown generator 'nope'" in unknown.output
+    bad_param = runner.invoke(app, ["anonymize", str(folder), "--param", "sigma",
+                                    "--out", str(tmp_path / "o")])
+    assert bad_param.exit_code == 2 and "NAME=VALUE" in bad_param.output
+    table_option = runner.invoke(app, ["anonymize", str(folder), "--sensitive", "identity",
+                                       "--out", str(tmp_path / "o")])
+    assert table_option.exit_code == 2 and "--sensitive apply to tables" in table_option.output
+    no_checkpoint = runner.invoke(app, ["anonymize", str(folder), "--generator", "stargan",
+                                        "--out", str(tmp_path / "o")])
+    assert no_checkpoint.exit_code == 2 and "checkpoint" in no_checkpoint.output
+
+
+def test_photos_without_faces_are_listed_not_written(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (64, 64)).save(folder / "blank.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    report = anonymize_photos(folder, tmp_path / "out", generator="blur")
+    assert report.written == []
+    reasons = dict(zip(report.skipped["file"], report.skipped["reason"]))
+    assert reasons["blank.png"] == "no face found" and "broken.jpg" in reasons
+    assert not (tmp_path / "out" / "blank.png").exists()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["photos"]["skipped"] == 2
+
+
+@pytest.mark.realdata
+def test_stargan_runs_in_the_pipeline_on_its_square_geometry(photos, identities, tmp_path):
+    import torch
+
+    from privface.generators.stargan import Generator
+
+    checkpoint = tmp_path / "G.ckpt"
+    torch.manual_seed(0)
+    torch.save(Generator(conv_dim=4, repeat_num=1).state_dict(), checkpoint)
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    report = anonymize_photos(photos, tmp_path / "out", generator="stargan", k=2, epsilon=1.0,
+                              identities=ids, generator_params={
+                                  "checkpoint": str(checkpoint), "image_size": 32,
+                                  "conv_dim": 4, "repeat_num": 1})
+    assert len(report.written) == PERSONS * PHOTOS
+    summary = report.summary
+    assert summary["ppas"]["editable"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male",
+                                           "Young"]
+    assert summary["ppas"]["dp"] is True and summary["seeded"] is False
+    name = report.written[0]
+    before = np.asarray(Image.open(photos / name), np.float32)
+    after = np.asarray(Image.open(tmp_path / "out" / name), np.float32)
+    assert after.shape == before.shape and np.abs(after - before).mean() > 1
