@@ -323,7 +323,9 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     writable = [name for name in photo_ok.index[photo_ok.to_numpy()]]
     done = [name for name in writable
             if resume and (certificates_dir / f"{name}.json").exists() and (out / name).exists()]
-    todo = [name for name in writable if name not in set(done)]
+    finished = set(done)
+    todo = [name for name in writable if name not in finished]
+    todo_names = set(todo)
 
     attributes = plan.info["attributes"]
     geometry = getattr(gen, "geometry", None)
@@ -367,7 +369,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         from privface.attributes.images import load_image
 
         for name, photo_rows in rows.groupby("file", sort=False):
-            if name not in set(todo):
+            if name not in todo_names:
                 continue
             image = load_image(paths_by_name[name])
             for position in photo_rows.index:
