@@ -95,21 +95,11 @@ def _chunk_size(pairs: int, batch_size: int) -> int:
 
 @dataclass
 class _Parts:
-    """What evaluates a chunk: the face analyzer, recognizers, attribute model and limits."""
+    """What evaluates a chunk: the face analyzer, recognizers, attribute model and limits.
 
-    analyzer: Any
-    recognizers: list
-    model: Any
-    batch_size: int
-    max_pixels: int
-
-
-@dataclass
-class _Setup:
-    """What a worker process is started with (picklable: models travel by name or state).
-
-    ``analyzer`` None builds the default one in the worker; a recognizer of the registry
-    travels as its name and is loaded there.
+    The same record starts a worker process, where it must pickle: ``analyzer`` None builds the
+    default one in the worker, and a recognizer of the registry travels as its name
+    (:func:`_portable`) and is loaded there.
     """
 
     analyzer: Any
@@ -273,7 +263,7 @@ def _evaluate_pairs(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
 _WORKER: dict = {}
 
 
-def _start_worker(setup: _Setup) -> None:
+def _start_worker(setup: _Parts) -> None:
     """Worker initializer: OpenCV on one thread (a worker per core), then the parts, once.
 
     Ctrl-C is left to the main process, which ends the workers.
@@ -296,7 +286,7 @@ def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> _Chunk:
     return _evaluate_chunk(_WORKER["parts"], items)
 
 
-def _run_in_workers(setup: _Setup, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
+def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
                     on_pair: Callable[[str, int, int], None] | None) -> list[_Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     import multiprocessing

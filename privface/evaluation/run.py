@@ -13,7 +13,7 @@ from privface.privmetrics.errors import InputError
 from privface.quality import QualityScores
 
 from .chunks import (_Chunk, _chunk_size, _default_attribute_model, _evaluate_chunk, _Parts,
-                     _portable, _recognizer_objects, _run_in_workers, _Setup)
+                     _portable, _recognizer_objects, _run_in_workers)
 from .leakage import _DEFAULT_RECOGNIZERS, IdentityLeakage, far_key, identity_leakage
 from .pairing import pair_photos
 from .report import AttributeAgreement, EvaluationReport
@@ -136,7 +136,7 @@ def evaluate_anonymization(
         if attributes:
             model = attribute_model if attribute_model is not None else \
                 analyzer.attribute_model if analyzer is not None else _default_attribute_model()
-        setup = _Setup(analyzer=analyzer, recognizers=[_portable(r) for r in recs], model=model,
+        setup = _Parts(analyzer=analyzer, recognizers=[_portable(r) for r in recs], model=model,
                        batch_size=batch_size, max_pixels=max_pixels)
         parts = _run_in_workers(setup, chunks, processes, on_pair)
     else:
