@@ -24,12 +24,15 @@ caller gives (an identity embedding, for instance).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .base import check_faces
+from .grouping import class_codes, group_class, merge_small_classes
+from .shape import warp_to_shapes
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,17 @@ class KSameResult:
     group_size : ndarray
         Number of faces in its group.
     class_merged : ndarray
-        True where the face's target class had fewer than k persons and was merged with its
-        nearest class, so the average mixes attribute classes.
+        True where the face's target class had too few persons and was merged with its nearest
+        class, so its average comes from a mix of attribute classes.
+    realised : ndarray
+        True where the face received an average of its target class that passed the ``accept``
+        check (when one was given): the output shows what the face was meant to show.
+    own_group : ndarray
+        True where the face is one of the faces its average was made of (plain k-Same); False
+        where it received another group's average, because its own group's class is not its
+        target or its own group's average failed the check.
+    member : ndarray
+        The group each face's own pixels went into (``group`` where ``own_group``).
     """
 
     faces: np.ndarray
@@ -56,18 +68,31 @@ class KSameResult:
     k: np.ndarray
     group_size: np.ndarray
     class_merged: np.ndarray
+    realised: np.ndarray | None = None
+    own_group: np.ndarray | None = None
+    member: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.group)
+        if self.realised is None:
+            object.__setattr__(self, "realised", ~np.asarray(self.class_merged, bool))
+        if self.own_group is None:
+            object.__setattr__(self, "own_group", np.ones(n, bool))
+        if self.member is None:
+            object.__setattr__(self, "member", np.asarray(self.group))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per face: group, k, group_size, class_merged.
+        """One row per face: group, k, group_size, class_merged, realised, own_group.
 
         Examples
         --------
         >>> faces = np.zeros((4, 8, 8, 3), np.uint8)
         >>> k_same_select(faces, k=2).to_frame().columns.tolist()
-        ['group', 'k', 'group_size', 'class_merged']
+        ['group', 'k', 'group_size', 'class_merged', 'realised', 'own_group']
         """
         return pd.DataFrame({"group": self.group, "k": self.k, "group_size": self.group_size,
-                             "class_merged": self.class_merged})
+                             "class_merged": self.class_merged, "realised": self.realised,
+                             "own_group": self.own_group})
 
 
 def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
@@ -93,125 +118,6 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
                ).fit_transform(flat).astype(np.float32)
 
 
-def _class_codes(classes, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class number per face and the classes' attribute vectors (for merging by Hamming)."""
-    if classes is None:
-        return np.zeros(n, np.int64), np.zeros((1, 0), np.int8)
-    if isinstance(classes, pd.DataFrame):
-        values = classes.to_numpy()
-    else:
-        values = np.asarray(classes)
-        values = values.reshape(n, -1)
-    if len(values) != n:
-        raise ValueError(f"classes has {len(values)} rows for {n} faces")
-    if values.shape[1] == 0:  # every attribute generalised: one class
-        return np.zeros(n, np.int64), np.zeros((1, 0), np.int8)
-    vectors, codes = np.unique(values, axis=0, return_inverse=True)
-    return codes.reshape(-1).astype(np.int64), vectors
-
-
-def _balanced(counts: np.ndarray, k: int) -> np.ndarray:
-    """Whether groups of k..2k-1 faces, no person twice in a group, can cover each class.
-
-    ``counts`` is a class x person table of photo counts. That is possible exactly when no person
-    has more photos in the class than the class has groups to offer (its size // k).
-    """
-    return counts.max(axis=1) <= counts.sum(axis=1) // k
-
-
-def _merge_small_classes(codes: np.ndarray, vectors: np.ndarray, persons: np.ndarray,
-                         k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merge classes that cannot be split into groups of k different persons into their
-    nearest class (Hamming distance between target vectors); returns new codes and a flag.
-    """
-    n_classes = len(vectors)
-    owner = np.arange(n_classes)  # class -> the class it was merged into
-    # Photo counts per class and person (classes and persons are few next to faces, and the
-    # loop below runs over classes, never over faces).
-    counts = np.zeros((n_classes, persons.max() + 1), np.int64)
-    np.add.at(counts, (codes, persons), 1)
-    alive = np.ones(n_classes, bool)
-    if vectors.shape[1]:
-        hamming = (vectors[:, None, :] != vectors[None, :, :]).sum(axis=2).astype(float)
-    else:
-        hamming = np.zeros((n_classes, n_classes))
-    while alive.sum() > 1:
-        bad = np.flatnonzero(alive & ~_balanced(counts, k))
-        if not len(bad):
-            break
-        small = int(bad[np.argmin(counts[bad].sum(axis=1))])
-        distance = np.where(alive, hamming[small], np.inf)
-        distance[small] = np.inf
-        # Nearest class first; among equally near ones, the largest.
-        into = int(np.lexsort((-counts.sum(axis=1), distance))[0])
-        counts[into] += counts[small]
-        counts[small] = 0
-        alive[small] = False
-        owner[owner == small] = into
-    merged = owner[codes] != codes
-    return owner[codes], merged
-
-
-def _group_block(features: np.ndarray, persons: np.ndarray, k: int) -> np.ndarray:
-    """Group one class: group number per face (0-based within the block).
-
-    Greedy, similar faces together, as in MDAV: the remaining face farthest from the remaining
-    centroid seeds a group, which takes the nearest face of each of the nearest other persons.
-    Persons with so many photos left that they could not otherwise fit ("critical") join first,
-    which keeps every person's remaining photos <= remaining faces // k: so each group gets
-    k .. 2k-1 faces of different persons and no face is left over. When the class breaks that
-    bound from the start (one person dominates the whole input), leftovers join the nearest
-    group that lacks their person, or the nearest group at all.
-    """
-    n = len(features)
-    group = np.full(n, -1, np.int64)
-    remaining = np.arange(n)
-    counts = np.bincount(persons, minlength=persons.max() + 1)
-    balanced = counts.max() <= n // k
-    n_groups = 0
-    # One iteration per group, each vectorised over the remaining faces: greedy k-member
-    # clustering is sequential by nature.
-    while len(remaining) >= k:
-        left = persons[remaining]
-        if balanced and len(remaining) < 2 * k:
-            group[remaining] = n_groups  # at most one photo per person is left
-            n_groups += 1
-            remaining = remaining[:0]
-            break
-        if not balanced and len(np.unique(left)) < k:
-            break
-        points = features[remaining]
-        critical = np.flatnonzero(counts > (len(remaining) - k) // k) if balanced else \
-            np.zeros(0, np.int64)
-        spread = ((points - points.mean(axis=0)) ** 2).sum(axis=1)
-        if len(critical):
-            spread = np.where(np.isin(left, critical), spread, -np.inf)
-        seed = int(np.argmax(spread))
-        distance = ((points - points[seed]) ** 2).sum(axis=1)
-        distance[seed] = -1.0  # the seed comes first even when another face is as close
-        order = np.argsort(distance, kind="stable")
-        _, first = np.unique(left[order], return_index=True)
-        nearest = order[np.sort(first)]  # each person's nearest face, nearest persons first
-        must = np.isin(left[nearest], critical)
-        size = max(k, int(must.sum()))
-        chosen = np.concatenate([nearest[must], nearest[~must][:size - int(must.sum())]])
-        group[remaining[chosen]] = n_groups
-        n_groups += 1
-        np.subtract.at(counts, left[chosen], 1)
-        remaining = np.delete(remaining, chosen)
-    if len(remaining):
-        centroids = np.stack([features[group == g].mean(axis=0) for g in range(n_groups)])
-        members = np.zeros((n_groups, persons.max() + 1), bool)
-        members[group[group >= 0], persons[group >= 0]] = True
-        for face in remaining:  # fewer than k persons are left: a handful of faces
-            distance = ((centroids - features[face]) ** 2).sum(axis=1)
-            free = np.where(members[:, persons[face]], np.inf, distance)
-            target = int(np.argmin(free)) if np.isfinite(free).any() else int(np.argmin(distance))
-            group[face] = target
-            members[target, persons[face]] = True
-    return group
-
-
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     """Pixel-wise mean of each group's faces, as uint8, in bounded memory."""
     order = np.argsort(group, kind="stable")
@@ -229,8 +135,16 @@ def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 
 
 def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, features=None,
-                  n_components: int = 50) -> KSameResult:
+                  n_components: int = 50, sources=None, landmarks=None,
+                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+                  ) -> KSameResult:
     """Replace every face by the average of a group of at least k persons of its class.
+
+    Groups form within the classes the faces *show* (``sources``, default ``classes``); each
+    face then receives the average of a group of its *target* class (``classes``): its own
+    group's when that is of its target class, else the nearest such group that lacks its
+    person. An average of faces that show a class shows that class; one made of faces that do
+    not, does not, so this is how k-Same realises attribute targets it cannot paint.
 
     Parameters
     ----------
@@ -248,6 +162,16 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         ``(n, d)`` vectors to measure face similarity with; default :func:`pixel_features`.
     n_components : int
         PCA dimensions of the default features.
+    sources : DataFrame or array, optional
+        The attribute vector each face shows (same columns as ``classes``); groups form within
+        these classes. Default: ``classes``.
+    landmarks : ndarray (n, p, 2), optional
+        Landmarks of each aligned face, in crop pixels. When given, every face is warped onto its
+        group's mean shape before averaging (:mod:`privface.generators.shape`), so that no
+        member's own geometry shows through the average.
+    accept : callable, optional
+        ``accept(averages, vectors) -> bool per group``: whether each group's average shows its
+        class vector (an attribute model's check, say). Groups that fail are not handed out.
 
     Returns
     -------
@@ -267,6 +191,13 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     >>> result = k_same_select(faces, k=2, persons=["a", "a", "b", "b"])
     >>> result.faces[:, 0, 0, 0].tolist()  # each group holds one face of each person
     [50, 60, 50, 60]
+
+    A face meant to show another class gets that class's average:
+
+    >>> shows, meant = [[1], [1], [-1], [-1]], [[1], [-1], [-1], [-1]]
+    >>> result = k_same_select(faces, meant, k=2, sources=shows)
+    >>> result.faces[:, 0, 0, 0].tolist(), result.own_group.tolist()
+    ([5, 105, 105, 105], [True, False, True, True])
     """
     faces = check_faces(faces)
     n = len(faces)
@@ -293,22 +224,87 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     if features is None:
         features = pixel_features(faces, n_components)
     features = np.asarray(features, np.float32).reshape(n, -1)
-    codes, vectors = _class_codes(classes, n)
-    codes, class_merged = _merge_small_classes(codes, vectors, person_codes, k)
+    if sources is None:
+        source_codes, target_codes, vectors = class_codes(classes, None, n)
+    else:
+        source_codes, target_codes, vectors = class_codes(sources, classes, n)
+    owner = merge_small_classes(source_codes, vectors, person_codes, k)
+    codes = owner[source_codes]
 
-    group = np.empty(n, np.int64)
+    member = np.empty(n, np.int64)  # the group each face's own pixels go into
     offset = 0
     for block in np.unique(codes):  # one iteration per (merged) class, never per face
         members = np.flatnonzero(codes == block)
-        local = _group_block(features[members], person_codes[members], k)
-        group[members] = local + offset
+        local = group_class(features[members], person_codes[members], k)
+        member[members] = local + offset
         offset += int(local.max()) + 1
-    sizes = np.bincount(group, minlength=offset)
-    pairs = np.unique(np.stack([group, person_codes]), axis=1)
+    group_code = np.zeros(offset, np.int64)
+    group_code[member] = codes
+    if landmarks is not None:
+        landmarks = np.asarray(landmarks, np.float64)
+        if landmarks.shape[0] != n:
+            raise ValueError(f"{landmarks.shape[0]} landmark sets for {n} faces")
+        shapes = np.zeros((offset,) + landmarks.shape[1:])
+        np.add.at(shapes, member, landmarks)
+        shapes /= np.bincount(member, minlength=offset).reshape(-1, 1, 1)
+        faces = warp_to_shapes(faces, landmarks, shapes[member])
+    means = _group_means(faces, member, offset)
+    usable = np.ones(offset, bool)
+    if accept is not None:
+        # Only the groups of a class some face wants are checked (the check may be costly).
+        asked = np.isin(group_code, owner[target_codes])
+        usable = asked.copy()
+        if asked.any():
+            usable[asked] = np.asarray(accept(means[asked], vectors[group_code[asked]]),
+                                       bool).reshape(-1)
+
+    group, realised = _hand_out(member, group_code, usable, owner[target_codes], target_codes,
+                                features, person_codes)
+    sizes = np.bincount(member, minlength=offset)
+    pairs = np.unique(np.stack([member, person_codes]), axis=1)
     k_reached = np.bincount(pairs[0], minlength=offset)
-    means = _group_means(faces, group, offset)
     return KSameResult(faces=means[group], group=group, k=k_reached[group],
-                       group_size=sizes[group], class_merged=class_merged)
+                       group_size=sizes[group],
+                       class_merged=owner[target_codes] != target_codes, realised=realised,
+                       own_group=group == member, member=member)
+
+
+def _hand_out(member: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
+              wanted: np.ndarray, targets: np.ndarray, features: np.ndarray,
+              persons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The group whose average each face receives, and whether that realises its target.
+
+    A face keeps its own group when the group is usable and of the (merged) class it wants;
+    otherwise it takes the usable group of that class nearest to it (centroids in ``features``)
+    that holds none of its person's photos, or, failing that, the nearest at all. A face whose
+    class has no usable group keeps its own (and is not realised).
+    """
+    n_groups = len(group_code)
+    group = member.copy()
+    moving = ~(usable[member] & (group_code[member] == wanted))
+    if moving.any():
+        counts = np.bincount(member, minlength=n_groups).astype(np.float32)[:, None]
+        centroids = np.zeros((n_groups, features.shape[1]), np.float32)
+        np.add.at(centroids, member, features)
+        centroids /= counts
+        holds = np.zeros((n_groups, persons.max() + 1), bool)
+        holds[member, persons] = True
+        for code in np.unique(wanted[moving]):  # one iteration per class, never per face
+            faces = np.flatnonzero(moving & (wanted == code))
+            options = np.flatnonzero(usable & (group_code == code))
+            if not len(options):
+                continue
+            # |a - b|^2 without the (faces x options x dims) block
+            distance = ((features[faces] ** 2).sum(1)[:, None] - 2 * features[faces]
+                        @ centroids[options].T + (centroids[options] ** 2).sum(1)[None, :])
+            own_person = holds[options][:, persons[faces]].T  # (faces, options)
+            penalty = np.where(own_person, np.inf, 0.0)
+            best = np.argmin(distance + penalty, axis=1)
+            fallback = np.argmin(distance, axis=1)
+            none_free = own_person.all(axis=1)
+            group[faces] = options[np.where(none_free, fallback, best)]
+    realised = usable[group] & (group_code[group] == targets)
+    return group, realised
 
 
 class KSameSelectGenerator:
@@ -323,6 +319,10 @@ class KSameSelectGenerator:
         ``target_attributes``.
     n_components : int
         PCA dimensions used to choose similar faces.
+    warp : bool
+        Warp the faces of a group onto their mean shape before averaging, when the caller
+        passes ``landmarks`` (the pipeline does). Without it an average pasted back into one
+        member's photo leans towards that member.
 
     Examples
     --------
@@ -335,8 +335,10 @@ class KSameSelectGenerator:
 
     name = "ksame"
     uses_persons = True  # the pipeline passes persons= so that groups hold k different people
+    uses_landmarks = True  # ... and landmarks= (crop pixels) and accept= (an attribute check)
 
-    def __init__(self, k: int = 5, attributes=None, n_components: int = 50) -> None:
+    def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
+                 warp: bool = True) -> None:
         from privface.attributes.alignment import CELEBA
 
         if int(k) != k or k < 1:
@@ -346,6 +348,7 @@ class KSameSelectGenerator:
         self.k = int(k)
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)
+        self.warp = bool(warp)
         self.geometry = CELEBA
         self.last_result: KSameResult | None = None
 
@@ -357,17 +360,28 @@ class KSameSelectGenerator:
         return self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None, *,
-                 persons=None, features=None) -> np.ndarray:
-        """Group averages; the details of the last call are in ``last_result``."""
-        classes = None
+                 persons=None, features=None, landmarks=None, accept=None) -> np.ndarray:
+        """Group averages; the details of the last call are in ``last_result``.
+
+        With ``source_attributes`` (what each face shows) groups form within those classes and
+        each face receives an average of its target class (see :func:`k_same_select`).
+        """
+        classes = sources = None
         if target_attributes is not None:
-            table = pd.DataFrame(target_attributes)
-            if self.attributes is not None:
-                missing = [a for a in self.attributes if a not in table.columns]
-                if missing:
-                    raise ValueError(f"target attributes lack the column(s) {missing}")
-                table = table[list(self.attributes)]
-            classes = table
-        self.last_result = k_same_select(faces, classes, k=self.k, persons=persons,
-                                         features=features, n_components=self.n_components)
+            classes = self._columns(target_attributes, "target")
+            if source_attributes is not None:
+                sources = self._columns(source_attributes, "source")[list(classes.columns)]
+        self.last_result = k_same_select(
+            faces, classes, k=self.k, persons=persons, features=features,
+            n_components=self.n_components, sources=sources,
+            landmarks=landmarks if self.warp else None, accept=accept)
         return self.last_result.faces
+
+    def _columns(self, attributes, what: str) -> pd.DataFrame:
+        table = pd.DataFrame(attributes)
+        if self.attributes is None:
+            return table
+        missing = [a for a in self.attributes if a not in table.columns]
+        if missing:
+            raise ValueError(f"{what} attributes lack the column(s) {missing}")
+        return table[list(self.attributes)]

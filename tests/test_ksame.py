@@ -144,3 +144,114 @@ def test_group_persons_refuses_bad_input():
         group_persons(np.zeros((3, 4)), far=0.5)
     with pytest.raises(ValueError, match="identities"):
         group_persons(np.zeros((MAX_PHOTOS + 1, 1)))
+
+
+@st.composite
+def _handout_inputs(draw):
+    """Source classes that split into groups of k different persons (no merging), with
+    targets that may differ from the sources, and an acceptance verdict per group."""
+    k = draw(st.integers(1, 4))
+    n_classes = draw(st.integers(1, 3))
+    vectors = draw(st.lists(st.tuples(st.sampled_from([-1, 1]), st.sampled_from([-1, 1])),
+                            min_size=n_classes, max_size=n_classes, unique=True))
+    sources, persons = [], []
+    for vector in vectors:
+        size = k * draw(st.integers(1, 3))
+        sources += [vector] * size
+        # Distinct persons within a class (drawn from a shared pool, so a person can appear
+        # in several classes): every class cuts into groups of k different persons.
+        persons += draw(st.lists(st.integers(0, 11), min_size=size, max_size=size, unique=True))
+    n = len(sources)
+    targets = draw(st.lists(st.sampled_from(vectors + [(1, 1)]), min_size=n, max_size=n))
+    seed = draw(st.integers(0, 2**16))
+    return (np.array(sources), np.array(targets), np.array(persons), k, seed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_handout_inputs())
+def test_every_face_receives_an_accepted_average_of_its_target_class(data):
+    sources, targets, persons, k, seed = data
+    rng = np.random.default_rng(seed)
+    n = len(sources)
+    faces = rng.integers(0, 256, (n, 3, 2, 3), dtype=np.uint8)
+    features = rng.normal(size=(n, 3))
+    salt = int(rng.integers(0, 2**16))
+
+    def verdict(average):  # a deterministic, content-based check that passes ~70%
+        return hash((salt, average.tobytes())) % 10 < 7
+
+    def accept(averages, vectors):
+        assert len(averages) == len(vectors)
+        return np.array([verdict(a) for a in averages], bool)
+
+    result = k_same_select(faces, targets, k=k, persons=persons, features=features,
+                           sources=sources, accept=accept)
+    member = result.member
+    groups = np.unique(member)
+    shown = {g: {tuple(v) for v in sources[member == g]} for g in groups}
+    for g in groups:  # groups form within the classes the faces show, k persons each
+        assert len(shown[g]) == 1
+        assert len(np.unique(persons[member == g])) >= k
+    means = {g: np.rint(faces[member == g].astype(float).mean(axis=0)).astype(np.uint8)
+             for g in groups}
+    usable = {g for g in groups if verdict(means[g])}
+    for i in range(n):
+        g = result.group[i]
+        expected = np.rint(faces[member == g].astype(float).mean(axis=0))
+        np.testing.assert_array_equal(result.faces[i], expected)
+        options = [h for h in usable if shown[h] == {tuple(targets[i])}]
+        if not options:  # nothing shows the target: the face keeps its own, not realised
+            assert not result.realised[i] and g == member[i]
+            continue
+        assert result.realised[i] and g in options
+        if member[i] in options:
+            assert g == member[i] and result.own_group[i]  # plain k-Same where it can be
+            continue
+        free = [h for h in options if persons[i] not in set(persons[member == h])]
+        if free:  # never an average with the face's own person in it, when avoidable
+            assert g in free
+
+            distance = {h: ((features[i] - features[member == h].mean(axis=0)) ** 2).sum()
+                        for h in free}
+            assert distance[g] == pytest.approx(min(distance.values()))
+
+
+def test_warping_onto_the_group_shape_makes_the_members_shares_coincide():
+    # Two faces whose "mouth" (a bright blob at a landmark) sits at different heights: without
+    # warping the average has two faint blobs; warped onto the mean shape, one bright blob.
+    faces = np.zeros((2, 60, 50, 3), np.uint8)
+    landmarks = np.array([[[15.0, 20.0], [35.0, 20.0], [25.0, 36.0]],
+                          [[15.0, 20.0], [35.0, 20.0], [25.0, 44.0]]])
+    for face, points in zip(faces, landmarks):
+        x, y = points[2].astype(int)
+        face[y - 2:y + 3, x - 2:x + 3] = 255
+    plain = k_same_select(faces, k=2, features=np.zeros((2, 1)))
+    warped = k_same_select(faces, k=2, features=np.zeros((2, 1)), landmarks=landmarks)
+    np.testing.assert_array_equal(warped.faces[0], warped.faces[1])
+    column = lambda result: result.faces[0, :, 25, 0].astype(int)  # noqa: E731
+    assert column(plain).max() <= 128  # two ghosts at half strength
+    assert column(warped).max() >= 200 and abs(int(column(warped).argmax()) - 40) <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**16), st.floats(0.0, 3.0))
+def test_thin_plate_maps_move_landmarks_onto_the_shape_and_keep_the_rest(seed, size):
+    from privface.generators.shape import thin_plate_maps
+
+    rng = np.random.default_rng(seed)
+    # Well-separated landmarks inside the crop, moved by up to `size` pixels.
+    grid = np.stack(np.meshgrid(np.linspace(30, 150, 5), np.linspace(40, 180, 5)), -1)
+    landmarks = (grid.reshape(-1, 2) + rng.uniform(-4, 4, (25, 2)))[None]
+    shapes = landmarks + rng.uniform(-size, size, landmarks.shape)
+    map_x, map_y = thin_plate_maps(landmarks, shapes, 178, 218)
+    ys, xs = np.mgrid[0:218, 0:178]
+    same_x, same_y = thin_plate_maps(landmarks, landmarks, 178, 218)
+    assert np.abs(same_x[0] - xs).max() < 1e-3 and np.abs(same_y[0] - ys).max() < 1e-3
+    # Where the shape puts a landmark, the map samples the landmark (up to the coarse grid).
+    col, row = np.rint(shapes[0, :, 0]).astype(int), np.rint(shapes[0, :, 1]).astype(int)
+    offset = shapes[0] - np.stack([col, row], 1)
+    sampled = np.stack([map_x[0, row, col], map_y[0, row, col]], 1) + offset
+    assert np.abs(sampled - landmarks[0]).max() < 0.25 + 0.1 * size
+    corners = [(0, 0), (0, 177), (217, 0), (217, 177)]
+    for r, c in corners:  # the frame is pinned
+        assert abs(map_x[0, r, c] - c) < 0.5 and abs(map_y[0, r, c] - r) < 0.5

@@ -19,7 +19,7 @@ from privface.privmetrics import audit
 from privface.privmetrics.readers import read_celeba_identities
 
 runner = CliRunner()
-PERSONS, PHOTOS = 4, 3  # 12 photos: enough for groups of 2 and 3 persons, quick to analyse
+PERSONS, PHOTOS = 5, 4  # 20 photos: enough for several groups of 2 persons, quick to analyse
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,9 @@ def photos(celeba_dir: Path, identities: pd.Series, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ksame_run(photos: Path, identities: pd.Series, tmp_path_factory):
     out = tmp_path_factory.mktemp("ksame") / "out"
+    # PPAS breaks ties at random; the seed lets the interrupted run below draw the same plan.
     report = anonymize_photos(photos, out, k=2, identities=identities.loc[
-        [p.name for p in photos.iterdir()]], workers=1)
+        [p.name for p in photos.iterdir()]], workers=1, seed=11)
     return out, report
 
 
@@ -52,13 +53,19 @@ def ksame_run(photos: Path, identities: pd.Series, tmp_path_factory):
 def test_ksame_writes_every_photo_with_a_certificate_and_groups_of_k_people(photos, ksame_run,
                                                                            identities):
     out, report = ksame_run
-    names = sorted(p.name for p in photos.iterdir())
-    assert sorted(report.written) == names and report.skipped.empty
+    names = sorted(report.written)
+    # A photo is held back only when no average of k persons shows its face's target class,
+    # or when the written face would not show it.
+    assert len(names) >= 6
+    assert sorted(names + report.skipped["file"].tolist()) == sorted(
+        p.name for p in photos.iterdir())
+    assert report.skipped["reason"].str.match("k-Same: no group of k persons|withheld:").all()
     summary = json.loads((out / "run.json").read_text())
     assert summary["schema"] == "privface.anonymize-photos/1"
     assert summary["persons"]["case"] == "identities"
     assert summary["ksame"]["k_min"] >= 2 and summary["reached"]["k"] >= 2
-    groups: dict[int, list[str]] = {}
+    groups: dict[int, list[str]] = {}  # the photos that carry each average
+    members: dict[int, list[str]] = {}  # ... and those whose own face went into it
     for name in names:
         before = np.asarray(Image.open(photos / name), np.float32)
         after = np.asarray(Image.open(out / name), np.float32)
@@ -68,8 +75,10 @@ def test_ksame_writes_every_photo_with_a_certificate_and_groups_of_k_people(phot
         assert certificate["schema"] == "privface.photo-certificate/1"
         face = certificate["faces"][0]
         assert face["requirements"] == {"k": 2} and face["reached"]["k"] >= 2
-        assert face["ksame"]["k"] >= 2
+        assert face["ksame"]["k"] >= 2 and face["ksame"]["realised"]
         groups.setdefault(face["ksame"]["group"], []).append(name)
+        if face["ksame"]["own_group"]:
+            members.setdefault(face["ksame"]["group"], []).append(name)
     # What an attacker reads off the released faces: predicted, recorded, and audited with the
     # persons. Rebuild that audit from the certificates alone: it must be the same.
     outputs = summary["outputs"]
@@ -87,17 +96,28 @@ def test_ksame_writes_every_photo_with_a_certificate_and_groups_of_k_people(phot
     assert outputs["reached"]["t"] == pytest.approx(again.metrics["t_closeness"])
     assert outputs["requirements_met"] == again.passed
     assert outputs["realised"] == pytest.approx(observed["hit"].mean())
+    # Every released face shows its target class, so the outputs' classes are the targets'.
+    assert outputs["realised"] == 1.0 and outputs["requirements_met"] is True
+    # Per-photo leakage: SFace's distance between each original and its output, and the
+    # run's match rate, recomputed from the certificates.
+    records = [json.loads((out / "certificates" / f"{n}.json").read_text())["faces"][0]["leakage"]
+               for n in names]
+    assert all(0.0 <= r["distance"] <= 2.0 and r["recognizer"] == "sface" for r in records)
+    assert summary["leakage"]["faces"] == len(names)
+    assert summary["leakage"]["match_rate"] == pytest.approx(
+        np.mean([r["distance"] < r["threshold"] for r in records]), abs=1e-4)
+    assert np.mean([r["distance"] for r in records]) > 0.3  # an average of k people, not the source
 
     def centre(name):
         return np.asarray(Image.open(out / name), np.float32)[90:150, 60:120]
 
+    for group in members.values():  # k different people per group, one photo each
+        assert identities.loc[group].is_unique
     within, across = [], []
-    for members in groups.values():  # k different people per group, one photo each
-        people = identities.loc[members]
-        assert people.nunique() >= 2 and people.is_unique
-        within += [np.abs(centre(m) - centre(members[0])).mean() for m in members[1:]]
+    for carriers in groups.values():
+        within += [np.abs(centre(m) - centre(carriers[0])).mean() for m in carriers[1:]]
         across += [np.abs(centre(m) - centre(o[0])).mean()
-                   for o in groups.values() if o is not members for m in members]
+                   for o in groups.values() if o is not carriers for m in carriers]
     # The photos of a group carry the same face (pasted at each photo's own pose): their centres
     # differ far less than those of different groups.
     assert max(within) < 0.5 * np.mean(across)
@@ -114,7 +134,7 @@ def test_a_finished_run_resumes_without_redoing_anything(photos, ksame_run, iden
 
     monkeypatch.setattr(attributes, "analyze_photos", no_analysis)
     again = anonymize_photos(photos, out, k=2, identities=identities.loc[
-        [p.name for p in photos.iterdir()]])
+        [p.name for p in photos.iterdir()]], seed=11)
     assert again.written == [] and sorted(again.already_done) == sorted(first.written)
     summary = json.loads((out / "run.json").read_text())
     assert summary["resumed"] is True
@@ -135,10 +155,11 @@ def test_an_interrupted_run_finishes_the_rest_with_the_same_plan(photos, ksame_r
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        anonymize_photos(photos, target, k=2, identities=ids, on_write=crash_after_five)
+        anonymize_photos(photos, target, k=2, identities=ids, seed=11,
+                         on_write=crash_after_five)
     assert len(list((target / "certificates").iterdir())) == 5
     assert not list(target.glob(".*.tmp*"))  # nothing half-written
-    rest = anonymize_photos(photos, target, k=2, identities=ids)
+    rest = anonymize_photos(photos, target, k=2, identities=ids, seed=11)
     assert len(rest.written) == len(first.written) - 5 and len(rest.already_done) == 5
     for name in first.written:  # same plan and deterministic groups: the same photos
         np.testing.assert_array_equal(np.asarray(Image.open(target / name)),
@@ -178,7 +199,7 @@ def test_cli_anonymizes_a_photo_folder_with_a_baseline(photos, tmp_path):
                                  "--param", "block=16", "--out", str(tmp_path / "out"),
                                  "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert "wrote 12 photo(s)" in result.output
+    assert "wrote 20 photo(s)" in result.output
     summary = json.loads((tmp_path / "out" / "run.json").read_text())
     assert summary["generator"] == {"name": "pixelate", "params": {"block": 16}}
     assert summary["persons"]["case"] == "recognizer"
@@ -228,8 +249,10 @@ def test_stargan_runs_in_the_pipeline_on_its_square_geometry(photos, identities,
     torch.manual_seed(0)
     torch.save(Generator(conv_dim=4, repeat_num=1).state_dict(), checkpoint)
     ids = identities.loc[[p.name for p in photos.iterdir()]]
+    # Random weights realise no target, so withholding would release nothing: this test is
+    # about the geometry, so every photo is written.
     report = anonymize_photos(photos, tmp_path / "out", generator="stargan", k=2, epsilon=1.0,
-                              identities=ids, generator_params={
+                              identities=ids, withhold=False, generator_params={
                                   "checkpoint": str(checkpoint), "image_size": 32,
                                   "conv_dim": 4, "repeat_num": 1})
     assert len(report.written) == PERSONS * PHOTOS

@@ -25,6 +25,7 @@ import pandas as pd
 from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
+from .leakage import summarise_leakage
 from .state import Plan, fingerprint, load_plan, save_plan
 from .targets import DEFAULT_QIS, choose_targets, find_persons
 from .verify import audit_outputs, predict_outputs
@@ -155,22 +156,53 @@ def _aligned(paths_by_name: Mapping[str, Path], faces: pd.DataFrame, landmarks: 
     return (np.stack(crops) if crops else empty), matrices
 
 
+_NOT_SHOWN = ("withheld: the attribute model reads another class than the target off the "
+              "anonymized face, so releasing it would break the certificate")
+_UNREALISED = ("k-Same: no group of k persons whose average shows this face's target "
+               "attributes (the attribute model reads another class off every candidate)")
+
+
+def _in_crop(points: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Landmarks (n, p, 2) in photo pixels, moved into each face's aligned crop."""
+    if not len(points):
+        return np.zeros((0, 68, 2))
+    stacked = np.stack(matrices)  # (n, 2, 3)
+    return np.einsum("nij,npj->npi", stacked[:, :, :2], points) + stacked[:, None, :, 2]
+
+
+def _shows_class(model, controlled: Sequence[str]):
+    """k-Same's ``accept``: does the attribute model read each average's class off it?"""
+    columns = [list(model.attributes).index(q) for q in controlled]
+
+    def accept(averages: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        if not columns or not len(averages):
+            return np.ones(len(averages), bool)
+        predicted = np.asarray(model.predict(list(averages)), np.int8)[:, columns]
+        return (predicted == np.asarray(vectors)).all(axis=1)
+
+    return accept
+
+
 def _default_model():
     from privface.attributes.model import load_default_model
 
     return load_default_model()
 
 
-def _observed_before(out: Path, faces: pd.DataFrame, done: Sequence[str]) -> dict[int, dict]:
-    """Output attributes of the photos a previous run finished, read from their certificates."""
+def _observed_before(out: Path, faces: pd.DataFrame, done: Sequence[str]
+                     ) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Output attributes and leakage of the photos a previous run finished (certificates)."""
     observed: dict[int, dict] = {}
+    leaked: dict[int, dict] = {}
     for name in done:
         certificate = json.loads((out / CERTIFICATES / f"{name}.json").read_text())
         rows = faces.index[faces["file"] == name]
         for position, face in zip(rows, certificate.get("faces", [])):
             if "output_attributes" in face:
                 observed[position] = face["output_attributes"]
-    return observed
+            if "leakage" in face:
+                leaked[position] = face["leakage"]
+    return observed, leaked
 
 
 def _controlled(plan: Plan, qis: Sequence[str]) -> list[str]:
@@ -191,7 +223,7 @@ def _json_value(value):
 
 def _certificate(name: str, rows: pd.DataFrame, plan: Plan, generator, generator_params: dict,
                  qis: Sequence[str], extra: pd.DataFrame | None, seed: int | None,
-                 observed: dict[int, dict]) -> dict:
+                 observed: dict[int, dict], leaked: dict[int, dict]) -> dict:
     faces = []
     for position, row in rows.iterrows():  # the faces of one photo: a handful
         ppas = plan.info["certificates"][position] if plan.info["certificates"] else None
@@ -207,6 +239,8 @@ def _certificate(name: str, rows: pd.DataFrame, plan: Plan, generator, generator
                               if q not in (ppas.get("generalised") or ())}
         if position in observed:
             face["output_attributes"] = observed[position]
+        if position in leaked:
+            face["leakage"] = leaked[position]
         if extra is not None and position in extra.index:
             face[generator.name] = {key: _json_value(value)
                                     for key, value in extra.loc[position].items()}
@@ -225,7 +259,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                      epsilon: float | None = None, seed: int | None = None,
                      qi: Sequence[str] | None = None, reference=None, identities=None,
                      feather: float = 0.06, workers: int = 1, resume: bool = True,
-                     verify: bool = True, analyzer=None,
+                     verify: bool = True, withhold: bool = True, analyzer=None,
                      on_photo: Callable[[Path], None] | None = None,
                      on_write: Callable[[str], None] | None = None) -> PhotoRunReport:
     """Anonymize every face of a folder of photos and certify each photo.
@@ -265,6 +299,11 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         Predict the controlled attributes of every written face (as an attacker would) and
         audit them with the persons (:mod:`~.verify`); the report says whether the requirements
         hold for what was released. About 60 ms per face on one core.
+    withhold : bool
+        With ``verify``: do not write a photo in which the model reads, for an attribute the
+        generator sets, another value than the target off an anonymized face (it is listed
+        among the skipped photos), so that what is released shows the classes the certificates
+        describe.
 
     Returns
     -------
@@ -339,11 +378,20 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     extras = []
     written: list[str] = []
     controlled = _controlled(plan, qis)
-    observed: dict[int, dict] = _observed_before(out, faces, done) if verify else {}
-    model = None
+    observed, leaked = _observed_before(out, faces, done) if verify else ({}, {})
+    model = checker = None
     if verify:
+        from .leakage import LeakageCheck
+
+        leakage = LeakageCheck()
         model = analyzer.attribute_model if analyzer is not None else _default_model()
         columns = [list(model.attributes).index(q) for q in controlled]
+        # Only the attributes the generator sets are held to their targets: a baseline (blur,
+        # pixelate) promises nothing about what a model reads off its output.
+        sets = np.isin(controlled, tuple(getattr(gen, "editable", ())))
+    if grouped and getattr(gen, "uses_landmarks", False):
+        checker = model if model is not None else \
+            analyzer.attribute_model if analyzer is not None else _default_model()
     for batch in batches:
         if not batch:
             continue
@@ -354,9 +402,12 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
             attributes, axis=1).reset_index(drop=True)
         if grouped:
             # Groups form within classes of the controlled QIs only: a generalised QI is "*".
-            classes = target_attributes[_controlled(plan, qis)]
-            made = gen.generate(crops, source_attributes, classes,
-                                persons=rows["person"].to_numpy())
+            classes = target_attributes[controlled]
+            options = {"persons": rows["person"].to_numpy()}
+            if getattr(gen, "uses_landmarks", False):
+                options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
+                options["accept"] = _shows_class(checker, controlled)
+            made = gen.generate(crops, source_attributes[controlled], classes, **options)
         else:
             made = gen.generate(crops, source_attributes, target_attributes)
         extra = None
@@ -364,6 +415,14 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         if grouped and last is not None and hasattr(last, "to_frame"):
             extra = last.to_frame().set_axis(rows.index)
             extras.append(extra)
+            if "realised" in extra:
+                # A photo goes out only when every face shows its target: one that does not
+                # would break the certificate for what is released.
+                missed = extra.index[~extra["realised"].to_numpy(bool)]
+                for name in rows.loc[missed, "file"].unique():
+                    if name in todo_names:
+                        todo_names.discard(name)
+                        skipped.append({"file": name, "reason": _UNREALISED})
         slot = {position: i for i, position in enumerate(rows.index)}
         from privface.attributes.alignment import paste_back
         from privface.attributes.images import load_image
@@ -371,17 +430,25 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         for name, photo_rows in rows.groupby("file", sort=False):
             if name not in todo_names:
                 continue
-            image = load_image(paths_by_name[name])
+            original = image = load_image(paths_by_name[name])
             for position in photo_rows.index:
                 i = slot[position]
                 image = paste_back(image, made[i], matrices[i], feather=feather_px)
-            save_image(image, out / name)
             if verify:
-                predicted = predict_outputs(image, landmarks[photo_rows.index], model)
-                for position, values in zip(photo_rows.index, predicted[:, columns]):
+                predicted = predict_outputs(image, landmarks[photo_rows.index],
+                                            model)[:, columns]
+                wanted = photo_rows[[f"target:{q}" for q in controlled]].to_numpy()
+                if withhold and (predicted != wanted)[:, sets].any():
+                    skipped.append({"file": name, "reason": _NOT_SHOWN})
+                    continue
+                for position, values in zip(photo_rows.index, predicted):
                     observed[position] = {q: int(v) for q, v in zip(controlled, values)}
+                boxes = photo_rows[["x", "y", "width", "height"]].to_numpy()
+                measured = leakage.measure(original, image, boxes, landmarks[photo_rows.index])
+                leaked.update(zip(photo_rows.index, measured))
+            save_image(image, out / name)
             certificate = _certificate(name, photo_rows, plan, gen, generator_params, qis,
-                                       extra, seed, observed)
+                                       extra, seed, observed, leaked)
             text = json.dumps(certificate, indent=1) + "\n"
             atomic_write(certificates_dir / f"{name}.json",
                          lambda tmp, text=text: Path(tmp).write_text(text))
@@ -400,6 +467,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
             released.loc[seen, [f"target:{q}" for q in controlled]].set_axis(controlled, axis=1),
             released.loc[seen, "person"].to_numpy(), controlled,
             **{key: settings[key] for key in ("k", "l", "t")})
+        summary["leakage"] = summarise_leakage([leaked[i] for i in released.index
+                                                if i in leaked])
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write(out / REPORT, lambda tmp: Path(tmp).write_text(text))
     return PhotoRunReport(out, written, done, skipped_frame, summary)
@@ -447,4 +516,9 @@ def _summary(plan: Plan, gen, generator_params: dict, settings: dict, written: l
                 "k_min": int(frame["k"].min()), "k_mean": round(float(frame["k"].mean()), 3),
                 "groups": int(frame["group"].nunique()),
                 "faces_in_merged_classes": int(frame["class_merged"].sum())}
+            if "own_group" in frame:
+                # Faces whose average is made of other persons' faces only (their own group
+                # showed another class): their identity is not in their output at all.
+                summary[gen.name]["faces_given_another_group"] = int(
+                    (~frame["own_group"].to_numpy(bool)).sum())
     return summary

@@ -1,0 +1,98 @@
+"""Identity leakage of each written photo: does SFace still match the output to its source?
+
+Every certificate carries what the run measured for its photo: the cosine distance between SFace's
+embedding of the original face and of the anonymized face, both cut at the same place (five
+points taken from the original's 68 landmarks: the pasted face sits where the original was), and
+whether that distance is below SFace's threshold at a false-accept rate of 1e-3 (a recognizer
+would call them the same person). ``privface evaluate`` measures leakage more fully (top-1
+re-identification against a gallery, two recognizers); this is the per-photo number DESIGN.md
+asks the certificate for, at about 30 ms per face.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FAR = 1e-3
+
+
+def five_points(landmarks68: np.ndarray) -> np.ndarray:
+    """YuNet's five points from 68 landmarks: eye centres, nose tip, mouth corners.
+
+    In YuNet's order (the image-left eye first), as ``FaceRecognizerSF.alignCrop`` expects.
+
+    Examples
+    --------
+    >>> points = np.zeros((68, 2)); points[36:42] = (10, 20); points[42:48] = (30, 20)
+    >>> points[30] = (20, 30); points[48] = (12, 40); points[54] = (28, 40)
+    >>> five_points(points).tolist()
+    [[10.0, 20.0], [30.0, 20.0], [20.0, 30.0], [12.0, 40.0], [28.0, 40.0]]
+    """
+    from privface.attributes.landmarks import eye_centres
+
+    points = np.asarray(landmarks68, np.float64)
+    left, right = eye_centres(points)
+    return np.stack([left, right, points[30], points[48], points[54]])
+
+
+class LeakageCheck:
+    """SFace distance between original and anonymized faces, and the match verdict.
+
+    Examples
+    --------
+    >>> check = LeakageCheck()
+    >>> round(check.threshold, 4)
+    0.6165
+    >>> photo = np.random.default_rng(0).integers(0, 256, (218, 178, 3), dtype=np.uint8)
+    >>> points = np.zeros((1, 68, 2)); points[0, 36:42] = (70, 112); points[0, 42:48] = (107, 112)
+    >>> points[0, 30] = (89, 135); points[0, 48] = (75, 155); points[0, 54] = (103, 155)
+    >>> out = check.measure(photo, photo, [(40, 60, 100, 130)], points)
+    >>> out[0]["matches_source"], out[0]["distance"] < 1e-4
+    (True, True)
+    """
+
+    def __init__(self) -> None:
+        from privface.attributes.persons import CALIBRATED_THRESHOLDS
+        from privface.attributes.recognizers import SFaceRecognizer
+
+        self.recognizer = SFaceRecognizer()
+        self.threshold = CALIBRATED_THRESHOLDS["sface"][FAR]
+
+    def measure(self, original: np.ndarray, anonymized: np.ndarray, boxes, landmarks) -> list:
+        """One record per face: ``distance``, ``matches_source``, and how they were measured."""
+        from privface.attributes.detection import DetectedFace
+
+        chips = []
+        for box, points in zip(boxes, landmarks):
+            face = DetectedFace(tuple(float(v) for v in box), 1.0,
+                                five_points(points).astype(np.float32))
+            chips += [self.recognizer.chip(original, face, points),
+                      self.recognizer.chip(anonymized, face, points)]
+        if not chips:
+            return []
+        embeddings = self.recognizer.embed_chips(chips).astype(np.float64)
+        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12
+        distance = 1.0 - (embeddings[0::2] * embeddings[1::2]).sum(axis=1)
+        return [{"recognizer": "sface", "distance": round(float(d), 4),
+                 "threshold": self.threshold, "far": FAR,
+                 "matches_source": bool(d < self.threshold)} for d in distance]
+
+
+def summarise_leakage(records: list[dict]) -> dict:
+    """The run's share of released faces that SFace still matches to their source.
+
+    Examples
+    --------
+    >>> summarise_leakage([{"distance": 0.2, "matches_source": True, "threshold": 0.6165},
+    ...                    {"distance": 0.9, "matches_source": False, "threshold": 0.6165}])
+    {'recognizer': 'sface', 'far': 0.001, 'threshold': 0.6165, 'faces': 2, 'match_rate': 0.5,
+     'mean_distance': 0.55}
+    """
+    from privface.attributes.persons import CALIBRATED_THRESHOLDS
+
+    distances = np.array([r["distance"] for r in records], float)
+    matches = np.array([r["matches_source"] for r in records], bool)
+    return {"recognizer": "sface", "far": FAR, "threshold": CALIBRATED_THRESHOLDS["sface"][FAR],
+            "faces": int(len(records)),
+            "match_rate": round(float(matches.mean()), 4) if len(records) else None,
+            "mean_distance": round(float(distances.mean()), 4) if len(records) else None}
