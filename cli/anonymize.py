@@ -63,9 +63,17 @@ def anonymize_command(
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Photos: predict the attributes of every written face and "
         "audit them with the persons, as an attacker would (about 60 ms per face).")] = True,
+    withhold: Annotated[bool, typer.Option(
+        "--withhold/--release-all", help="Photos, with --verify: do not write a photo in which "
+        "the model reads another value than the target off an anonymized face, for an attribute "
+        "the generator sets.")] = True,
     resume: Annotated[bool, typer.Option(
         "--resume/--restart", help="Photos: continue an interrupted run in --out (same "
         "settings), or start again.")] = True,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Also write a self-contained HTML report to this file: the "
+        "certificate with charts; for photos, the run with before/after thumbnails (needs the "
+        "report extra).")] = None,
 ) -> None:
     """Make data private: generalise a table, or anonymize the faces of a folder of photos.
 
@@ -94,10 +102,15 @@ def anonymize_command(
         run_photos(data, out=out, generator=generator, params=param, checkpoint=checkpoint,
                    model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
                    qi=split_names(qi), reference=reference, identities=identities,
-                   workers=workers, resume=resume, verify=verify)
+                   workers=workers, resume=resume, verify=verify, withhold=withhold,
+                   html_report=report)
     try:
         if k is None and l is None and t is None:
             raise InputError("give at least one requirement: --k, --l or --t")
+        if report is not None:
+            from privface.reports import require_matplotlib
+
+            require_matplotlib()  # before the work: a missing extra fails fast
         with progress("Reading the table..."):
             loaded = load_table(data, demo, input_format, identities)
         qis, sens, notes = resolve_columns(loaded, qi, sensitive, need_sensitive=(
@@ -120,12 +133,18 @@ def anonymize_command(
         certificate_path = Path(f"{target}.certificate.json")
         write_table(table, target, fmt=loaded.fmt)
         write_atomically(certificate_path, json.dumps(certificate, indent=2) + "\n")
+        if report is not None:
+            from privface.reports import class_sizes, render_table_anonymization, write_html
+
+            write_html(report, render_table_anonymization(
+                certificate, audit=result.audit, class_sizes=class_sizes(result.table, qis)))
     except InputError as exc:
         raise fail_input(exc) from None
     loss = result.loss
     reached = result.audit.metrics
     stderr.print(
-        f"privface anonymize: wrote {target} and {certificate_path}\n"
+        f"privface anonymize: wrote {target} and {certificate_path}"
+        + (f" and the report {report}" if report is not None else "") + "\n"
         f"  reached k={reached['k_anonymity']}"
         + (f", l={reached['l_diversity']}" if reached.get("l_diversity") is not None else "")
         + (f", t={reached['t_closeness']:.4g}" if reached.get("t_closeness") is not None else "")

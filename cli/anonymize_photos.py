@@ -43,12 +43,17 @@ def parse_params(values: list[str] | None) -> dict:
 def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[str] | None,
                checkpoint: Path | None, model_dir: Path | None, k, l, t, epsilon, seed,
                qi: list[str], reference: Path | None, identities: Path | None,
-               workers: int | None, resume: bool, verify: bool = True) -> None:
+               workers: int | None, resume: bool, verify: bool = True,
+               withhold: bool = True, html_report: Path | None = None) -> None:
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
     from .photos import require_faces_extra
 
     try:
         require_faces_extra()
+        if html_report is not None:
+            from privface.reports import require_matplotlib
+
+            require_matplotlib()  # before the run: a missing extra fails fast
         from privface.pipeline import anonymize_photos
 
         generator_params = parse_params(params)
@@ -72,7 +77,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                 folder, target, generator=generator, generator_params=generator_params,
                 k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi or None, reference=reference,
                 identities=identities, workers=workers or os.cpu_count() or 1, resume=resume,
-                verify=verify, on_photo=on_photo, on_write=on_write)
+                verify=verify, withhold=withhold, on_photo=on_photo, on_write=on_write)
     except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
         if not isinstance(exc, InputError):
             exc = InputError(str(exc))
@@ -106,6 +111,11 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                          "meet the requirements: the generator does not realise its targets "
                          "well enough. Generalise more (fewer --qi) or use a generator that edits "
                          "these attributes; run.json has the numbers.")
+    leakage = summary.get("leakage")
+    if leakage and leakage.get("faces"):
+        stderr.print(f"  identity leakage: SFace still matches {leakage['match_rate']:.1%} of the "
+                     f"released faces to their source (FAR {leakage['far']:g}); "
+                     "`privface evaluate` measures re-identification in full")
     skipped = report.skipped
     if len(skipped):
         stderr.print(f"  skipped {len(skipped):,} photo(s), not written:")
@@ -113,4 +123,13 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
             files = ", ".join(group["file"].head(5))
             more = f" and {len(group) - 5:,} more" if len(group) > 5 else ""
             stderr.print(f"    {reason}: {len(group):,} ({files}{more})")
+    if html_report is not None:
+        from privface.reports import render_photo_run, write_html
+
+        try:
+            write_html(html_report, render_photo_run(report.out_dir, originals=folder))
+        except InputError as exc:
+            raise fail_input(exc) from None
+        stderr.print(f"  HTML report {html_report} (it shows original faces: keep it with the "
+                     "data holder)")
     raise typer.Exit(EXIT_OK)

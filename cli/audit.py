@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,23 +13,30 @@ import typer
 from privface.privmetrics import audit
 from privface.privmetrics.errors import InputError
 
+from .audit_input import (ChunkRowsOption, DaskAddressOption, EngineOption, dask_scheduler,
+                          load_for_audit)
 from .common import (EXIT_FAILED, EXIT_OK, DataArgument, DemoOption, IdentitiesOption,
                      InputFormatOption, OrderedOption, QiOption, SensitiveOption, fail_input,
-                     load_table, progress, resolve_columns, split_names, stderr, write_atomically)
+                     progress, split_names, stderr, write_atomically)
 
 # Distinguishing power regroups the table once per QI; by default it runs only while that is quick.
 _AUTO_POWER_LIMIT = 20_000_000
 
 
-def _ground_distances(specs: list[str], table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _ground_distances(specs: list[str], table: Mapping, sensitive: list[str]
+                      ) -> dict[str, pd.DataFrame]:
+    """Read ``COLUMN=FILE.csv`` matrices; ``table`` maps each column to its values."""
     out = {}
     for spec in specs:
         if "=" not in spec:
             raise InputError(f"--ground-distance expects COLUMN=FILE.csv, got {spec!r}")
         column, path = spec.split("=", 1)
-        if column not in table.columns:
+        if column not in table:
             raise InputError("--ground-distance names a column the table does not have",
                              column=column)
+        if column not in sensitive:
+            raise InputError("a ground-distance matrix was given for a column that is not a "
+                             "sensitive attribute", column=column)
         try:
             matrix = pd.read_csv(path, index_col=0)
         except (OSError, ValueError) as exc:
@@ -73,7 +81,8 @@ def audit_command(
         "--risk-threshold", help="Prosecutor risk above which a record counts as at risk.")
     ] = 0.2,
     output_format: Annotated[str, typer.Option(
-        "--format", help="Report format: text or json.")] = "text",
+        "--format", help="Report format: text, json or html (one self-contained page with "
+        "charts; needs the report extra).")] = "text",
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Write the report to this file instead of standard output.")
     ] = None,
@@ -87,21 +96,31 @@ def audit_command(
     power: Annotated[Optional[bool], typer.Option(
         "--power/--no-power", help="Measure each QI's distinguishing power "
         "(default: on while quick).", show_default=False)] = None,
+    engine: EngineOption = "memory",
+    chunk_rows: ChunkRowsOption = None,
+    dask_address: DaskAddressOption = None,
 ) -> None:
     """Audit a face-attribute table: every metric, and a verdict on the requirements asked.
 
     Exit status: 0 when every requirement holds, 1 when one fails, 2 for bad input.
     """
     try:
-        if output_format not in ("text", "json"):
-            raise InputError(f"--format must be text or json, got {output_format!r}")
-        with progress("Reading the table..."):
-            loaded = load_table(data, demo, input_format, identities)
-        qis, sens, _ = resolve_columns(loaded, qi, sensitive, find_identities=False)
-        table, source = loaded.table, loaded.source
-        gd = _ground_distances(split_names(ground_distance), table)
-        run_power = power if power is not None else len(table) * len(qis) <= _AUTO_POWER_LIMIT
-        with progress(f"Auditing {len(table):,} records..."):
+        if output_format not in ("text", "json", "html"):
+            raise InputError("--format must be text or json, or html for a page with "
+                             f"charts; got {output_format!r}")
+        if output_format == "html":
+            from privface.reports import require_matplotlib
+
+            require_matplotlib()  # before the audit: a missing extra fails fast
+        with progress("Reading the table..."), dask_scheduler(engine, dask_address):
+            loaded = load_for_audit(data, demo, input_format, identities, qi, sensitive,
+                                    ordered, engine=engine, chunk_rows=chunk_rows)
+        # `table` is the rows, or their contingency table when counted in chunks or on Dask.
+        qis, sens, table, source = loaded.qi, loaded.sensitive, loaded.data, loaded.source
+        gd = _ground_distances(split_names(ground_distance), loaded.columns, sens)
+        run_power = power if power is not None else loaded.n_records * len(qis) <= \
+            _AUTO_POWER_LIMIT
+        with progress(f"Auditing {loaded.n_records:,} records..."):
             report = audit(table, qis, sens, k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
                            enhanced_beta=enhanced_beta, delta=delta, ordered=split_names(ordered),
                            ground_distance=gd, risk_threshold=risk_threshold, worst=worst,
@@ -120,6 +139,11 @@ def audit_command(
             if explain:
                 payload["explanation"] = explanation.to_dict() if explanation else None
             text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+        elif output_format == "html":
+            from privface.reports import class_sizes, render_audit
+
+            text = render_audit(report, class_sizes=class_sizes(table, qis),
+                                explanation=explanation)
         else:
             text = report.to_text() + "\n"
             if explanation is not None:

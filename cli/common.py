@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
@@ -59,7 +60,9 @@ def split_names(values: Sequence[str] | None) -> list[str]:
 
 def fail_input(error: Exception) -> typer.Exit:
     """Print a bad-input message and return the exit to raise (status 2)."""
-    stderr.print(f"[bold red]privface: error:[/] {error}", markup=True, soft_wrap=True)
+    # Escape the message: rich would take `[dask]` in 'pip install "privface[dask]"' for markup.
+    stderr.print(f"[bold red]privface: error:[/] {escape(str(error))}", markup=True,
+                 soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

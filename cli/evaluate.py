@@ -14,7 +14,7 @@ from privface.privmetrics.errors import InputError
 
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail_input, split_names, stderr, write_atomically
 
-_FORMATS = ("text", "json")
+_FORMATS = ("text", "json", "html")
 
 
 def parse_fars(values: list[str] | None) -> tuple[float, ...]:
@@ -95,7 +95,8 @@ def evaluate_command(
         "--attributes/--no-attributes", help="Measure attribute preservation with the shipped "
         "attribute model.")] = True,
     output_format: Annotated[str, typer.Option(
-        "--format", help="Report format: text or json.")] = "text",
+        "--format", help="Report format: text, json or html (one self-contained page with charts "
+        "and before/after thumbnails; needs the report extra).")] = "text",
     per_pair: Annotated[bool, typer.Option(
         "--per-pair", help="JSON only: add one record per pair (distances, scores).")] = False,
     output: Annotated[Optional[Path], typer.Option(
@@ -119,7 +120,12 @@ def evaluate_command(
     """
     try:
         if output_format not in _FORMATS:
-            raise InputError(f"--format must be text or json, got {output_format!r}")
+            raise InputError("--format must be text or json, or html for a page with "
+                             f"charts; got {output_format!r}")
+        if output_format == "html":
+            from privface.reports import require_matplotlib
+
+            require_matplotlib()  # before the long run: a missing extra fails fast
         _check_folder(originals, "originals")
         _check_folder(anonymized, "anonymized")
         names = parse_recognizers(recognizer)
@@ -144,6 +150,10 @@ def evaluate_command(
                              f"first: {reasons})", file=str(originals))
         if output_format == "json":
             text = report.to_json(per_pair=per_pair) + "\n"
+        elif output_format == "html":
+            from privface.reports import render_evaluation
+
+            text = render_evaluation(report)
         else:
             text = report.to_text() + "\n"
         summary = _summary(report.pairs, seconds, workers)

@@ -436,21 +436,30 @@ def audit(
     return report
 
 
-def _distinctive(ct: ContingencyTable, classes: pd.DataFrame, sample: int = 100_000) -> list[str]:
+def _distinctive(ct: ContingencyTable, classes: pd.DataFrame) -> list[str]:
     """For each class, its QI values that differ from the column's most common value.
 
     This is what makes a class stand out, and reads far better than forty values. The most common
-    values come from an evenly spaced sample of rows, so the cost does not grow with the table.
+    values are counted exactly over all records (not on a sample), so that a table audited in
+    memory, in chunks or on Dask shows the same; a binary column costs one ``count_nonzero``.
     """
-    step = max(1, ct.n_records // sample)
     modes = {}
     for name, col in zip(ct.qi, ct.row_keys.columns):
-        counts = np.bincount(col.codes[::step], minlength=col.cardinality)
+        if ct.row_counts is not None:  # a table built from counts: one row per class
+            counts = np.bincount(col.codes, weights=ct.row_counts, minlength=col.cardinality)
+        elif col.cardinality == 2:
+            ones = np.count_nonzero(col.codes)
+            counts = np.array([len(col.codes) - ones, ones])
+        else:
+            counts = np.bincount(col.codes, minlength=col.cardinality)
         modes[name] = col.decode([int(counts.argmax())])[0]
     out = []
     for _, row in classes.iterrows():  # a handful of classes, for display only
+        # Missing values first: pd.NA (string and nullable dtypes) has no truth value.
         parts = [f"{q}={row[q]}" for q in ct.qi
-                 if not (row[q] == modes[q] or (pd.isna(row[q]) and pd.isna(modes[q])))]
+                 if not ((pd.isna(row[q]) and pd.isna(modes[q]))
+                         or (not pd.isna(row[q]) and not pd.isna(modes[q])
+                             and row[q] == modes[q]))]
         out.append(", ".join(parts))
     return out
 

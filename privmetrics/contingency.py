@@ -133,7 +133,13 @@ class ContingencyTable:
     row_keys : RowKeys
         Each record's class key.
     frame : pandas.DataFrame
-        The source table (not copied), used to show the QI values of classes.
+        The source table (not copied), used to show the QI values of classes. For a table built
+        from counts (chunked or Dask, see :mod:`privface.privmetrics.cell_counts`) it holds one
+        row per class, in class order, and ``row_keys`` are the keys of those rows.
+    row_counts : ndarray of int64, optional
+        Set only for a table built from counts: the records each row of ``frame`` stands for
+        (the class sizes). Such a table answers every class-level question; per-record views
+        need the rows and raise :class:`InputError`.
     """
 
     qi: list[str]
@@ -144,6 +150,7 @@ class ContingencyTable:
     row_keys: RowKeys
     frame: pd.DataFrame
     _sensitive: dict[str, SensitiveCounts] = field(default_factory=dict, repr=False)
+    row_counts: np.ndarray | None = None
 
     def __getitem__(self, name: str) -> SensitiveCounts:
         try:
@@ -175,6 +182,9 @@ class ContingencyTable:
 
         Computed on first use (one argsort of the keys): the table-level metrics never need it.
         """
+        if self.row_counts is not None:
+            raise InputError("this contingency table was built from counts (chunked or Dask): "
+                             "it has no rows, so per-record views need the table in memory")
         keys = self.row_keys.keys
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
@@ -188,6 +198,8 @@ class ContingencyTable:
     @cached_property
     def class_first_row(self) -> np.ndarray:
         """Position of the first record of each class, shape (classes,)."""
+        if self.row_counts is not None:  # one frame row per class, in class order
+            return np.arange(self.n_classes, dtype=np.int64)
         first = np.full(self.n_classes, len(self.frame), dtype=np.int64)
         np.minimum.at(first, self.record_class, np.arange(len(self.frame)))
         return first
@@ -279,22 +291,29 @@ def contingency_table(
                             _sensitive=sens_counts)
 
 
-def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a sorted array and how often each occurs."""
+def _runs(sorted_keys: np.ndarray, weights: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and how often each occurs (or their summed weights)."""
     n = len(sorted_keys)
     starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    if weights is not None:
+        return sorted_keys[starts], np.add.reduceat(weights, starts)
     counts = np.diff(np.append(starts, n))
     return sorted_keys[starts], counts
 
 
 def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card: int,
-                 *, ordered: bool) -> tuple[SensitiveCounts, np.ndarray]:
+                 *, ordered: bool, weights: np.ndarray | None = None
+                 ) -> tuple[SensitiveCounts, np.ndarray]:
+    """Sparse counts of one SA per class; ``weights`` (int64): records each row stands for."""
     codes = encode_column(column, sort=True)
     if ordered and not (codes.in_order and _comparable(codes.values)):
         raise InputError("declared ordered, but its values cannot be sorted "
                          f"(values such as {list(codes.values[:3])})", column=name)
     card = codes.cardinality
-    overall_all = np.bincount(codes.codes, minlength=card)
+    # A weighted bincount sums in float64, which is exact for any count below 2**53.
+    overall_all = (np.bincount(codes.codes, minlength=card) if weights is None else
+                   np.bincount(codes.codes, weights=weights, minlength=card).astype(np.int64))
     present = overall_all > 0
     value_index = np.cumsum(present) - 1  # code -> index among present values
     values = codes.decode(np.flatnonzero(present))
@@ -305,7 +324,11 @@ def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card
         class_key = class_key.reshape(-1).astype(np.int64)
     cell_key = class_key * card
     cell_key += codes.codes
-    cell_keys, cell_count = _runs(np.sort(cell_key))
+    if weights is None:
+        cell_keys, cell_count = _runs(np.sort(cell_key))
+    else:
+        order = np.argsort(cell_key, kind="stable")
+        cell_keys, cell_count = _runs(cell_key[order], weights[order])
     cls = cell_keys // card
     val = value_index[cell_keys - cls * card]
     is_start = np.empty(len(cls), dtype=bool)
@@ -351,20 +374,56 @@ def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
 def _check_columns(data: pd.DataFrame, qi, sensitive, ordered) -> tuple[list, list, set]:
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    return check_column_roles(data.columns, qi, sensitive, ordered, n_rows=len(data))
+
+
+def check_column_roles(
+    table_columns: Sequence, qi, sensitive, ordered=(), *, n_rows: int | None = None
+) -> tuple[list[str], list[str], set[str]]:
+    """Check the roles given to a table's columns; returns (qi, sensitive, ordered).
+
+    Engines that see a table only through its column names (a file's header, a Dask frame's
+    schema) call this to give the same errors as :func:`contingency_table`.
+
+    Parameters
+    ----------
+    table_columns : sequence
+        The table's column names.
+    qi, sensitive, ordered
+        As for :func:`contingency_table`.
+    n_rows : int, optional
+        The number of rows when known (0 is an error).
+
+    Raises
+    ------
+    InputError
+        Missing (with close matches), repeated or conflicting columns, no QI, no rows.
+
+    Examples
+    --------
+    >>> check_column_roles(["Male", "Young", "id"], ["Male"], "id")
+    (['Male'], ['id'], set())
+    >>> check_column_roles(["Male"], ["Mle"], None)
+    Traceback (most recent call last):
+    ...
+    privface.privmetrics.errors.InputError: column 'Mle': no such quasi-identifier column in \
+the table; did you mean Male? (columns: Male)
+    """
     qi = _names(qi, "quasi-identifiers")
     sens = _names(sensitive, "sensitive attributes")
     ordered_list = _names(ordered, "ordered attributes")
     if not qi:
         raise InputError("at least one quasi-identifier column is needed")
-    if len(data) == 0:
+    if n_rows == 0:
         raise InputError("the table has no rows")
-    columns = [str(c) for c in data.columns]
+    present = set(table_columns)
+    columns = [str(c) for c in table_columns]
     dup_cols = sorted({c for c in columns if columns.count(c) > 1})
     if dup_cols:
         raise InputError("the table has repeated column names", column=dup_cols[0])
     for name, what in [(c, "quasi-identifier") for c in qi] + [(c, "sensitive attribute")
                                                                for c in sens]:
-        if name not in data.columns:
+        if name not in present:
             close = difflib.get_close_matches(name, columns, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise InputError(f"no such {what} column in the table{hint} "
@@ -396,7 +455,8 @@ def as_contingency(
     """Accept either a ready :class:`ContingencyTable` or a DataFrame with its column roles.
 
     Every metric calls this first, so ``k_anonymity(df, qi=[...])`` and ``k_anonymity(ct)`` both
-    work, and a table reused across metrics is grouped once.
+    work, and a table reused across metrics is grouped once. A Dask DataFrame is counted on Dask
+    (:func:`~privface.privmetrics.dask_engine.dask_contingency`), with the same result.
 
     Examples
     --------
@@ -413,4 +473,8 @@ def as_contingency(
         return data
     if qi is None:
         raise InputError("quasi-identifiers (qi=) are needed when passing a DataFrame")
+    from .dask_engine import dask_contingency, is_dask_frame  # Dask itself only when used
+
+    if is_dask_frame(data):
+        return dask_contingency(data, qi, sensitive, ordered=ordered)
     return contingency_table(data, qi, sensitive, ordered=ordered)

@@ -266,6 +266,12 @@ class _Evaluator:
             if keep is None:
                 return np.array([ct.n_records]), [_single_class(sc) for sc in
                                                   ct.select(None)] if ct.sensitive else []
+            if ct.row_counts is not None:  # built from counts (chunked, Dask): no rows
+                from .cell_counts import merge_classes
+
+                new_of_old, sizes = merge_classes(ct, keep)
+                return sizes, [_regroup(sc, new_of_old, len(sizes)) for sc in
+                               (ct.select(None) if ct.sensitive else [])]
             sub = contingency_table(ct.frame, keep, ct.sensitive,
                                     ordered=[s for s in ct.sensitive if ct[s].ordered])
             return sub.class_sizes, [sub[s] for s in sub.sensitive]

@@ -63,6 +63,10 @@ def distinguishing_power(
             sizes = np.array([ct.n_records])
         elif radices is not None:
             sizes = _sizes_without_digit(ct, j, radices[j])
+        elif ct.row_counts is not None:  # built from counts (chunked, Dask): one row per class
+            from .cell_counts import merge_classes
+
+            sizes = merge_classes(ct, [q for q in ct.qi if q != name])[1]
         else:
             rest = [q for q in ct.qi if q != name]
             sizes = contingency_table(ct.frame, rest).class_sizes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -110,11 +112,31 @@ def _check_format(fmt: str, file: Path | None) -> str:
 
 def _read_delimited(file: Path, sep: str) -> tuple[pd.DataFrame, list[str]]:
     """Read CSV/TSV; returns the table and the raw header row (pandas renames some names)."""
+    with _csv_errors(file, sep):
+        header = _csv_header(file, sep)
+        table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8")
+    return table, header
+
+
+def _csv_header(file: Path, sep: str) -> list[str]:
+    """The raw header row of a CSV/TSV file; a name that appears twice is an InputError."""
+    header_text = (_head_lines(file, 1) or [""])[0]
+    header = next(csv.reader([header_text], delimiter=sep), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen and name != "":
+            raise InputError("column appears twice in the header", file=str(file), row=1,
+                             column=name)
+        seen.add(name)
+    return header
+
+
+@contextmanager
+def _csv_errors(file: Path, sep: str) -> Iterator[None]:
+    """Turn pandas' CSV parsing errors (also those of chunked reading) into InputErrors."""
     what = "CSV" if sep == "," else "tab-separated"
     try:
-        header_text = (_head_lines(file, 1) or [""])[0]
-        header = next(csv.reader([header_text], delimiter=sep), [])
-        table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8")
+        yield
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start} of a block): expected a {what} "
                          "table", file=str(file)) from None
@@ -127,13 +149,6 @@ def _read_delimited(file: Path, sep: str) -> tuple[pd.DataFrame, list[str]]:
         detail = str(exc).split("C error: ")[-1].strip()
         raise InputError(f"malformed {what} table: {detail}", file=str(file),
                          row=int(found.group(1)) if found else None) from None
-    seen: set[str] = set()
-    for name in header:
-        if name in seen and name != "":
-            raise InputError("column appears twice in the header", file=str(file), row=1,
-                             column=name)
-        seen.add(name)
-    return table, header
 
 
 def _read_parquet(file: Path) -> pd.DataFrame:
