@@ -16,6 +16,9 @@ module              what
 ``model``           :class:`AttributeModel`: 40 CelebA attributes; the shipped default model
 ``training``        training and measuring the attribute model on labelled images
 ``analysis``        :class:`FaceAnalyzer` and :func:`analyze_photos`: one row per face
+``cnn``             :class:`AttributeCNN`: a differentiable (torch) 40-attribute model
+``embedding_net``   :class:`FaceEmbeddingNet` (torch recognizer) and :class:`GalleryClassifier`
+``torch_training``  training the torch models (``embedding_training`` for the recognizer)
 ==================  ===========================================================================
 
 Examples
@@ -42,6 +45,10 @@ _EXPORTS = {
     "calibrate_threshold": "recognizers", "pairwise_distances": "recognizers",
     "AttributeModel": "model", "CELEBA_ATTRIBUTES": "model", "load_default_model": "model",
     "load_image": "images", "list_images": "images", "ImageError": "images",
+    "AttributeCNN": "cnn", "load_attribute_cnn": "cnn", "attribute_cnn_inputs": "cnn",
+    "FaceEmbeddingNet": "embedding_net", "GalleryClassifier": "embedding_net",
+    "load_face_embedding_net": "embedding_net", "embedding_net_inputs": "embedding_net",
+    "EmbeddingNetRecognizer": "embedding_net",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -138,17 +138,7 @@ def fit_and_measure(folder: str | os.PathLike, labels: pd.DataFrame, *, train_co
         Images left out (``file``, ``reason``).
     """
     model = model or AttributeModel()
-    present = {p.name for p in Path(folder).iterdir()} if Path(folder).is_dir() else set()
-    if not present:
-        raise InputError("expected a folder of images", file=str(folder))
-    names = sorted(name for name in labels.index if name in present)
-    if len(names) < 2:
-        raise InputError("fewer than two of the labelled images are in this folder (file names "
-                         "must match the label file's first column)", file=str(folder))
-    n_train = len(names) if train_count is None else train_count
-    if not 0 < n_train <= len(names):
-        raise InputError(f"the training count must be between 1 and {len(names)}, got "
-                         f"{train_count}")
+    names, n_train = labelled_names(folder, labels, train_count)
     train = labelled_features(folder, names[:n_train], model, mirrored=model.flip,
                               workers=workers, on_images=on_images)
     train_labels = labels.loc[train.files]
@@ -171,6 +161,34 @@ def fit_and_measure(folder: str | os.PathLike, labels: pd.DataFrame, *, train_co
             "majority_baseline_mean": float(accuracy["majority_baseline"].mean()),
             "per_attribute": accuracy.round(4).to_dict(orient="index")}
     return model, accuracy, skipped
+
+
+def labelled_names(folder: str | os.PathLike, labels: pd.DataFrame, train_count: int | None
+                   ) -> tuple[list[str], int]:
+    """The labelled images of ``folder`` in file-name order, and how many of them to train on.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["b.jpg", "a.jpg", "c.jpg"]:
+    ...     _ = (d / name).write_bytes(b"")
+    >>> labelled_names(d, pd.DataFrame({"Male": [1, -1, 1]}, index=["c.jpg", "a.jpg", "x.jpg"]),
+    ...                train_count=None)
+    (['a.jpg', 'c.jpg'], 2)
+    """
+    present = {p.name for p in Path(folder).iterdir()} if Path(folder).is_dir() else set()
+    if not present:
+        raise InputError("expected a folder of images", file=str(folder))
+    names = sorted(name for name in labels.index if name in present)
+    if len(names) < 2:
+        raise InputError("fewer than two of the labelled images are in this folder (file names "
+                         "must match the label file's first column)", file=str(folder))
+    n_train = len(names) if train_count is None else train_count
+    if not 0 < n_train <= len(names):
+        raise InputError(f"the training count must be between 1 and {len(names)}, got "
+                         f"{train_count}")
+    return names, n_train
 
 
 def accuracy_table(predicted: np.ndarray, labels: pd.DataFrame,

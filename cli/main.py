@@ -13,7 +13,9 @@ from privface import __version__
 from .anonymize import anonymize_command
 from .audit import audit_command
 from .evaluate import evaluate_command
+from .perturb import perturb_app
 from .predict import predict_command
+from .report import report_command
 from .train import train_app
 
 app = typer.Typer(
@@ -29,7 +31,9 @@ app.command("audit", no_args_is_help=False)(audit_command)
 app.command("anonymize", no_args_is_help=False)(anonymize_command)
 app.command("predict")(predict_command)
 app.command("evaluate")(evaluate_command)
+app.command("report")(report_command)
 app.add_typer(train_app, name="train")
+app.add_typer(perturb_app, name="perturb")
 
 
 @app.command("version")

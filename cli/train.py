@@ -154,3 +154,133 @@ def train_stargan_command(
         raise fail_input(exc) from None
     stderr.print(f"privface train: StarGAN checkpoints in {checkpoint_dir}")
     raise typer.Exit(EXIT_OK)
+
+
+# -- the differentiable torch models (stage IV attacks them) ------------------------------------
+EpochsOption = Annotated[int, typer.Option("--epochs", help="Passes over the training images.",
+                                           min=1)]
+SeedOption = Annotated[Optional[int], typer.Option(
+    "--seed", help="Seed for the initial weights, batch order and augmentation (default: from "
+    "OS entropy; the seed used is recorded in the file).", show_default=False)]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    "--threads", help="CPU threads torch may use (default: torch's choice).", min=1,
+    show_default=False)]
+DeviceOption = Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=2)]
+LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate.", min=0.0)]
+
+
+def _train_torch_model(fit, out: Path, report: Optional[Path], threads: Optional[int],
+                       summary_key: str) -> None:
+    """Run ``fit() -> (model, metrics, skipped)``, save the model and the report; exit 0 or 2."""
+    try:
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        model, _, skipped = fit()
+        if len(skipped):
+            stderr.print(f"privface train: {len(skipped):,} image(s) left out, e.g. "
+                         f"{skipped.iloc[0]['file']}: {skipped.iloc[0]['reason']}")
+        model.save(out)
+        if report is not None:
+            summary = {"model": str(out), "seed": model.metadata.get("seed"),
+                       summary_key: model.metadata.get(summary_key)}
+            write_atomically(report, json.dumps(summary, indent=2) + "\n")
+    except (InputError, ImportError) as exc:
+        raise fail_input(exc if isinstance(exc, InputError) else InputError(str(exc))) from None
+    stderr.print(f"privface train: model written to {out}")
+    raise typer.Exit(EXIT_OK)
+
+
+@train_app.command("attributes-cnn")
+def train_attributes_cnn_command(
+    images: Annotated[Path, typer.Option(
+        "--images", help="Folder of CelebA-aligned face crops (178 x 218 or a scaled copy).",
+        show_default=False)],
+    labels: Annotated[Path, typer.Option(
+        "--labels", help="Attribute labels in CelebA's layout (list_attr_celeba.txt).",
+        show_default=False)],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Where to write the weights (.npz).")] = Path("attributes_cnn.npz"),
+    train_count: Annotated[Optional[int], typer.Option(
+        "--train-count", help="Train on the first N labelled images of the folder (by file "
+        "name) and measure accuracy on the rest. Default: train on all.")] = None,
+    epochs: EpochsOption = 30,
+    batch_size: BatchOption = 128,
+    lr: LrOption = 0.1,
+    seed: SeedOption = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = "cpu",
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Write the held-out accuracy (JSON) here.")] = None,
+) -> None:
+    """Train the differentiable attribute CNN (40 CelebA attributes from pixels) from scratch.
+
+    Load the result with ``privface.attributes.cnn.load_attribute_cnn(path)``.
+    """
+    from privface.privmetrics.readers import read_celeba_attributes
+
+    def fit():
+        from privface.attributes.torch_training import fit_attribute_cnn
+
+        model, accuracy, skipped = fit_attribute_cnn(
+            images, read_celeba_attributes(labels), train_count=train_count, epochs=epochs,
+            batch_size=batch_size, lr=lr, seed=seed, device=device,
+            log=lambda line: stderr.print(f"privface train: {line}", markup=False))
+        if accuracy is not None:
+            stderr.print(f"privface train: mean accuracy on held-out faces "
+                         f"{accuracy['accuracy'].mean():.4f} (majority baseline "
+                         f"{accuracy['majority_baseline'].mean():.4f})")
+        return model, accuracy, skipped
+
+    _train_torch_model(fit, out, report, threads, "test_accuracy")
+
+
+@train_app.command("face-embedding")
+def train_face_embedding_command(
+    images: Annotated[Path, typer.Option(
+        "--images", help="Folder of CelebA-aligned face crops of known people.",
+        show_default=False)],
+    identities: Annotated[Path, typer.Option(
+        "--identities", help="Identity file in CelebA's layout (identity_CelebA.txt).",
+        show_default=False)],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Where to write the weights (.npz).")] = Path("face_embedding.npz"),
+    holdout: Annotated[int, typer.Option(
+        "--holdout", help="People (the largest identity numbers) kept out of training to "
+        "calibrate the match thresholds and measure verification.", min=0)] = 40,
+    extra_images: Annotated[Optional[list[Path]], typer.Option(
+        "--extra-images", help="More folders of CelebA-aligned crops, for training only: their "
+        "photos of people not held out (at least two photos a person). Repeatable.",
+        show_default=False)] = None,
+    epochs: EpochsOption = 40,
+    batch_size: BatchOption = 128,
+    lr: LrOption = 0.1,
+    seed: SeedOption = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = "cpu",
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Write the held-out verification numbers (JSON) here.")] = None,
+) -> None:
+    """Train the differentiable face embedding network (CosFace loss) from scratch.
+
+    Load the result with ``privface.attributes.embedding_net.load_face_embedding_net(path)``.
+    """
+    from privface.privmetrics.readers import read_celeba_identities
+
+    def fit():
+        from privface.attributes.embedding_training import fit_face_embedding
+
+        net, metrics, skipped = fit_face_embedding(
+            images, read_celeba_identities(identities), holdout=holdout,
+            extra_folders=extra_images or (), epochs=epochs, batch_size=batch_size, lr=lr,
+            seed=seed, device=device,
+            log=lambda line: stderr.print(f"privface train: {line}", markup=False))
+        if metrics is not None:
+            tar = ", ".join(f"TAR {v:.3f} at FAR {k}" for k, v in metrics["tar"].items())
+            stderr.print(f"privface train: held-out people: ROC AUC {metrics['roc_auc']:.4f}, "
+                         f"{tar}")
+        return net, metrics, skipped
+
+    _train_torch_model(fit, out, report, threads, "held_out")

@@ -9,18 +9,21 @@ import pkgutil
 import pytest
 
 import privface
+import privface.adversarial
 import privface.attributes
 import privface.cli
 import privface.evaluation
 import privface.generators
 import privface.pipeline
+import privface.reports
 import privface.privmetrics
 
 
 def _modules() -> list[str]:
     names = ["privface", "privface.quality"]
     for package in (privface.privmetrics, privface.cli, privface.attributes, privface.evaluation,
-                    privface.generators, privface.pipeline):
+                    privface.generators, privface.pipeline, privface.adversarial,
+                    privface.reports):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             names.append(info.name)
