@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,9 +234,7 @@ class PhotoPerturber:
         if method not in METHODS:
             raise InputError(f"--perturb must be one of {', '.join(METHODS)}, got {method!r}")
         self.method, self.steps, self.seed = method, int(steps), seed
-        # One draw per photo from a generator seeded once: photos get different noise, and a
-        # seeded run repeats photo for photo.
-        self._rng = np.random.default_rng(seed)
+        self._calls = 0
         self.saved = None
         if method == "uap":
             if uap is None:
@@ -258,13 +257,26 @@ class PhotoPerturber:
 
             self.target = attribute_classifier(frame_size=(CELEBA.height, CELEBA.width))
 
-    def __call__(self, photo: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
-        """The photo with every face (given by its 68 landmarks) perturbed; a new array."""
+    def __call__(self, photo: np.ndarray, landmarks: Sequence[np.ndarray], *,
+                 key: str | None = None) -> np.ndarray:
+        """The photo with every face (given by its 68 landmarks) perturbed; a new array.
+
+        ``key`` (the photo's name) makes a seeded run repeat photo for photo whatever the order
+        or the process a photo is perturbed in; unseeded, every call draws from OS entropy.
+        """
         if self.saved is not None:
             return perturb_faces(photo, landmarks, self.saved)
         return attack_faces(photo, landmarks, method=self.method, xi=self.xi, p=self.p,
-                            target=self.target, steps=self.steps,
-                            seed=int(self._rng.integers(2**62)))
+                            target=self.target, steps=self.steps, seed=self._photo_seed(key))
+
+    def _photo_seed(self, key: str | None) -> int | None:
+        if self.seed is None:
+            return None  # OS entropy: copies of this object in worker processes never repeat
+        if key is None:  # no name: successive calls still get different noise
+            self._calls += 1
+            key = f"#{self._calls}"
+        sequence = np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(key.encode()),))
+        return int(sequence.generate_state(1, np.uint64)[0] >> 2)
 
     def record(self) -> dict:
         """What a certificate says about the perturbation (JSON-ready)."""

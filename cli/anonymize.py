@@ -67,6 +67,19 @@ def anonymize_command(
         "--withhold/--release-all", help="Photos, with --verify: do not write a photo in which "
         "the model reads another value than the target off an anonymized face, for an attribute "
         "the generator sets.")] = True,
+    perturb: Annotated[Optional[str], typer.Option(
+        "--perturb", help="Photos: stage IV, an adversarial perturbation added to every face "
+        "after generation: uap (a file from `privface perturb train`, given with --uap), fgsm or "
+        "pgd (against the attribute CNN), gauss (noise of the same budget). Recorded in every "
+        "certificate.")] = None,
+    xi: Annotated[Optional[float], typer.Option(
+        "--xi", help="Photos, with --perturb fgsm|pgd|gauss: the budget, the perturbation's l_p "
+        "norm on images in [0, 1] (0.04 in l_inf is 10 grey levels).", min=0.0)] = None,
+    uap: Annotated[Optional[Path], typer.Option(
+        "--uap", help="Photos, with --perturb uap: the universal perturbation (.npz).")] = None,
+    perturb_norm: Annotated[str, typer.Option(
+        "--perturb-norm", help="Photos, with --perturb fgsm|pgd|gauss: the norm of the budget, "
+        "inf or 2.")] = "inf",
     resume: Annotated[bool, typer.Option(
         "--resume/--restart", help="Photos: continue an interrupted run in --out (same "
         "settings), or start again.")] = True,
@@ -103,7 +116,13 @@ def anonymize_command(
                    model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
                    qi=split_names(qi), reference=reference, identities=identities,
                    workers=workers, resume=resume, verify=verify, withhold=withhold,
-                   html_report=report)
+                   html_report=report, perturb=perturb, xi=xi, uap=uap,
+                   perturb_norm=perturb_norm)
+    photo_only = {"--perturb": perturb, "--xi": xi, "--uap": uap}
+    given = [name for name, value in photo_only.items() if value is not None]
+    if given:
+        raise fail_input(InputError(f"{', '.join(given)} apply to a folder of photos, not to a "
+                                    "table", file=None if data is None else str(data)))
     try:
         if k is None and l is None and t is None:
             raise InputError("give at least one requirement: --k, --l or --t")

@@ -40,11 +40,28 @@ def parse_params(values: list[str] | None) -> dict:
     return out
 
 
+def _perturber(method: str | None, *, xi: float | None, uap: Path | None, norm: str,
+               seed: int | None):
+    """The ``--perturb`` options as a PhotoPerturber (None without one); bad ones are errors."""
+    if method is None:
+        given = [name for name, value in (("--xi", xi), ("--uap", uap)) if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply with --perturb")
+        return None
+    if uap is not None and method != "uap":
+        raise InputError(f"--uap only applies with --perturb uap, not {method}")
+    from privface.adversarial.photos import PhotoPerturber
+
+    return PhotoPerturber(method, xi=xi, p=norm, uap=uap, seed=seed)
+
+
 def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[str] | None,
                checkpoint: Path | None, model_dir: Path | None, k, l, t, epsilon, seed,
                qi: list[str], reference: Path | None, identities: Path | None,
                workers: int | None, resume: bool, verify: bool = True,
-               withhold: bool = True, html_report: Path | None = None) -> None:
+               withhold: bool = True, html_report: Path | None = None,
+               perturb: str | None = None, xi: float | None = None, uap: Path | None = None,
+               perturb_norm: str = "inf") -> None:
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
     from .photos import require_faces_extra
 
@@ -61,6 +78,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
             generator_params["checkpoint"] = str(checkpoint)
         if model_dir is not None:
             generator_params["model_dir"] = str(model_dir)
+        perturber = _perturber(perturb, xi=xi, uap=uap, norm=perturb_norm, seed=seed)
         target = out if out is not None else Path(f"{folder.name}.anonymized")
         n_photos = sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
         with contextlib.ExitStack() as stack:
@@ -77,7 +95,8 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                 folder, target, generator=generator, generator_params=generator_params,
                 k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi or None, reference=reference,
                 identities=identities, workers=workers or os.cpu_count() or 1, resume=resume,
-                verify=verify, withhold=withhold, on_photo=on_photo, on_write=on_write)
+                verify=verify, withhold=withhold, perturb=perturber, on_photo=on_photo,
+                on_write=on_write)
     except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
         if not isinstance(exc, InputError):
             exc = InputError(str(exc))
@@ -111,6 +130,14 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                          "meet the requirements: the generator does not realise its targets "
                          "well enough. Generalise more (fewer --qi) or use a generator that edits "
                          "these attributes; run.json has the numbers.")
+    perturbation = summary.get("perturbation")
+    if perturbation:
+        changed = perturbation.get("faces_read_differently")
+        stderr.print(f"  perturbation {perturbation['method']} (xi={perturbation['xi']:g}, "
+                     f"l_{perturbation['p']}): at most {perturbation['max_change_levels']} grey "
+                     "level(s) per pixel" + ("" if changed is None else
+                                             f"; the attribute model reads {changed:.1%} of the "
+                                             "faces differently after it"))
     leakage = summary.get("leakage")
     if leakage and leakage.get("faces"):
         stderr.print(f"  identity leakage: SFace still matches {leakage['match_rate']:.1%} of the "

@@ -443,6 +443,20 @@ def test_the_pipeline_perturber_applies_each_method_and_records_it(tmp_path):
     one, two = first(photo, [points]), first(photo, [points])
     assert np.array_equal(one, again(photo, [points]))  # seeded: repeats photo for photo
     assert not np.array_equal(one, two)  # ... with fresh noise for every photo
+    # Keyed by the photo's name, a seeded run repeats whatever the order or the process (the
+    # pipeline perturbs photos in several workers); unseeded, copies of one perturber (what
+    # each worker holds) still draw different noise.
+    a, b = PhotoPerturber("gauss", xi=0.02, seed=3), PhotoPerturber("gauss", xi=0.02, seed=3)
+    a_x, a_y = a(photo, [points], key="x.jpg"), a(photo, [points], key="y.jpg")
+    b_y, b_x = b(photo, [points], key="y.jpg"), b(photo, [points], key="x.jpg")
+    assert np.array_equal(a_x, b_x) and np.array_equal(a_y, b_y)
+    assert not np.array_equal(a_x, a_y)
+    import copy
+
+    unseeded = PhotoPerturber("gauss", xi=0.02)
+    twin = copy.deepcopy(unseeded)
+    assert not np.array_equal(unseeded(photo, [points], key="x.jpg"),
+                              twin(photo, [points], key="x.jpg"))
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
     pgd_perturber = PhotoPerturber("pgd", xi=0.02, steps=2,
                                    target=MultiClass(FrameInput(net, (8, 8))))

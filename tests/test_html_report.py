@@ -320,7 +320,9 @@ def photo_run(tmp_path: Path) -> dict:
            "outputs": {"faces": 16, "qi": ["Male", "Young"], "realised": 0.75,
                        "reached": {"k": 1, "l": 1, "t": 0.6}, "requirements_met": False},
            "leakage": {"recognizer": "sface", "far": 0.001, "threshold": 0.6165, "faces": 16,
-                       "match_rate": 0.25, "mean_distance": 0.75}}
+                       "match_rate": 0.25, "mean_distance": 0.75},
+           "perturbation": {"method": "uap", "xi": 0.04, "p": "inf", "seeded": False,
+                            "max_change_levels": 10, "faces_read_differently": 0.3125}}
     (out / "run.json").write_text(json.dumps(run))
     return {"originals": originals, "out": out, "names": names, "run": run}
 
@@ -349,6 +351,8 @@ def test_photo_run_report_shows_requirements_both_ways_and_a_before_after_grid(p
     assert ODD not in page and html.escape(ODD) in page
     leakage = parsed.sections["outputs"]["facts"]
     assert leakage["faces still matched to their source"] == "25.0%"
+    assert leakage["largest change (grey levels)"] == "10"
+    assert leakage["faces the attribute model reads differently after it"] == "31.2%"
     # Photos 000000-000003 are still matched by SFace: the sampled ones are outlined in red.
     assert page.count('class="pair alert"') == 2  # 000000 and 000003 among the six
 

@@ -167,6 +167,63 @@ def test_an_interrupted_run_finishes_the_rest_with_the_same_plan(photos, ksame_r
 
 
 @pytest.mark.realdata
+def test_photos_finished_in_worker_processes_are_the_same(photos, ksame_run, identities,
+                                                          tmp_path):
+    out, first = ksame_run
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    # Two workers paste, check, measure and write the photos (20 photos: 3 tasks of 8).
+    again = anonymize_photos(photos, tmp_path / "out", k=2, identities=ids, seed=11, workers=2)
+    assert again.written == first.written
+    assert again.skipped.to_dict("records") == first.skipped.to_dict("records")
+    for name in first.written:
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / name)),
+                                      np.asarray(Image.open(out / name)))
+        assert (tmp_path / "out" / "certificates" / f"{name}.json").read_text() == \
+            (out / "certificates" / f"{name}.json").read_text()
+    for key in ("outputs", "leakage", "ksame", "reached"):
+        assert again.summary[key] == first.summary[key]
+
+
+@pytest.mark.realdata
+def test_a_perturbation_is_added_after_the_check_and_recorded(photos, ksame_run, identities,
+                                                              tmp_path):
+    from privface.adversarial.storage import load_perturbation, save_perturbation
+
+    out, first = ksame_run
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    # A universal perturbation that brightens every face by 0.02 (5.1 grey levels: 5 once
+    # rounded towards zero), in the attribute CNN's frame.
+    path = save_perturbation(tmp_path / "uap.npz", np.full((3, 109, 89), 0.02, np.float32),
+                             xi=0.02, p="inf", frame={"geometry": "celeba"})
+    from privface.adversarial.photos import PhotoPerturber
+
+    report = anonymize_photos(photos, tmp_path / "out", k=2, identities=ids, seed=11,
+                              perturb=PhotoPerturber("uap", uap=path))
+    # The check judges the generated faces before the perturbation: the same photos go out.
+    assert report.written == first.written
+    changed = []
+    for name in report.written:
+        certificate = json.loads((tmp_path / "out" / "certificates" / f"{name}.json").read_text())
+        unperturbed = json.loads((out / "certificates" / f"{name}.json").read_text())
+        record = certificate["perturbation"]
+        assert record["method"] == "uap" and record["xi"] == 0.02 and record["p"] == "inf"
+        assert record["sha256"] == load_perturbation(path).sha256()
+        assert record["max_change_levels"] == 5
+        face, plain = certificate["faces"][0], unperturbed["faces"][0]
+        assert face["output_attributes_before_perturbation"] == plain["output_attributes"]
+        changed.append(face["output_attributes"] != plain["output_attributes"])
+        # What is released is the unperturbed output, 5 levels brighter on the face (JPEG
+        # rounding aside).
+        after = np.asarray(Image.open(tmp_path / "out" / name), np.float32)
+        before = np.asarray(Image.open(out / name), np.float32)
+        assert 3.5 < (after - before)[100:140, 70:110].mean() < 6.5
+    summary = report.summary["perturbation"]
+    assert summary["sha256"] == record["sha256"] and summary["max_change_levels"] == 5
+    assert summary["photos"] == len(report.written)
+    assert summary["faces_read_differently"] == pytest.approx(np.mean(changed), abs=1e-4)
+
+
+@pytest.mark.realdata
 def test_t_closeness_generalises_attributes_and_the_released_targets_meet_it(photos,
                                                                              identities,
                                                                              tmp_path):
@@ -204,6 +261,22 @@ def test_cli_anonymizes_a_photo_folder_with_a_baseline(photos, tmp_path):
     assert summary["generator"] == {"name": "pixelate", "params": {"block": 16}}
     assert summary["persons"]["case"] == "recognizer"
     assert (tmp_path / "out" / STATE_DIR / "plan.json").exists()
+    assert "perturbation" not in summary
+
+
+@pytest.mark.realdata
+def test_cli_adds_a_seeded_perturbation_and_says_so(photos, tmp_path):
+    result = runner.invoke(app, ["anonymize", str(photos), "--generator", "pixelate",
+                                 "--out", str(tmp_path / "out"), "--workers", "2",
+                                 "--perturb", "gauss", "--xi", "0.03", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "perturbation gauss (xi=0.03, l_inf): at most 7 grey level(s)" in result.output
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["perturbation"]["seeded"] is True and summary["perturbation"]["seed"] == 5
+    name = sorted(p.name for p in photos.iterdir())[0]
+    certificate = json.loads((tmp_path / "out" / "certificates" / f"{name}.json").read_text())
+    assert certificate["perturbation"]["method"] == "gauss"
+    assert 0 < certificate["perturbation"]["max_change_levels"] <= 7
 
 
 def test_cli_refuses_bad_photo_runs(tmp_path):
@@ -224,6 +297,20 @@ def test_cli_refuses_bad_photo_runs(tmp_path):
     no_checkpoint = runner.invoke(app, ["anonymize", str(folder), "--generator", "stargan",
                                         "--out", str(tmp_path / "o")])
     assert no_checkpoint.exit_code == 2 and "checkpoint" in no_checkpoint.output
+    for options, message in ((["--xi", "0.1"], "--xi only apply with --perturb"),
+                             (["--perturb", "uap"], "needs the perturbation file"),
+                             (["--perturb", "blur", "--xi", "0.1"], "must be one of"),
+                             (["--perturb", "gauss"], "needs a budget (--xi)"),
+                             (["--perturb", "gauss", "--xi", "0.1", "--uap", str(folder)],
+                              "--uap only applies with --perturb uap"),
+                             (["--perturb", "uap", "--uap", str(folder / "blank.png")],
+                              "not a privface perturbation")):
+        refused = runner.invoke(app, ["anonymize", str(folder), "--out", str(tmp_path / "o"),
+                                      *options])
+        assert refused.exit_code == 2 and message in refused.output, (options, refused.output)
+    table = runner.invoke(app, ["anonymize", "--demo", "--k", "2", "--perturb", "gauss",
+                                "--out", str(tmp_path / "t.csv")])
+    assert table.exit_code == 2 and "--perturb apply to a folder of photos" in table.output
 
 
 def test_photos_without_faces_are_listed_not_written(tmp_path):

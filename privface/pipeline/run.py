@@ -1,13 +1,16 @@
 """``anonymize_photos``: the image pipeline of DESIGN.md, from a folder of photos to private ones.
 
-detect -> align -> predict attributes -> PPAS -> generate -> paste back -> certify.
+detect -> align -> predict attributes -> PPAS -> generate -> paste back -> check -> perturb ->
+measure -> certify.
 
 Stage I (:func:`~privface.attributes.analyze_photos`) finds every face with its 68 landmarks and
 40 attributes; the persons come from the identities or a recognizer; PPAS picks each face's target
 attributes against the reference population; the generator makes the new faces in its own aligned
-geometry; each face is pasted back into its photo with a feathered edge; every photo gets a
-certificate and the run a report. A photo is written only when *every* face in it got a target:
-a released photo with one unprotected face would defeat the purpose.
+geometry. Each photo is then finished on its own (:mod:`~.writing`, in worker processes): the
+faces are pasted back with a feathered edge, checked, perturbed (stage IV, optional), measured and
+written; :mod:`~.records` writes a certificate per photo and the run's report. A photo is written
+only when *every* face in it got a target: a released photo with one unprotected face would
+defeat the purpose.
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
 from .leakage import summarise_leakage
+from .records import (CERTIFICATES, REPORT, perturbation_summary, photo_certificate,
+                      photo_perturbation, read_finished, run_summary)
 from .state import Plan, fingerprint, load_plan, save_plan
 from .targets import DEFAULT_QIS, choose_targets, find_persons
-from .verify import audit_outputs, predict_outputs
+from .verify import audit_outputs
+from .writing import PhotoJob, PhotoOutcome, PhotoWriter, write_photos
 
-REPORT_SCHEMA = "privface.anonymize-photos/1"
-CERTIFICATE_SCHEMA = "privface.photo-certificate/1"
-CERTIFICATES = "certificates"
-REPORT = "run.json"
+_CHUNK = 8  # photos per task of a writing worker
 
 
 @dataclass
@@ -189,68 +192,10 @@ def _default_model():
     return load_default_model()
 
 
-def _observed_before(out: Path, faces: pd.DataFrame, done: Sequence[str]
-                     ) -> tuple[dict[int, dict], dict[int, dict]]:
-    """Output attributes and leakage of the photos a previous run finished (certificates)."""
-    observed: dict[int, dict] = {}
-    leaked: dict[int, dict] = {}
-    for name in done:
-        certificate = json.loads((out / CERTIFICATES / f"{name}.json").read_text())
-        rows = faces.index[faces["file"] == name]
-        for position, face in zip(rows, certificate.get("faces", [])):
-            if "output_attributes" in face:
-                observed[position] = face["output_attributes"]
-            if "leakage" in face:
-                leaked[position] = face["leakage"]
-    return observed, leaked
-
-
 def _controlled(plan: Plan, qis: Sequence[str]) -> list[str]:
     """The QIs PPAS chose targets for (all of them when PPAS did not run)."""
     ppas = plan.info.get("ppas") or {}
     return list(ppas.get("controlled", qis)) if ppas.get("ppas") else list(qis)
-
-
-def _json_value(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def _certificate(name: str, rows: pd.DataFrame, plan: Plan, generator, generator_params: dict,
-                 qis: Sequence[str], extra: pd.DataFrame | None, seed: int | None,
-                 observed: dict[int, dict], leaked: dict[int, dict]) -> dict:
-    faces = []
-    for position, row in rows.iterrows():  # the faces of one photo: a handful
-        ppas = plan.info["certificates"][position] if plan.info["certificates"] else None
-        ppas = ppas if ppas is not None and ppas.get("reached") is not None else None
-        face = {"face": int(row["face"]),
-                "box": [int(row["x"]), int(row["y"]), int(row["width"]), int(row["height"])],
-                "target": {q: _json_value(row[f"target:{q}"]) for q in qis}}
-        if ppas is not None:
-            face.update({key: ppas.get(key) for key in ("requirements", "reached", "epsilon",
-                                                        "dp", "guarantee", "changed",
-                                                        "generalised")})
-            face["target"] = {q: value for q, value in face["target"].items()
-                              if q not in (ppas.get("generalised") or ())}
-        if position in observed:
-            face["output_attributes"] = observed[position]
-        if position in leaked:
-            face["leakage"] = leaked[position]
-        if extra is not None and position in extra.index:
-            face[generator.name] = {key: _json_value(value)
-                                    for key, value in extra.loc[position].items()}
-        faces.append(face)
-    return {"schema": CERTIFICATE_SCHEMA, "file": name,
-            "generator": {"name": generator.name, "params": generator_params},
-            "persons": plan.info["persons"]["case"], "seeded": seed is not None,
-            "faces": faces,
-            "note": "for the data holder: 'changed' and 'target' tell which attributes of the "
-                    "original were changed; do not publish certificates with the photos"}
 
 
 def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -259,7 +204,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                      epsilon: float | None = None, seed: int | None = None,
                      qi: Sequence[str] | None = None, reference=None, identities=None,
                      feather: float = 0.06, workers: int = 1, resume: bool = True,
-                     verify: bool = True, withhold: bool = True, analyzer=None,
+                     verify: bool = True, withhold: bool = True, perturb=None, analyzer=None,
                      on_photo: Callable[[Path], None] | None = None,
                      on_write: Callable[[str], None] | None = None) -> PhotoRunReport:
     """Anonymize every face of a folder of photos and certify each photo.
@@ -282,7 +227,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         Randomised-response budget per face over the editable attributes.
     seed : int, optional
         Seeds PPAS's noise, for reproducibility only (the certificates say so); default: OS
-        entropy.
+        entropy. (A ``perturb`` with noise has its own seed.)
     qi : sequence of str, optional
         Attributes that define the classes; default :data:`~.targets.DEFAULT_QIS`.
     reference : DataFrame or path, optional
@@ -292,7 +237,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     feather : float
         Width of the blended seam, as a fraction of the aligned crop's width.
     workers : int
-        Processes for face analysis.
+        Processes for face analysis and for finishing the photos (paste back, check, perturb,
+        measure, write); the output is the same with any number.
     resume : bool
         Reuse a plan saved in ``out_dir`` with the same settings and skip finished photos.
     verify : bool
@@ -304,6 +250,11 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         generator sets, another value than the target off an anonymized face (it is listed
         among the skipped photos), so that what is released shows the classes the certificates
         describe.
+    perturb : PhotoPerturber, optional
+        Stage IV (:class:`~privface.adversarial.photos.PhotoPerturber`): a perturbation added to
+        every face after paste-back. The check above judges the face before it (the generator's
+        work); the attributes and leakage recorded are measured on the released file, and each
+        certificate records the perturbation and its largest change.
 
     Returns
     -------
@@ -319,7 +270,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     >>> report.written, report.skipped.to_dict("records")
     ([], [{'file': 'blank.png', 'reason': 'no face found'}])
     """
-    from privface.attributes.images import list_images, save_image
+    from privface.attributes.images import list_images
 
     started = time.perf_counter()
     source = Path(photos)
@@ -339,6 +290,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                 "epsilon": epsilon, "seed": seed, "qi": qis, "feather": feather,
                 "reference": None if reference is None else str(reference),
                 "identities": None if identities is None else str(identities)}
+    if perturb is not None:
+        settings["perturb"] = perturb.record()
     fp = fingerprint(settings, paths)
     plan = load_plan(out, fp) if resume else None
     resumed = plan is not None
@@ -370,7 +323,6 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     geometry = getattr(gen, "geometry", None)
     if geometry is None:
         from privface.attributes.alignment import CELEBA as geometry
-    feather_px = feather * geometry.width
     # k-Same and other group generators need every face at once; the others go in batches of
     # photos, so that memory stays bounded.
     grouped = bool(getattr(gen, "uses_persons", False))
@@ -378,12 +330,12 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     extras = []
     written: list[str] = []
     controlled = _controlled(plan, qis)
-    observed, leaked = _observed_before(out, faces, done) if verify else ({}, {})
+    observed, leaked, before, levels = read_finished(out, faces, done) if verify else \
+        ({}, {}, {}, {})
     model = checker = None
+    columns: list[int] = []
+    sets = None
     if verify:
-        from .leakage import LeakageCheck
-
-        leakage = LeakageCheck()
         model = analyzer.attribute_model if analyzer is not None else _default_model()
         columns = [list(model.attributes).index(q) for q in controlled]
         # Only the attributes the generator sets are held to their targets: a baseline (blur,
@@ -392,72 +344,94 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     if grouped and getattr(gen, "uses_landmarks", False):
         checker = model if model is not None else \
             analyzer.attribute_model if analyzer is not None else _default_model()
-    for batch in batches:
-        if not batch:
-            continue
-        rows = faces[faces["file"].isin(batch)]
-        crops, matrices = _aligned(paths_by_name, rows, landmarks, geometry)
-        source_attributes = rows[attributes].reset_index(drop=True)
-        target_attributes = rows[[f"target:{a}" for a in attributes]].set_axis(
-            attributes, axis=1).reset_index(drop=True)
-        if grouped:
-            # Groups form within classes of the controlled QIs only: a generalised QI is "*".
-            classes = target_attributes[controlled]
-            options = {"persons": rows["person"].to_numpy()}
-            if getattr(gen, "uses_landmarks", False):
-                options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
-                options["accept"] = _shows_class(checker, controlled)
-            made = gen.generate(crops, source_attributes[controlled], classes, **options)
-        else:
-            made = gen.generate(crops, source_attributes, target_attributes)
-        extra = None
-        last = getattr(gen, "last_result", None)
-        if grouped and last is not None and hasattr(last, "to_frame"):
-            extra = last.to_frame().set_axis(rows.index)
-            extras.append(extra)
-            if "realised" in extra:
-                # A photo goes out only when every face shows its target: one that does not
-                # would break the certificate for what is released.
-                missed = extra.index[~extra["realised"].to_numpy(bool)]
-                for name in rows.loc[missed, "file"].unique():
-                    if name in todo_names:
-                        todo_names.discard(name)
-                        skipped.append({"file": name, "reason": _UNREALISED})
-        slot = {position: i for i, position in enumerate(rows.index)}
-        from privface.attributes.alignment import paste_back
-        from privface.attributes.images import load_image
+    writer = PhotoWriter(feather_px=feather * geometry.width, model=model, columns=columns,
+                         sets=sets, withhold=withhold, perturber=perturb)
+    waiting: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]] = {}
 
-        for name, photo_rows in rows.groupby("file", sort=False):
-            if name not in todo_names:
+    def jobs():
+        """Generate batch by batch; yield the photos to finish, a few at a time."""
+        for batch in batches:
+            if not batch:
                 continue
-            original = image = load_image(paths_by_name[name])
-            for position in photo_rows.index:
-                i = slot[position]
-                image = paste_back(image, made[i], matrices[i], feather=feather_px)
-            if verify:
-                predicted = predict_outputs(image, landmarks[photo_rows.index],
-                                            model)[:, columns]
-                wanted = photo_rows[[f"target:{q}" for q in controlled]].to_numpy()
-                if withhold and (predicted != wanted)[:, sets].any():
-                    skipped.append({"file": name, "reason": _NOT_SHOWN})
+            rows = faces[faces["file"].isin(batch)]
+            crops, matrices = _aligned(paths_by_name, rows, landmarks, geometry)
+            source_attributes = rows[attributes].reset_index(drop=True)
+            target_attributes = rows[[f"target:{a}" for a in attributes]].set_axis(
+                attributes, axis=1).reset_index(drop=True)
+            if grouped:
+                # Groups form within classes of the controlled QIs only: a generalised QI is "*".
+                classes = target_attributes[controlled]
+                options = {"persons": rows["person"].to_numpy()}
+                if getattr(gen, "uses_landmarks", False):
+                    options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
+                    options["accept"] = _shows_class(checker, controlled)
+                made = gen.generate(crops, source_attributes[controlled], classes, **options)
+            else:
+                made = gen.generate(crops, source_attributes, target_attributes)
+            extra = None
+            last = getattr(gen, "last_result", None)
+            if grouped and last is not None and hasattr(last, "to_frame"):
+                extra = last.to_frame().set_axis(rows.index)
+                extras.append(extra)
+                if "realised" in extra:
+                    # A photo goes out only when every face shows its target: one that does
+                    # not would break the certificate for what is released.
+                    missed = extra.index[~extra["realised"].to_numpy(bool)]
+                    for name in rows.loc[missed, "file"].unique():
+                        if name in todo_names:
+                            todo_names.discard(name)
+                            skipped.append({"file": name, "reason": _UNREALISED})
+            slot = {position: i for i, position in enumerate(rows.index)}
+            chunk: list[PhotoJob] = []
+            for name, photo_rows in rows.groupby("file", sort=False):
+                if name not in todo_names:
                     continue
-                for position, values in zip(photo_rows.index, predicted):
-                    observed[position] = {q: int(v) for q, v in zip(controlled, values)}
-                boxes = photo_rows[["x", "y", "width", "height"]].to_numpy()
-                measured = leakage.measure(original, image, boxes, landmarks[photo_rows.index])
-                leaked.update(zip(photo_rows.index, measured))
-            save_image(image, out / name)
-            certificate = _certificate(name, photo_rows, plan, gen, generator_params, qis,
-                                       extra, seed, observed, leaked)
-            text = json.dumps(certificate, indent=1) + "\n"
-            atomic_write(certificates_dir / f"{name}.json",
-                         lambda tmp, text=text: Path(tmp).write_text(text))
-            written.append(name)
-            if on_write is not None:
-                on_write(name)
+                at = [slot[position] for position in photo_rows.index]
+                waiting[name] = (photo_rows, extra)
+                chunk.append(PhotoJob(
+                    name, paths_by_name[name], out / name, [made[i] for i in at],
+                    [matrices[i] for i in at], landmarks[photo_rows.index],
+                    photo_rows[["x", "y", "width", "height"]].to_numpy(),
+                    photo_rows[[f"target:{q}" for q in controlled]].to_numpy()))
+                if len(chunk) == _CHUNK:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+
+    def finish(outcome: PhotoOutcome) -> None:
+        """Record a finished photo and write its certificate (in this process, in order)."""
+        name = outcome.name
+        photo_rows, extra = waiting.pop(name)
+        if outcome.withheld:
+            skipped.append({"file": name, "reason": _NOT_SHOWN})
+            return
+        positions = photo_rows.index
+        if outcome.observed is not None:
+            for position, values in zip(positions, outcome.observed):
+                observed[position] = {q: int(v) for q, v in zip(controlled, values)}
+            leaked.update(zip(positions, outcome.leakage))
+        if outcome.generated is not None:
+            for position, values in zip(positions, outcome.generated):
+                before[position] = {q: int(v) for q, v in zip(controlled, values)}
+        if outcome.max_change_levels is not None:
+            levels[name] = outcome.max_change_levels
+        certificate = photo_certificate(name, photo_rows, plan, gen, generator_params, qis,
+                                        extra, seed, observed, leaked, before,
+                                        photo_perturbation(perturb, levels.get(name)))
+        text = json.dumps(certificate, indent=1) + "\n"
+        atomic_write(certificates_dir / f"{name}.json",
+                     lambda tmp, text=text: Path(tmp).write_text(text))
+        written.append(name)
+        if on_write is not None:
+            on_write(name)
+
+    # Worker processes take seconds to start: a handful of photos is finished here.
+    write_photos(writer, jobs(), workers=min(workers, -(-len(todo) // _CHUNK)),
+                 on_outcome=finish)
 
     skipped_frame = pd.DataFrame(skipped, columns=["file", "reason"])
-    summary = _summary(plan, gen, generator_params, settings, written, done, skipped_frame,
+    summary = run_summary(plan, gen, generator_params, settings, written, done, skipped_frame,
                        extras, resumed, time.perf_counter() - started, len(paths))
     if verify and len(faces):
         released = faces[faces["file"].isin(set(written) | set(done))]
@@ -469,56 +443,10 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
             **{key: settings[key] for key in ("k", "l", "t")})
         summary["leakage"] = summarise_leakage([leaked[i] for i in released.index
                                                 if i in leaked])
+    if perturb is not None:
+        summary["perturbation"] = perturbation_summary(
+            perturb, faces[faces["file"].isin(set(written) | set(done))], levels, observed,
+            before)
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write(out / REPORT, lambda tmp: Path(tmp).write_text(text))
     return PhotoRunReport(out, written, done, skipped_frame, summary)
-
-
-def _summary(plan: Plan, gen, generator_params: dict, settings: dict, written: list[str],
-             done: list[str], skipped: pd.DataFrame, extras: list[pd.DataFrame], resumed: bool,
-             seconds: float, n_photos: int) -> dict:
-    faces = plan.faces
-    released = faces[faces["file"].isin(set(written) | set(done))]
-    reached: dict = {}
-    certificates = plan.info.get("certificates") or []
-    if any(c is not None for c in certificates) and len(released):
-        chosen = [certificates[i]["reached"] for i in released.index]
-
-        def worst(key, pick):
-            values = [c[key] for c in chosen if c.get(key) is not None]
-            values = [float("inf") if v == "inf" else v for v in values]
-            return _json_value(pick(values)) if values else None
-
-        reached = {"k": worst("k", min), "l": worst("l", min), "t": worst("t", max)}
-    summary = {
-        "schema": REPORT_SCHEMA,
-        "photos": {"input": n_photos, "written": len(written), "already_done": len(done),
-                   "skipped": len(skipped)},
-        "faces": int(len(faces)),
-        "generator": {"name": gen.name, "params": generator_params},
-        "requirements": {key: settings[key] for key in ("k", "l", "t", "epsilon")
-                         if settings[key] is not None},
-        "qi": settings["qi"],
-        "persons": plan.info["persons"],
-        "ppas": plan.info.get("ppas"),
-        "reached": reached,
-        "seeded": settings["seed"] is not None,
-        "resumed": resumed,
-        "seconds": round(seconds, 3),
-        "photos_per_second": round(len(written) / seconds, 3) if seconds > 0 else None,
-        "skipped": skipped.to_dict("records"),
-    }
-    if extras:
-        frame = pd.concat(extras)
-        frame = frame[frame.index.isin(released.index)]
-        if len(frame):
-            summary[gen.name] = {
-                "k_min": int(frame["k"].min()), "k_mean": round(float(frame["k"].mean()), 3),
-                "groups": int(frame["group"].nunique()),
-                "faces_in_merged_classes": int(frame["class_merged"].sum())}
-            if "own_group" in frame:
-                # Faces whose average is made of other persons' faces only (their own group
-                # showed another class): their identity is not in their output at all.
-                summary[gen.name]["faces_given_another_group"] = int(
-                    (~frame["own_group"].to_numpy(bool)).sum())
-    return summary

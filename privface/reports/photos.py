@@ -214,6 +214,15 @@ def _outputs(page: Page, run: dict) -> None:
             tag("p", prose("`privface evaluate ORIGINALS OUT` measures re-identification in "
                            "full (two recognizers, top-1 against a gallery, intervals)."),
                 class_="meta")]
+    perturbation = run.get("perturbation") or {}
+    if perturbation:
+        content += [tag("h3", "Adversarial perturbation (stage IV)"), definitions({
+            "method": perturbation.get("method"),
+            "budget": f"{fmt(perturbation.get('xi'), 'g')} (l_{perturbation.get('p')})",
+            "largest change (grey levels)": perturbation.get("max_change_levels"),
+            "faces the attribute model reads differently after it":
+                fmt(perturbation.get("faces_read_differently"), ".1%"),
+            "seeded": perturbation.get("seeded")})]
     page.section("outputs", "Verification of the released faces", *content)
 
 

@@ -1,0 +1,218 @@
+"""The per-photo half of the pipeline: paste back, check, perturb, measure, write.
+
+Once the generator has made every new face (in its aligned geometry), each photo is finished on
+its own: the faces are pasted back, the attribute model checks that the written faces show their
+targets (a photo that does not is withheld), stage IV's perturbation is added, SFace measures how
+close each released face still is to its source, and the photo is written. Nothing here depends
+on another photo, so :func:`write_photos` hands chunks of photos to worker processes; the main
+process keeps the bookkeeping (certificates, resume state), so the result is the same with any
+number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class PhotoJob:
+    """One photo to finish: its new faces and where they go.
+
+    Attributes
+    ----------
+    name : str
+        File name (the output keeps it).
+    source, target : Path
+        The original photo and where the anonymized one is written.
+    faces : list of ndarray (h, w, 3) uint8
+        The generated aligned faces, in the photo's face order.
+    matrices : list of ndarray (2, 3)
+        Photo -> aligned-crop matrices of the original faces.
+    landmarks : ndarray (n, 68, 2)
+        The original faces' landmarks (the pasted faces sit where the originals were).
+    boxes : ndarray (n, 4)
+        The original faces' detection boxes (x, y, width, height).
+    wanted : ndarray (n, c)
+        The target values (1 / -1) of the controlled attributes.
+    """
+
+    name: str
+    source: Path
+    target: Path
+    faces: list
+    matrices: list
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    wanted: np.ndarray
+
+
+@dataclass
+class PhotoOutcome:
+    """What finishing one photo gave.
+
+    Attributes
+    ----------
+    name : str
+    withheld : bool
+        The model read another value than the target off a written face, for an attribute the
+        generator sets; the photo was not written.
+    observed : ndarray (n, c) or None
+        The controlled attributes read off the released photo (None without verification).
+    generated : ndarray (n, c) or None
+        The same, read before the perturbation (only when one was added).
+    leakage : list of dict
+        Per face: SFace's distance to the source (:class:`~.leakage.LeakageCheck`).
+    max_change_levels : int or None
+        With a perturbation: the largest change it made to any pixel, in grey levels.
+    """
+
+    name: str
+    withheld: bool
+    observed: np.ndarray | None = None
+    generated: np.ndarray | None = None
+    leakage: list | None = None
+    max_change_levels: int | None = None
+
+
+class PhotoWriter:
+    """Finishes photos: paste back with a feathered seam, check, perturb, measure, write.
+
+    Parameters
+    ----------
+    feather_px : float
+        Width of the blended seam in aligned-crop pixels.
+    model : AttributeModel, optional
+        Reads the written faces' attributes; None skips the check and the leakage measure.
+    columns : sequence of int
+        The controlled attributes' columns in the model's output.
+    sets : ndarray of bool
+        Which controlled attributes the generator sets (only those are held to their targets).
+    withhold : bool
+        Do not write a photo whose faces do not show their targets.
+    perturber : PhotoPerturber, optional
+        Stage IV: added after the check, so the check judges the generator and the perturbation
+        is never undone by a withheld photo. The released photo is read back from disk for the
+        measurements: JPEG compression changes a perturbation, and what counts is the file.
+
+    Examples
+    --------
+    >>> writer = PhotoWriter(feather_px=4.0)
+    >>> writer.model is None, writer.perturber is None
+    (True, True)
+    """
+
+    def __init__(self, *, feather_px: float, model=None, columns: Sequence[int] = (),
+                 sets: np.ndarray | None = None, withhold: bool = True, perturber=None) -> None:
+        self.feather_px = float(feather_px)
+        self.model = model
+        self.columns = list(columns)
+        self.sets = np.ones(len(self.columns), bool) if sets is None else np.asarray(sets, bool)
+        self.withhold = bool(withhold)
+        self.perturber = perturber
+        self._leakage = None
+
+    def __getstate__(self) -> dict:
+        # SFace's OpenCV network does not pickle; a worker builds its own on first use.
+        return {**self.__dict__, "_leakage": None}
+
+    @property
+    def leakage(self):
+        if self._leakage is None:
+            from .leakage import LeakageCheck
+
+            self._leakage = LeakageCheck()
+        return self._leakage
+
+    def _read(self, photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        from .verify import predict_outputs
+
+        return predict_outputs(photo, landmarks, self.model)[:, self.columns]
+
+    def write(self, job: PhotoJob) -> PhotoOutcome:
+        """Finish one photo; the file is written (atomically) unless it is withheld."""
+        from privface.attributes.alignment import paste_back
+        from privface.attributes.images import load_image, save_image
+
+        original = image = load_image(job.source)
+        for face, matrix in zip(job.faces, job.matrices):
+            image = paste_back(image, face, matrix, feather=self.feather_px)
+        verify = self.model is not None
+        observed = generated = levels = None
+        if verify:
+            observed = self._read(image, job.landmarks)
+            if self.withhold and (observed != job.wanted)[:, self.sets].any():
+                return PhotoOutcome(job.name, withheld=True)
+        if self.perturber is not None:
+            clean = image
+            image = self.perturber(image, job.landmarks, key=job.name)
+            levels = int(np.abs(image.astype(np.int16) - clean).max())
+        save_image(image, job.target)
+        if verify and self.perturber is not None:
+            generated, image = observed, load_image(job.target)
+            observed = self._read(image, job.landmarks)
+        leakage = self.leakage.measure(original, image, job.boxes, job.landmarks) \
+            if verify else None
+        return PhotoOutcome(job.name, False, observed, generated, leakage, levels)
+
+    def write_all(self, jobs: Sequence[PhotoJob]) -> list[PhotoOutcome]:
+        return [self.write(job) for job in jobs]
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(writer: PhotoWriter) -> None:
+    _WORKER["writer"] = writer
+
+
+def _worker_chunk(jobs: Sequence[PhotoJob]) -> list[PhotoOutcome]:
+    return _WORKER["writer"].write_all(jobs)
+
+
+def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, workers: int = 1,
+                 on_outcome: Callable[[PhotoOutcome], None]) -> None:
+    """Finish chunks of photos, in parallel with ``workers > 1``; outcomes come back in order.
+
+    ``chunks`` is consumed lazily and at most two chunks per worker are in flight, so a
+    generator that makes faces batch by batch keeps memory bounded. ``on_outcome`` runs in this
+    process, in the jobs' order, as soon as each chunk is done: an interruption leaves every
+    photo either written with its certificate or not (the caller writes the certificate).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> write_photos(PhotoWriter(feather_px=4.0), [], on_outcome=seen.append)
+    >>> seen
+    []
+    """
+    if workers <= 1:
+        for chunk in chunks:
+            for outcome in writer.write_all(chunk):
+                on_outcome(outcome)
+        return
+    # "spawn", as in face analysis: OpenCV and dlib hold threads a fork would copy half-way.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(writer,)) as pool:
+        pending: deque = deque()
+
+        def drain(limit: int) -> None:
+            while len(pending) > limit:
+                for outcome in pending.popleft().result():
+                    on_outcome(outcome)
+
+        try:
+            for chunk in chunks:
+                if chunk:
+                    pending.append(pool.submit(_worker_chunk, list(chunk)))
+                drain(2 * workers)
+            drain(0)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
