@@ -163,15 +163,10 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     chunks = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     parts: list[_Part] = []
     if workers > 1 and len(chunks) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from privface.workers import worker_pool
 
-        # "spawn": OpenCV and dlib hold threads and state that a fork would copy half-way.
-        with ProcessPoolExecutor(min(workers, len(chunks)),
-                                 mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker,
-                                 initargs=(analyzer, largest_only, batch_size, max_pixels)
-                                 ) as pool:
+        with worker_pool(min(workers, len(chunks)), _start_worker,
+                         (analyzer, largest_only, batch_size, max_pixels)) as pool:
             for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):
                 parts.append(part)
                 for path in chunk:

@@ -84,11 +84,9 @@ def labelled_features(folder: str | os.PathLike, names: Sequence[str], model: At
     tasks = [(folder, c, model, mirrored) for c in chunks]
     parts = []
     if workers > 1 and len(chunks) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from privface.workers import worker_pool
 
-        with ProcessPoolExecutor(min(workers, len(chunks)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(min(workers, len(chunks))) as pool:
             for task, part in zip(tasks, pool.map(_features_chunk, tasks)):
                 parts.append(part)
                 if on_images is not None:

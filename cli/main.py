@@ -42,8 +42,17 @@ def version_command() -> None:
     typer.echo(__version__)
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # Unhandled, SIGTERM ends the process on the spot: no temporary file removed, no worker
+    # stopped. As an exception it unwinds like Ctrl-C, and the exit status says why.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Run the ``privface`` command line."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
 
 

@@ -20,7 +20,7 @@ import privface.privmetrics
 
 
 def _modules() -> list[str]:
-    names = ["privface", "privface.quality"]
+    names = ["privface", "privface.quality", "privface.workers"]
     for package in (privface.privmetrics, privface.cli, privface.attributes, privface.evaluation,
                     privface.generators, privface.pipeline, privface.adversarial,
                     privface.reports):

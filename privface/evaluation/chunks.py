@@ -289,15 +289,14 @@ def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> _Chunk:
 def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
                     on_pair: Callable[[str, int, int], None] | None) -> list[_Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from privface.workers import spawn_pool, stop_workers
 
     total = sum(len(chunk) for chunk in chunks)
     results: list[_Chunk | None] = [None] * len(chunks)
     done = 0
-    # "spawn": OpenCV and dlib hold threads and state that a fork would copy half-way.
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(setup,))
+    pool = spawn_pool(processes, _start_worker, (setup,))
     try:
         pending = {pool.submit(_worker_chunk, chunk): i for i, chunk in enumerate(chunks)}
         while pending:
@@ -313,21 +312,7 @@ def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], 
                         on_pair(orig_path.name, done, total)
     except BaseException:
         # Ctrl-C or a failed chunk: stop now rather than after the chunks already handed out.
-        _stop_workers(pool)
+        stop_workers(pool)
         raise
     pool.shutdown(wait=True)
     return results  # type: ignore[return-value]
-
-
-def _stop_workers(pool) -> None:
-    """Cancel the chunks not started and end the workers at once."""
-    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
-    if terminate is not None:
-        terminate()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(5)

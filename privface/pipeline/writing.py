@@ -11,10 +11,8 @@ number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,8 +180,9 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
 
     ``chunks`` is consumed lazily and at most two chunks per worker are in flight, so a
     generator that makes faces batch by batch keeps memory bounded. ``on_outcome`` runs in this
-    process, in the jobs' order, as soon as each chunk is done: an interruption leaves every
-    photo either written with its certificate or not (the caller writes the certificate).
+    process, in the jobs' order, as soon as each chunk is done. On an interruption the chunks
+    not started are cancelled and the running ones end (no file is left half-written); photos
+    they wrote have no certificate yet, and a resumed run does them again.
 
     Examples
     --------
@@ -197,9 +196,10 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
             for outcome in writer.write_all(chunk):
                 on_outcome(outcome)
         return
-    # "spawn", as in face analysis: OpenCV and dlib hold threads a fork would copy half-way.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(writer,)) as pool:
+    from privface.workers import worker_pool
+
+    # A stop lets running chunks end: a worker killed while writing would leave a temporary file.
+    with worker_pool(workers, _start_worker, (writer,), finish_running=True) as pool:
         pending: deque = deque()
 
         def drain(limit: int) -> None:
@@ -207,12 +207,8 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
                 for outcome in pending.popleft().result():
                     on_outcome(outcome)
 
-        try:
-            for chunk in chunks:
-                if chunk:
-                    pending.append(pool.submit(_worker_chunk, list(chunk)))
-                drain(2 * workers)
-            drain(0)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        for chunk in chunks:
+            if chunk:
+                pending.append(pool.submit(_worker_chunk, list(chunk)))
+            drain(2 * workers)
+        drain(0)

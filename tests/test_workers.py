@@ -1,0 +1,107 @@
+"""Worker processes stop with the work, and never outlive the process that started them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from privface.workers import worker_pool
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has ended; only its entry is left
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    return [p for p in pids if _alive(p)]
+
+
+def _write_after(path: str, seconds: float) -> None:
+    time.sleep(seconds)
+    Path(path).write_text("done")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_exit_when_the_process_that_started_them_is_killed(how):
+    script = textwrap.dedent("""
+        import time
+        from privface.workers import spawn_pool
+        pool = spawn_pool(2)
+        futures = [pool.submit(time.sleep, 120) for _ in range(2)]
+        time.sleep(1.0)
+        while len(pool._processes) < 2:
+            time.sleep(0.1)
+        print(" ".join(str(pid) for pid in pool._processes), flush=True)
+        time.sleep(120)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+        parent.send_signal(how)  # no handler runs: the pool cannot shut itself down
+        parent.wait(30)
+        assert _wait_gone(workers, 20) == []
+    finally:
+        parent.kill()
+
+
+def test_an_error_in_the_pool_stops_long_work_at_once():
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="stop"):
+        with worker_pool(1) as pool:
+            pool.submit(time.sleep, 120)
+            time.sleep(2.0)  # the worker has started the sleep
+            raise RuntimeError("stop")
+    assert time.monotonic() - started < 60  # the 120 s task did not run to its end
+
+
+def test_finish_running_lets_a_writing_worker_end_its_file(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError, match="stop"):
+        with worker_pool(1, finish_running=True) as pool:
+            running = pool.submit(_write_after, str(target), 3.0)
+            while not running.running():
+                time.sleep(0.05)
+            raise RuntimeError("stop")
+    assert target.read_text() == "done"
+
+
+def test_the_command_line_turns_sigterm_into_an_exit_status():
+    # main() with a command that takes its time: SIGTERM unwinds it (workers stopped, temporary
+    # files removed by their `finally`) and the exit status is 143 (128 + 15).
+    script = textwrap.dedent("""
+        import time
+        from privface.cli import main as cli
+        def slow_command():
+            print("ready", flush=True)
+            try:
+                time.sleep(60)
+            finally:
+                print("unwound", flush=True)
+        cli.app = slow_command
+        cli.main()
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(30) == 143
+        assert process.stdout.read().strip() == "unwound"
+    finally:
+        process.kill()
