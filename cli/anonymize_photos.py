@@ -122,7 +122,8 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
     if outputs and outputs.get("faces"):
         seen = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                          for key, value in outputs["reached"].items())
-        stderr.print(f"  released faces, attributes predicted as an attacker would: "
+        how = " (read before the perturbation)" if outputs.get("read") else ""
+        stderr.print(f"  released faces, attributes predicted as an attacker would{how}: "
                      f"{outputs['realised']:.1%} show their target; over "
                      f"{', '.join(outputs['qi']) or 'no attribute'}: {seen}")
         if outputs["requirements_met"] is False:
@@ -138,6 +139,12 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                      "level(s) per pixel" + ("" if changed is None else
                                              f"; the attribute model reads {changed:.1%} of the "
                                              "faces differently after it"))
+        fooled = perturbation.get("outputs_released")
+        if fooled and fooled.get("faces"):
+            reached = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else
+                                f"{key}={value}" for key, value in fooled["reached"].items())
+            stderr.print(f"    what the fooled model reads off the released files: "
+                         f"{fooled['realised']:.1%} show their target; {reached}")
     leakage = summary.get("leakage")
     if leakage and leakage.get("faces"):
         stderr.print(f"  identity leakage: SFace still matches {leakage['match_rate']:.1%} of the "

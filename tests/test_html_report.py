@@ -322,7 +322,9 @@ def photo_run(tmp_path: Path) -> dict:
            "leakage": {"recognizer": "sface", "far": 0.001, "threshold": 0.6165, "faces": 16,
                        "match_rate": 0.25, "mean_distance": 0.75},
            "perturbation": {"method": "uap", "xi": 0.04, "p": "inf", "seeded": False,
-                            "max_change_levels": 10, "faces_read_differently": 0.3125}}
+                            "max_change_levels": 10, "faces_read_differently": 0.3125,
+                            "outputs_released": {"faces": 16, "realised": 0.5,
+                                                 "reached": {"k": 2, "l": 2, "t": 0.7}}}}
     (out / "run.json").write_text(json.dumps(run))
     return {"originals": originals, "out": out, "names": names, "run": run}
 
@@ -353,6 +355,7 @@ def test_photo_run_report_shows_requirements_both_ways_and_a_before_after_grid(p
     assert leakage["faces still matched to their source"] == "25.0%"
     assert leakage["largest change (grey levels)"] == "10"
     assert leakage["faces the attribute model reads differently after it"] == "31.2%"
+    assert leakage["t of the fooled reading"] == "0.7"
     # Photos 000000-000003 are still matched by SFace: the sampled ones are outlined in red.
     assert page.count('class="pair alert"') == 2  # 000000 and 000003 among the six
 

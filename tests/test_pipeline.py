@@ -221,6 +221,16 @@ def test_a_perturbation_is_added_after_the_check_and_recorded(photos, ksame_run,
     assert summary["sha256"] == record["sha256"] and summary["max_change_levels"] == 5
     assert summary["photos"] == len(report.written)
     assert summary["faces_read_differently"] == pytest.approx(np.mean(changed), abs=1e-4)
+    # The certificates' claim is checked on the faces as generated: the same verdict as
+    # without the perturbation. What the perturbation makes the model read is reported apart.
+    assert report.summary["outputs"] == {**first.summary["outputs"],
+                                         "read": "before the perturbation"}
+    released = summary["outputs_released"]
+    hits = [json.loads((tmp_path / "out" / "certificates" / f"{n}.json").read_text())["faces"][0]
+            for n in report.written]
+    assert released["faces"] == len(report.written)
+    assert released["realised"] == pytest.approx(
+        np.mean([f["output_attributes"] == f["target"] for f in hits]))
 
 
 @pytest.mark.realdata

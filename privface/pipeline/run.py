@@ -433,20 +433,30 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     skipped_frame = pd.DataFrame(skipped, columns=["file", "reason"])
     summary = run_summary(plan, gen, generator_params, settings, written, done, skipped_frame,
                        extras, resumed, time.perf_counter() - started, len(paths))
-    if verify and len(faces):
-        released = faces[faces["file"].isin(set(written) | set(done))]
-        seen = released.index[released.index.isin(list(observed))]
-        summary["outputs"] = audit_outputs(
-            pd.DataFrame([observed[i] for i in seen], columns=controlled),
+    released = faces[faces["file"].isin(set(written) | set(done))]
+    requirements = {key: settings[key] for key in ("k", "l", "t")}
+
+    def audit_reading(reading: Mapping[int, dict]) -> dict:
+        seen = released.index[released.index.isin(list(reading))]
+        return audit_outputs(
+            pd.DataFrame([reading[i] for i in seen], columns=controlled),
             released.loc[seen, [f"target:{q}" for q in controlled]].set_axis(controlled, axis=1),
-            released.loc[seen, "person"].to_numpy(), controlled,
-            **{key: settings[key] for key in ("k", "l", "t")})
+            released.loc[seen, "person"].to_numpy(), controlled, **requirements)
+
+    if verify and len(faces):
+        # The certificates' claim is about what the faces show. A perturbation is made to fool
+        # the attribute model, so with one the claim is checked on the reading before it (what a
+        # reader it does not fool sees); the fooled reading goes with the perturbation below.
+        summary["outputs"] = audit_reading(before if perturb is not None else observed)
+        if perturb is not None:
+            summary["outputs"]["read"] = "before the perturbation"
         summary["leakage"] = summarise_leakage([leaked[i] for i in released.index
                                                 if i in leaked])
     if perturb is not None:
-        summary["perturbation"] = perturbation_summary(
-            perturb, faces[faces["file"].isin(set(written) | set(done))], levels, observed,
-            before)
+        summary["perturbation"] = perturbation_summary(perturb, released, levels, observed,
+                                                       before)
+        if verify and len(faces):
+            summary["perturbation"]["outputs_released"] = audit_reading(observed)
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write(out / REPORT, lambda tmp: Path(tmp).write_text(text))
     return PhotoRunReport(out, written, done, skipped_frame, summary)

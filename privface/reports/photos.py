@@ -222,7 +222,12 @@ def _outputs(page: Page, run: dict) -> None:
             "largest change (grey levels)": perturbation.get("max_change_levels"),
             "faces the attribute model reads differently after it":
                 fmt(perturbation.get("faces_read_differently"), ".1%"),
-            "seeded": perturbation.get("seeded")})]
+            **{f"{key} of the fooled reading": value for key, value in
+               ((perturbation.get("outputs_released") or {}).get("reached") or {}).items()},
+            "seeded": perturbation.get("seeded")}),
+            tag("p", "The verification above reads the faces before the perturbation (what a "
+                     "reader it does not fool sees); the fooled reading is what the attribute "
+                     "model makes of the released files.", class_="meta")]
     page.section("outputs", "Verification of the released faces", *content)
 
 
