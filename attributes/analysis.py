@@ -49,12 +49,16 @@ class PhotoAnalysis:
         alignment and paste-back need).
     embeddings : ndarray or None
         ``(n_faces, d)`` identity embeddings, when the analyzer has a ``recognizer``.
+    landmarks5 : ndarray or None
+        ``(n_faces, 5, 2)``: the detector's five points (eye centres, nose tip, mouth corners),
+        where the recognizer cut its crop.
     """
 
     faces: pd.DataFrame
     skipped: pd.DataFrame
     landmarks: np.ndarray | None = field(default=None, repr=False)
     embeddings: np.ndarray | None = field(default=None, repr=False)
+    landmarks5: np.ndarray | None = field(default=None, repr=False)
 
     def largest_faces(self) -> pd.DataFrame:
         """One row per photo (its largest face), indexed by file name as in CelebA's files."""
@@ -183,6 +187,8 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     labels = [part.labels for part in parts if len(part.labels)]
     landmarks = np.concatenate([part.landmarks for part in parts]) if parts else \
         np.zeros((0, 68, 2), np.float32)
+    landmarks5 = np.concatenate([part.landmarks5 for part in parts]) if parts else \
+        np.zeros((0, 5, 2), np.float32)
     embeddings = None
     if analyzer.recognizer is not None:
         found = [part.embeddings for part in parts if len(part.embeddings)]
@@ -194,7 +200,7 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
         table["identity"] = identities.reindex(table["file"]).to_numpy()
     skipped.sort(key=lambda item: order.get(item["file"], len(order)))
     return PhotoAnalysis(table, pd.DataFrame(skipped, columns=["file", "reason"]), landmarks,
-                         embeddings)
+                         embeddings, landmarks5)
 
 
 @dataclass
@@ -206,6 +212,7 @@ class _Part:
     skipped: list[dict]
     landmarks: np.ndarray
     embeddings: np.ndarray | None
+    landmarks5: np.ndarray
 
 
 def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: bool,
@@ -215,6 +222,7 @@ def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: 
     crops: list[np.ndarray] = []
     skipped: list[dict] = []
     points: list[np.ndarray] = []
+    points5: list[np.ndarray] = []
     chips: list[np.ndarray] = []
     recognizer = analyzer.recognizer
     for path in paths:
@@ -236,6 +244,7 @@ def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: 
                          "height": h, "score": face.detection.score})
             crops.append(face.aligned.image)
             points.append(np.asarray(face.landmarks68, np.float32))
+            points5.append(np.asarray(face.detection.landmarks5, np.float32))
             if recognizer is not None:
                 chips.append(recognizer.chip(image, face.detection, face.landmarks68))
     labels = analyzer.attribute_model.predict(crops, batch_size=batch_size)
@@ -243,7 +252,8 @@ def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: 
     if recognizer is not None:
         embeddings = recognizer.embed_chips(chips) if chips else np.zeros((0, 0), np.float32)
     landmarks = np.stack(points) if points else np.zeros((0, 68, 2), np.float32)
-    return _Part(rows, labels, skipped, landmarks, embeddings)
+    landmarks5 = np.stack(points5) if points5 else np.zeros((0, 5, 2), np.float32)
+    return _Part(rows, labels, skipped, landmarks, embeddings, landmarks5)
 
 
 _WORKER: dict = {}

@@ -234,6 +234,32 @@ def test_a_perturbation_is_added_after_the_check_and_recorded(photos, ksame_run,
 
 
 @pytest.mark.realdata
+def test_leakage_reuses_the_analysis_embeddings_of_the_originals(photos):
+    from privface.attributes import analyze_photos
+    from privface.attributes.analysis import FaceAnalyzer
+    from privface.attributes.images import load_image
+    from privface.attributes.recognizers import SFaceRecognizer
+    from privface.pipeline.leakage import LeakageCheck
+
+    paths = sorted(photos.iterdir())[:4]
+    analysis = analyze_photos(paths, analyzer=FaceAnalyzer(recognizer=SFaceRecognizer()))
+    assert analysis.landmarks5.shape == (len(analysis.faces), 5, 2)
+    check = LeakageCheck()
+    for i, row in analysis.faces.iterrows():
+        original = load_image(photos / row["file"])
+        someone_else = load_image(paths[(i + 1) % len(paths)])  # same size: 178 x 218
+        where = {"boxes": [row[["x", "y", "width", "height"]].to_numpy(float)],
+                 "landmarks": analysis.landmarks[[i]], "points5": analysis.landmarks5[[i]]}
+        fresh = check.measure(original, someone_else, **where)
+        reused = check.measure(original, someone_else, **where,
+                               original_embeddings=analysis.embeddings[[i]])
+        assert reused == fresh  # the analysis cut and embedded the original the same way
+        itself = check.measure(original, original, **where,
+                               original_embeddings=analysis.embeddings[[i]])
+        assert itself[0]["distance"] < 1e-4 and itself[0]["matches_source"]
+
+
+@pytest.mark.realdata
 def test_t_closeness_generalises_attributes_and_the_released_targets_meet_it(photos,
                                                                              identities,
                                                                              tmp_path):

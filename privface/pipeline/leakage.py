@@ -1,10 +1,13 @@
 """Identity leakage of each written photo: does SFace still match the output to its source?
 
 Every certificate carries what the run measured for its photo: the cosine distance between SFace's
-embedding of the original face and of the anonymized face, both cut at the same place (five
-points taken from the original's 68 landmarks: the pasted face sits where the original was), and
-whether that distance is below SFace's threshold at a false-accept rate of 1e-3 (a recognizer
-would call them the same person). ``privface evaluate`` measures leakage more fully (top-1
+embedding of the original face and of the anonymized face, both cut at the same place (the
+detector's five points on the original, where face analysis cut SFace's crop: the pasted face sits
+where the original was), and whether that distance is below SFace's threshold at a false-accept
+rate of 1e-3 (a recognizer would call them the same person). When face analysis embedded the
+originals with SFace (to find the persons), those embeddings are reused: only the output is
+embedded again. Without the detector's points (plans saved by older versions), five points taken
+from the 68 landmarks stand in. ``privface evaluate`` measures leakage more fully (top-1
 re-identification against a gallery, two recognizers); this is the per-photo number DESIGN.md
 asks the certificate for, at about 30 ms per face.
 """
@@ -58,24 +61,39 @@ class LeakageCheck:
         self.recognizer = SFaceRecognizer()
         self.threshold = CALIBRATED_THRESHOLDS["sface"][FAR]
 
-    def measure(self, original: np.ndarray, anonymized: np.ndarray, boxes, landmarks) -> list:
-        """One record per face: ``distance``, ``matches_source``, and how they were measured."""
+    def measure(self, original: np.ndarray, anonymized: np.ndarray, boxes, landmarks, *,
+                points5=None, original_embeddings=None) -> list:
+        """One record per face: ``distance``, ``matches_source``, and how they were measured.
+
+        ``points5`` (n, 5, 2): where to cut both crops, the detector's five points on the
+        original (default: five points from the 68 ``landmarks``). ``original_embeddings``
+        (n, 128): SFace's embeddings of the originals cut there, if already computed.
+        """
         from privface.attributes.detection import DetectedFace
 
-        chips = []
-        for box, points in zip(boxes, landmarks):
-            face = DetectedFace(tuple(float(v) for v in box), 1.0,
-                                five_points(points).astype(np.float32))
-            chips += [self.recognizer.chip(original, face, points),
-                      self.recognizer.chip(anonymized, face, points)]
-        if not chips:
+        if points5 is None:
+            points5 = [five_points(points) for points in landmarks]
+        faces = [DetectedFace(tuple(float(v) for v in box), 1.0, np.asarray(p, np.float32))
+                 for box, p in zip(boxes, points5)]
+        if not faces:
             return []
-        embeddings = self.recognizer.embed_chips(chips).astype(np.float64)
-        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12
-        distance = 1.0 - (embeddings[0::2] * embeddings[1::2]).sum(axis=1)
+        outputs = [self.recognizer.chip(anonymized, face, points)
+                   for face, points in zip(faces, landmarks)]
+        if original_embeddings is None:
+            sources = [self.recognizer.chip(original, face, points)
+                       for face, points in zip(faces, landmarks)]
+            original_embeddings = self.recognizer.embed_chips(sources)
+        source = _unit(original_embeddings)
+        output = _unit(self.recognizer.embed_chips(outputs))
+        distance = 1.0 - (source * output).sum(axis=1)
         return [{"recognizer": "sface", "distance": round(float(d), 4),
                  "threshold": self.threshold, "far": FAR,
                  "matches_source": bool(d < self.threshold)} for d in distance]
+
+
+def _unit(embeddings) -> np.ndarray:
+    embeddings = np.asarray(embeddings, np.float64)
+    return embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
 
 
 def summarise_leakage(records: list[dict]) -> dict:

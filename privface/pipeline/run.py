@@ -138,7 +138,11 @@ def _make_plan(paths: list[Path], generator, *, analyzer, identities, reference,
     info["persons"]["n_persons"] = int(len(np.unique(persons.labels)))
     info["ppas"] = targets.summary
     info["certificates"] = targets.certificates
-    return Plan(faces, analysis.landmarks, analysis.skipped, info)
+    # SFace's embeddings of the originals serve again for the leakage check (one SFace pass per
+    # face fewer); another recognizer's would not compare with SFace's.
+    sface = getattr(analyzer.recognizer, "name", None) == "sface"
+    return Plan(faces, analysis.landmarks, analysis.skipped, info, analysis.landmarks5,
+                analysis.embeddings if sface else None)
 
 
 def _aligned(paths_by_name: Mapping[str, Path], faces: pd.DataFrame, landmarks: np.ndarray,
@@ -392,7 +396,9 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                     name, paths_by_name[name], out / name, [made[i] for i in at],
                     [matrices[i] for i in at], landmarks[photo_rows.index],
                     photo_rows[["x", "y", "width", "height"]].to_numpy(),
-                    photo_rows[[f"target:{q}" for q in controlled]].to_numpy()))
+                    photo_rows[[f"target:{q}" for q in controlled]].to_numpy(),
+                    None if plan.landmarks5 is None else plan.landmarks5[photo_rows.index],
+                    None if plan.embeddings is None else plan.embeddings[photo_rows.index]))
                 if len(chunk) == _CHUNK:
                     yield chunk
                     chunk = []

@@ -38,12 +38,19 @@ class Plan:
         ``file``, ``reason`` of photos without a usable face.
     info : dict
         JSON-ready: persons case, PPAS summary and certificates, settings fingerprint.
+    landmarks5 : ndarray, optional
+        ``(n_faces, 5, 2)``: the detector's five points, where SFace cuts its crop.
+    embeddings : ndarray, optional
+        ``(n_faces, 128)``: SFace's embeddings of the original faces (when persons were found
+        by SFace), reused to measure each output's leakage.
     """
 
     faces: pd.DataFrame
     landmarks: np.ndarray
     skipped: pd.DataFrame
     info: dict
+    landmarks5: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
 
 
 def fingerprint(settings: dict, photos: list[Path]) -> str:
@@ -66,7 +73,12 @@ def save_plan(plan: Plan, out_dir: Path) -> None:
 
     def write_arrays(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
-            np.savez(handle, landmarks=plan.landmarks.astype(np.float32))
+            arrays = {"landmarks": plan.landmarks.astype(np.float32)}
+            for name in ("landmarks5", "embeddings"):
+                value = getattr(plan, name)
+                if value is not None and len(value) == len(plan.landmarks):
+                    arrays[name] = np.asarray(value, np.float32)
+            np.savez(handle, **arrays)
 
     atomic_write(folder / "landmarks.npz", write_arrays)
     atomic_write(folder / "faces.csv", lambda tmp: plan.faces.to_csv(tmp, index=False))
@@ -91,9 +103,12 @@ def load_plan(out_dir: Path, expected_fingerprint: str) -> Plan | None:
     faces["reason"] = faces["reason"].astype(object).where(faces["reason"].notna(), None)
     with np.load(folder / "landmarks.npz", allow_pickle=False) as arrays:
         landmarks = arrays["landmarks"]
+        # Plans saved before these arrays existed still resume (leakage then recomputes).
+        landmarks5 = arrays["landmarks5"] if "landmarks5" in arrays else None
+        embeddings = arrays["embeddings"] if "embeddings" in arrays else None
     skipped = pd.read_csv(folder / "skipped.csv", dtype=str, keep_default_na=False)
     info.pop("schema", None)
-    return Plan(faces, landmarks, skipped, info)
+    return Plan(faces, landmarks, skipped, info, landmarks5, embeddings)
 
 
 def remove_plan(out_dir: Path) -> None:

@@ -39,6 +39,10 @@ class PhotoJob:
         The original faces' detection boxes (x, y, width, height).
     wanted : ndarray (n, c)
         The target values (1 / -1) of the controlled attributes.
+    points5 : ndarray (n, 5, 2), optional
+        The detector's five points on the originals (where SFace cuts its crop).
+    source_embeddings : ndarray (n, 128), optional
+        SFace's embeddings of the originals cut there, when face analysis computed them.
     """
 
     name: str
@@ -49,6 +53,8 @@ class PhotoJob:
     landmarks: np.ndarray
     boxes: np.ndarray
     wanted: np.ndarray
+    points5: np.ndarray | None = None
+    source_embeddings: np.ndarray | None = None
 
 
 @dataclass
@@ -155,7 +161,9 @@ class PhotoWriter:
         if verify and self.perturber is not None:
             generated, image = observed, load_image(job.target)
             observed = self._read(image, job.landmarks)
-        leakage = self.leakage.measure(original, image, job.boxes, job.landmarks) \
+        leakage = self.leakage.measure(original, image, job.boxes, job.landmarks,
+                                       points5=job.points5,
+                                       original_embeddings=job.source_embeddings) \
             if verify else None
         return PhotoOutcome(job.name, False, observed, generated, leakage, levels)
 
