@@ -101,8 +101,8 @@ class PhotoWriter:
     withhold : bool
         Do not write a photo whose faces do not show their targets.
     perturber : PhotoPerturber, optional
-        Stage IV: added after the check, so the check judges the generator and the perturbation
-        is never undone by a withheld photo. The released photo is read back from disk for the
+        Stage IV: added after the check, so the check judges the generator and a perturbation
+        never causes a photo to be withheld. The released photo is read back from disk for the
         measurements: JPEG compression changes a perturbation, and what counts is the file.
 
     Examples
