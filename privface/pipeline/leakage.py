@@ -83,17 +83,12 @@ class LeakageCheck:
             sources = [self.recognizer.chip(original, face, points)
                        for face, points in zip(faces, landmarks)]
             original_embeddings = self.recognizer.embed_chips(sources)
-        source = _unit(original_embeddings)
-        output = _unit(self.recognizer.embed_chips(outputs))
-        distance = 1.0 - (source * output).sum(axis=1)
+        # The recognizer's own metric (cosine), each face against its own source.
+        distance = self.recognizer.distances(original_embeddings,
+                                             self.recognizer.embed_chips(outputs)).diagonal()
         return [{"recognizer": "sface", "distance": round(float(d), 4),
                  "threshold": self.threshold, "far": FAR,
                  "matches_source": bool(d < self.threshold)} for d in distance]
-
-
-def _unit(embeddings) -> np.ndarray:
-    embeddings = np.asarray(embeddings, np.float64)
-    return embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
 
 
 def summarise_leakage(records: list[dict]) -> dict:
