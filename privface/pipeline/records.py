@@ -49,20 +49,20 @@ def read_finished(out: Path, faces: pd.DataFrame, done: Sequence[str]
     return observed, leaked, before, levels
 
 
-def photo_perturbation(perturb, levels: int | None) -> dict | None:
-    """The certificate's record of stage IV's perturbation of one photo."""
-    if perturb is None:
+def photo_perturbation(record: dict | None, levels: int | None) -> dict | None:
+    """The certificate's record of stage IV's perturbation (``record``) of one photo."""
+    if record is None:
         return None
-    return {**perturb.record(), "max_change_levels": levels}
+    return {**record, "max_change_levels": levels}
 
 
-def perturbation_summary(perturb, released: pd.DataFrame, levels: Mapping[str, int],
+def perturbation_summary(record: dict, released: pd.DataFrame, levels: Mapping[str, int],
                           observed: Mapping[int, dict], before: Mapping[int, dict]) -> dict:
     """run.json's record of the perturbation: what it was and what it changed."""
     names = released["file"].unique()
     changes = [levels[n] for n in names if n in levels]
     read = [i for i in released.index if i in observed and i in before]
-    return {**perturb.record(), "photos": int(len(names)),
+    return {**record, "photos": int(len(names)),
             "max_change_levels": int(max(changes)) if changes else None,
             # The attribute model's reading of the controlled attributes, flipped by the
             # perturbation: how well it fools the model the certificates are checked with.

@@ -295,7 +295,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                 "reference": None if reference is None else str(reference),
                 "identities": None if identities is None else str(identities)}
     if perturb is not None:
-        settings["perturb"] = perturb.record()
+        settings["perturb"] = perturb.record()  # once: a UAP's record hashes its values
     fp = fingerprint(settings, paths)
     plan = load_plan(out, fp) if resume else None
     resumed = plan is not None
@@ -424,7 +424,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
             levels[name] = outcome.max_change_levels
         certificate = photo_certificate(name, photo_rows, plan, gen, generator_params, qis,
                                         extra, seed, observed, leaked, before,
-                                        photo_perturbation(perturb, levels.get(name)))
+                                        photo_perturbation(settings.get("perturb"),
+                                                           levels.get(name)))
         text = json.dumps(certificate, indent=1) + "\n"
         atomic_write(certificates_dir / f"{name}.json",
                      lambda tmp, text=text: Path(tmp).write_text(text))
@@ -459,8 +460,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         summary["leakage"] = summarise_leakage([leaked[i] for i in released.index
                                                 if i in leaked])
     if perturb is not None:
-        summary["perturbation"] = perturbation_summary(perturb, released, levels, observed,
-                                                       before)
+        summary["perturbation"] = perturbation_summary(settings["perturb"], released, levels,
+                                                       observed, before)
         if verify and len(faces):
             summary["perturbation"]["outputs_released"] = audit_reading(observed)
     text = json.dumps(summary, indent=1) + "\n"
