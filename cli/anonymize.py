@@ -50,8 +50,9 @@ def anonymize_command(
         "--param", help="Photos: a generator parameter NAME=VALUE (e.g. sigma=4 for blur, "
         "block=8 for pixelate); repeatable.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(
-        "--checkpoint", help="Photos: StarGAN generator weights (official 200000-G.ckpt or "
-        "from `privface train stargan`).")] = None,
+        "--checkpoint", help="Photos: StarGAN generator weights (official 200000-G.ckpt, a "
+        "{iter}-G.ckpt from `privface train stargan`, or a shard of its exported "
+        ".safetensors; default: the weights shipped with privface, if any).")] = None,
     model_dir: Annotated[Optional[Path], typer.Option(
         "--model-dir", help="Photos: a local diffusers inpainting pipeline folder.")] = None,
     reference: Annotated[Optional[Path], typer.Option(

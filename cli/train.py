@@ -128,13 +128,32 @@ def train_stargan_command(
     workers: Annotated[int, typer.Option(
         "--workers", help="Processes reading images alongside training (0: none).",
         min=0)] = 0,
-    device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda.")] = "cpu",
+    device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda (bf16 "
+                                        "autocast, channels-last, cuDNN autotuner).")] = "cpu",
+    precision: Annotated[str, typer.Option(
+        "--precision", help="auto (bf16 on CUDA, fp32 elsewhere), bf16 or fp32. The gradient "
+        "penalty is always fp32.")] = "auto",
+    max_minutes: Annotated[Optional[float], typer.Option(
+        "--max-minutes", help="Wall-clock budget: write checkpoints and stop after the first "
+        "iteration that ends past it.", min=0.0, show_default=False)] = None,
+    save_every_minutes: Annotated[Optional[float], typer.Option(
+        "--save-every-minutes", help="Also write checkpoints every this many minutes.",
+        min=0.0, show_default=False)] = None,
+    preload: Annotated[bool, typer.Option(
+        "--preload/--no-preload", help="Decode all images once and keep them on the device "
+        "(the GPU never waits for JPEG decoding).")] = False,
+    export_dir: Annotated[Optional[Path], typer.Option(
+        "--export-dir", help="At every checkpoint, also write G in half precision as "
+        "safetensors shards below 15 MiB here.", show_default=False)] = None,
+    export_name: Annotated[str, typer.Option(
+        "--export-name", help="File stem of the exported shards.")] = "stargan",
     log_every: Annotated[int, typer.Option(
         "--log-every", help="Iterations between loss lines on stderr.", min=1)] = 10,
 ) -> None:
     """Train StarGAN: WGAN-GP, lambda_cls 1, lambda_rec 10, lambda_gp 10, n_critic 5, Adam 1e-4.
 
     Checkpoints take the official release's names; use them with the generator ``stargan``.
+    Checkpoints are written atomically and a run continues with ``--resume ITER``.
     """
     from .common import split_names
 
@@ -148,8 +167,10 @@ def train_stargan_command(
                       checkpoint_dir=checkpoint_dir, save_every=save_every, resume=resume,
                       conv_dim=conv_dim, repeat_num=repeat_num, d_conv_dim=conv_dim,
                       d_repeat_num=d_repeat_num, iterations_decay=iterations_decay, seed=seed,
-                      workers=workers, device=device, log_every=log_every,
-                      log=lambda line: stderr.print(line, markup=False))
+                      workers=workers, device=device, precision=precision,
+                      max_minutes=max_minutes, save_every_minutes=save_every_minutes,
+                      preload=preload, export_dir=export_dir, export_name=export_name,
+                      log_every=log_every, log=lambda line: stderr.print(line, markup=False))
     except InputError as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface train: StarGAN checkpoints in {checkpoint_dir}")

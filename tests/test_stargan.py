@@ -265,7 +265,8 @@ def test_wrapper_matches_the_release_preprocessing(tmp_path):
 def test_wrapper_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="StarGAN needs a checkpoint.*200000-G.ckpt"):
         StarGANGenerator(None)
-    with pytest.raises(ValueError, match="StarGAN needs a checkpoint"):
+    with pytest.raises(ValueError, match="StarGAN needs a checkpoint: no trained StarGAN weights "
+                       "ship .* --checkpoint PATH"):
         load_generator("stargan")
     path = _tiny_checkpoint(tmp_path / "G.ckpt")
     gan = StarGANGenerator(path, 32, conv_dim=8, repeat_num=2)
@@ -434,3 +435,174 @@ def test_training_on_real_celeba_crops(celeba_dir, tmp_path):
 
     faces = np.stack([celeba_square(load_image(p), 32) for p in sorted(folder.iterdir())[:2]])
     assert gan.generate(faces, None, _targets([[-1, 1, -1, 1, 1]] * 2)).shape == faces.shape
+
+
+# --- training on the accelerator machine (issue 19) and the shipped weights --------------------
+
+def _gpu_command(folder: Path, labels: Path, out: Path, *extra: str) -> list[str]:
+    """The GPU job's `privface train stargan` command (benchmarks/stargan_gpu_job.sh), tiny."""
+    return ["train", "stargan", "--images", str(folder), "--labels", str(labels),
+            "--batch-size", "2", "--image-size", "32", "--conv-dim", "4", "--repeat-num", "1",
+            "--d-repeat-num", "3", "--checkpoint-dir", str(out / "ckpt"), "--seed", "0",
+            "--log-every", "1", "--max-minutes", "9", "--save-every-minutes", "3",
+            "--preload", "--export-dir", str(out / "export"),
+            "--export-name", "stargan_celeba128_v1", *extra]
+
+
+def test_smoke_run_of_the_gpu_command_exports_half_precision_shards(tmp_path):
+    from privface.generators.stargan.checkpoints import read_generator_shards
+
+    folder, labels = _dataset(tmp_path)
+    result = runner.invoke(app, _gpu_command(folder, labels, tmp_path, "--iterations", "2",
+                                             "--device", "cpu"))
+    assert result.exit_code == 0, result.output
+    assert "iteration 2/2" in result.stderr and "time budget" not in result.stderr
+    assert {"2-G.ckpt", "2-D.ckpt", "2-opt.ckpt"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
+    shards = sorted((tmp_path / "export").iterdir())
+    assert [p.name for p in shards] == ["stargan_celeba128_v1-00001-of-00001.safetensors"]
+    state, meta = read_generator_shards(shards[0])
+    assert meta["iteration"] == 2 and meta["attributes"] == list(RELEASED_ATTRIBUTES)
+    assert meta["precision"] == "fp32" and meta["conv_dim"] == 4 and meta["image_size"] == 32
+    full = load_stargan_generator(tmp_path / "ckpt" / "2-G.ckpt", conv_dim=4, repeat_num=1)
+    half = load_stargan_generator(shards[0], conv_dim=4, repeat_num=1)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]])
+    with torch.no_grad():
+        torch.testing.assert_close(half(x, c), full(x, c), rtol=0, atol=1e-2)
+
+
+def test_the_full_generator_splits_into_shards_that_travel_and_join_back(tmp_path):
+    from privface.generators.stargan.checkpoints import (MAX_SHARD_BYTES, read_generator_shards,
+                                                         save_generator_shards)
+
+    torch.manual_seed(0)
+    model = Generator().eval()  # the release's sizes: 8.43M parameters, 16.9 MB in fp16
+    assert sum(p.numel() for p in model.parameters()) == 8_430_528
+    shards = save_generator_shards(model.state_dict(), tmp_path, "stargan_celeba128_v1",
+                                   {"iteration": 7})
+    assert [p.name for p in shards] == ["stargan_celeba128_v1-00001-of-00002.safetensors",
+                                        "stargan_celeba128_v1-00002-of-00002.safetensors"]
+    assert all(p.stat().st_size < MAX_SHARD_BYTES < 16 * 2 ** 20 for p in shards)
+    joined = load_stargan_generator(shards[1])  # any shard names the set
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    c = torch.tensor([[0.0, 1, 0, 1, 1]])
+    with torch.no_grad():
+        torch.testing.assert_close(joined(x, c), model(x, c), rtol=0, atol=1e-2)
+    state, meta = read_generator_shards(shards[0])
+    assert meta["iteration"] == 7 and meta["shards"] == 2
+    for key, value in model.state_dict().items():
+        expected = value.half().float() if value.is_floating_point() else value
+        torch.testing.assert_close(state[key], expected, rtol=0, atol=0)  # lossless from fp16
+
+    # Shards of two exports never mix, and a missing shard is named.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    first = save_generator_shards(model.state_dict(), mixed, "g", {"iteration": 1})
+    kept = first[0].read_bytes()
+    save_generator_shards(model.state_dict(), mixed, "g", {"iteration": 2})
+    first[0].write_bytes(kept)
+    with pytest.raises(ValueError, match="does not belong with"):
+        load_stargan_generator(first[0])
+    first[1].unlink()
+    with pytest.raises(ValueError, match="shard\\(s\\) not found: g-00002-of-00002"):
+        load_stargan_generator(first[0])
+
+
+def test_stargan_uses_the_shipped_weights_when_no_checkpoint_is_given(tmp_path, monkeypatch):
+    from privface.generators.stargan import checkpoints
+    from privface.generators.stargan.checkpoints import save_generator_shards
+
+    monkeypatch.setattr(checkpoints, "MODELS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="no trained StarGAN weights ship"):
+        load_generator("stargan")
+    torch.manual_seed(1)
+    model = Generator().eval()
+    save_generator_shards(model.state_dict(), tmp_path, "stargan_celeba128_v1")
+    gan = load_generator("stargan")
+    assert gan.checkpoint.name == "stargan_celeba128_v1-00001-of-00002.safetensors"
+    faces = _faces(2, 128)
+    target = _targets([[1, -1, -1, 1, 1], [-1, 1, -1, -1, -1]])
+    x = (torch.tensor(faces).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+    with torch.no_grad():
+        expected = model(x, torch.tensor([[1.0, 0, 0, 1, 1], [0, 1, 0, 0, 0]]))
+    expected = ((expected + 1) * 127.5).permute(0, 2, 3, 1).numpy()
+    assert np.abs(gan.generate(faces, None, target) - expected).max() < 3  # fp16 weights
+    # An explicit checkpoint still wins over the shipped weights.
+    path = _tiny_checkpoint(tmp_path / "G.ckpt")
+    assert StarGANGenerator(path, 32, conv_dim=8, repeat_num=2).checkpoint == path
+
+
+def test_bf16_autocast_trains_with_the_gradient_penalty_in_fp32(tmp_path, monkeypatch):
+    from privface.generators.stargan import training
+
+    seen: list[tuple[torch.dtype, torch.dtype]] = []
+    real_penalty = training.gradient_penalty
+
+    def spy(out, x):
+        seen.append((out.dtype, x.dtype))
+        return real_penalty(out, x)
+
+    monkeypatch.setattr(training, "gradient_penalty", spy)
+    dtypes: set[torch.dtype] = set()
+    folder, labels = _dataset(tmp_path)
+    common = dict(batch_size=2, iterations=2, n_critic=2, seed=0, log=None, **TINY)
+    original = torch.nn.Conv2d.forward
+
+    def record(self, x):
+        y = original(self, x)
+        dtypes.add(y.dtype)
+        return y
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", record)
+    bf16 = train_stargan(folder, labels, checkpoint_dir=tmp_path / "bf16", precision="bf16",
+                         **common)
+    assert torch.bfloat16 in dtypes  # the networks ran under autocast ...
+    assert seen == [(torch.float32, torch.float32)] * 2  # ... the penalty did not
+    assert all(np.isfinite(v) for v in bf16.values()) and "G/loss_rec" in bf16
+    dtypes.clear()
+    fp32 = train_stargan(folder, labels, checkpoint_dir=tmp_path / "fp32", **common)
+    assert dtypes == {torch.float32}  # auto on the CPU: fp32
+    assert bf16 != fp32
+    with pytest.raises(InputError, match="precision must be auto, bf16 or fp32"):
+        train_stargan(folder, labels, checkpoint_dir=tmp_path / "x", precision="fp8", **common)
+
+
+def test_preloaded_images_repeat_a_streamed_run(tmp_path):
+    folder, labels = _dataset(tmp_path, n=5)
+    common = dict(batch_size=2, iterations=4, n_critic=2, seed=5, log=None, **TINY)
+    streamed = train_stargan(folder, labels, checkpoint_dir=tmp_path / "a", **common)
+    preloaded = train_stargan(folder, labels, checkpoint_dir=tmp_path / "b", preload=True,
+                              **common)
+    assert preloaded == streamed
+    a, b = (read_checkpoint(tmp_path / d / "4-G.ckpt") for d in "ab")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_time_budget_stops_with_checkpoints_and_the_run_resumes(tmp_path):
+    folder, labels = _dataset(tmp_path)
+    args = [*_gpu_command(folder, labels, tmp_path, "--iterations", "50")]
+    budget = args.index("--max-minutes") + 1
+    args[budget] = "0.000001"  # over after the first iteration
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "time budget of 1e-06 min reached; stopped after iteration 1/50" in result.stderr
+    assert {"1-G.ckpt", "1-D.ckpt", "1-opt.ckpt"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
+    assert (tmp_path / "export" / "stargan_celeba128_v1-00001-of-00001.safetensors").is_file()
+    args[budget] = "9"
+    result = runner.invoke(app, [*args[:-2], "--iterations", "3", "--resume", "1"])
+    assert result.exit_code == 0, result.output
+    assert "resumed from iteration 1" in result.stderr and "iteration 3/3" in result.stderr
+    result = runner.invoke(app, [*args, "--max-minutes", "0"])
+    assert result.exit_code == 2 and "max_minutes must be positive" in result.stderr
+
+
+def test_checkpoints_every_few_minutes(tmp_path):
+    folder, labels = _dataset(tmp_path)
+    seen: list[int] = []
+    train_stargan(folder, labels, batch_size=2, iterations=3, seed=0, log=None,
+                  checkpoint_dir=tmp_path / "ckpt", save_every_minutes=1e-9,
+                  on_iteration=lambda i, _: seen.append(i), **TINY)
+    names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert names == ["1-D.ckpt", "1-G.ckpt", "1-opt.ckpt", "2-D.ckpt", "2-G.ckpt", "2-opt.ckpt",
+                     "3-D.ckpt", "3-G.ckpt", "3-opt.ckpt", "stargan.json"]  # nothing half-written

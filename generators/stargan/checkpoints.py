@@ -5,10 +5,17 @@ and so is what ``privface train stargan`` writes. Files are read with ``weights_
 checkpoint from the web is untrusted, and a full unpickle would run any code it holds. Releases
 saved before PyTorch 0.4.1 lack the norms' ``num_batches_tracked`` counters; those are filled in,
 everything else must match exactly.
+
+Weights that ship (or come back from the accelerator machine) are G alone in half precision, as
+safetensors files split into shards below 15 MiB (``NAME-00001-of-00002.safetensors``, ...): a
+file that travels may hold at most 16 MiB. :func:`save_generator_shards` writes them,
+:func:`read_generator_shards` joins them, and :func:`load_stargan_generator` takes any shard (or
+an unsplit ``.safetensors``) as it takes a ``.ckpt``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -23,6 +30,12 @@ from privface.privmetrics.readers.files import atomic_write
 from .networks import Discriminator, Generator
 
 _COUNTER = "num_batches_tracked"
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$")
+#: Shards stay below this size so that each file can travel (16 MiB per file at most).
+MAX_SHARD_BYTES = 15 * 2 ** 20
+#: Where the package's own StarGAN weights live, and their name.
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_NAME = "stargan_celeba128_v1"
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -146,7 +159,8 @@ def load_stargan_generator(path: str | os.PathLike, c_dim: int = 5, conv_dim: in
     ValueError: ...1-G.ckpt: does not match the network built (main.0.weight has shape
     (4, 8, 7, 7), expected (4, 6, 7, 7)); the file holds conv_dim=4, c_dim=5, repeat_num=1
     """
-    state = read_checkpoint(path)
+    state = (read_generator_shards(path)[0] if str(path).endswith(".safetensors")
+             else read_checkpoint(path))
     hint = f"; the file holds {describe_generator(state)}"
     model = Generator(conv_dim=conv_dim, c_dim=c_dim, repeat_num=repeat_num)
     return load_state_strictly(model, state, str(path), hint).eval()
@@ -181,3 +195,149 @@ def save_checkpoint(obj: object, path: str | os.PathLike) -> None:
     ['w']
     """
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_generator_shards(state: Mapping[str, torch.Tensor], folder: str | os.PathLike,
+                          name: str, metadata: Mapping[str, object] | None = None,
+                          max_shard_bytes: int = MAX_SHARD_BYTES) -> list[Path]:
+    """Write a generator state dict in half precision as safetensors shards below a size.
+
+    Floating tensors become float16 (integer counters stay as they are); tensors fill shards in
+    state-dict order, each shard staying below ``max_shard_bytes`` on disk. Every shard carries
+    ``metadata`` (JSON-encoded values) and the shard count, so :func:`read_generator_shards`
+    can check that the shards belong together. Each file is written atomically; shards of an
+    earlier export under the same name with another count are removed.
+
+    Parameters
+    ----------
+    state : mapping of str to Tensor
+        E.g. ``G.state_dict()``.
+    folder : path-like
+        Existing folder to write into.
+    name : str
+        File stem: ``{name}-00001-of-0000N.safetensors``.
+    metadata : mapping, optional
+        Settings to record (attributes, image size, iteration, ...).
+    max_shard_bytes : int
+        Upper bound on each file's size.
+
+    Returns
+    -------
+    list of Path
+        The shards written, in order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> g = Generator(conv_dim=4, c_dim=2, repeat_num=1)
+    >>> [p.name for p in save_generator_shards(g.state_dict(), d, "g", max_shard_bytes=20_000)]
+    ['g-00001-of-00002.safetensors', 'g-00002-of-00002.safetensors']
+    """
+    from safetensors.torch import save as safetensors_bytes
+
+    tensors = {key: (value.detach().to("cpu", torch.float16) if value.is_floating_point()
+                     else value.detach().cpu()).contiguous() for key, value in state.items()}
+    # Each file carries a JSON header (names, shapes, offsets, metadata): keep room for it.
+    header = 512 + len(json.dumps(metadata or {}, default=str))
+    groups: list[list[str]] = [[]]
+    used = 0
+    for key, value in tensors.items():
+        size = value.numel() * value.element_size() + 128 + len(key)
+        if size + header > max_shard_bytes:
+            raise ValueError(f"{key} alone ({size:,} bytes) does not fit a shard of "
+                             f"{max_shard_bytes:,} bytes")
+        if groups[-1] and used + size + header > max_shard_bytes:
+            groups.append([])
+            used = 0
+        groups[-1].append(key)
+        used += size
+    target = Path(folder)
+    count = len(groups)
+    meta = {key: json.dumps(value, default=str) for key, value in (metadata or {}).items()}
+    meta.update({"format": "privface-stargan-generator", "shards": str(count)})
+    written = []
+    for index, keys in enumerate(groups, start=1):
+        path = target / f"{name}-{index:05d}-of-{count:05d}.safetensors"
+        blob = safetensors_bytes({key: tensors[key] for key in keys}, metadata=meta)
+        if len(blob) > max_shard_bytes:  # the estimate above is generous; never ship over it
+            raise ValueError(f"{path.name} would be {len(blob):,} bytes, over "
+                             f"{max_shard_bytes:,}")
+        atomic_write(path, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
+        written.append(path)
+    names = {path.name for path in written}
+    for stale in target.glob(f"{name}-*-of-*.safetensors"):
+        found = _SHARD.match(stale.name)
+        if stale.name not in names and found and found["stem"] == name:
+            stale.unlink()
+    return written
+
+
+def read_generator_shards(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Join the safetensors shards that ``path`` belongs to; float32 tensors and the metadata.
+
+    ``path`` is any one shard (``NAME-00002-of-00002.safetensors``) or an unsplit
+    ``.safetensors`` file. All shards must be present, carry the same metadata, and hold
+    distinct tensors; the metadata's values are JSON-decoded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> g = Generator(conv_dim=4, c_dim=2, repeat_num=1)
+    >>> shards = save_generator_shards(g.state_dict(), d, "g", {"iteration": 7}, 20_000)
+    >>> state, meta = read_generator_shards(shards[0])
+    >>> sorted(state) == sorted(g.state_dict()), state["main.0.weight"].dtype, meta["iteration"]
+    (True, torch.float32, 7)
+    """
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(path)
+    found = _SHARD.match(file.name)
+    if found:
+        count = int(found["count"])
+        files = [file.with_name(f"{found['stem']}-{i:05d}-of-{count:05d}.safetensors")
+                 for i in range(1, count + 1)]
+    else:
+        files = [file]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"{file}: checkpoint shard(s) not found: {', '.join(missing)}")
+    state: dict[str, torch.Tensor] = {}
+    metadata: dict | None = None
+    for shard in files:
+        try:
+            with safe_open(shard, framework="pt", device="cpu") as handle:
+                meta = handle.metadata() or {}
+                part = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        except (SafetensorError, ValueError, OSError) as error:
+            raise ValueError(f"{shard}: not a safetensors file ({error})") from None
+        if metadata is None:
+            metadata = meta
+        elif meta != metadata:
+            raise ValueError(f"{shard}: does not belong with {files[0].name} (different "
+                             "metadata: shards of two exports mixed?)")
+        twice = sorted(set(part) & set(state))
+        if twice:
+            raise ValueError(f"{shard}: holds {twice[0]} again")
+        state.update(part)
+    decoded = {}
+    for key, value in (metadata or {}).items():
+        try:
+            decoded[key] = json.loads(value)
+        except ValueError:
+            decoded[key] = value
+    return {key: value.float() if value.is_floating_point() else value
+            for key, value in state.items()}, decoded
+
+
+def shipped_generator_path() -> Path | None:
+    """The first shard of the StarGAN weights shipped in ``generators/models``, if any.
+
+    Examples
+    --------
+    >>> shipped_generator_path() is None or shipped_generator_path().suffix == ".safetensors"
+    True
+    """
+    shards = sorted(MODELS_DIR.glob(f"{SHIPPED_NAME}-00001-of-*.safetensors"))
+    return shards[0] if shards else None

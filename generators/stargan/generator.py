@@ -12,6 +12,7 @@ import torch
 from privface.attributes.alignment import FaceGeometry, square
 
 from ..base import check_faces
+from . import checkpoints as _checkpoints
 from .checkpoints import load_stargan_generator
 from .data import from_model_output, label_vectors, to_model_input
 from .networks import RELEASED_ATTRIBUTES
@@ -22,14 +23,17 @@ class StarGANGenerator:
 
     Faces are CelebA's central square resized to ``image_size`` (the pipeline aligns them with
     ``geometry``); the target attributes, read from ``target_attributes``, become the label
-    vector (1 present, 0 absent). Weights are never downloaded: pass the release's
-    ``200000-G.ckpt`` (trained at 128 or 256 px on five attributes) or a ``{iter}-G.ckpt``
-    written by ``privface train stargan`` with the sizes it was trained with.
+    vector (1 present, 0 absent). Weights are never downloaded: without ``checkpoint`` the
+    weights shipped in the package (``generators/models/stargan_celeba128_v1-*.safetensors``)
+    are used where the installed version has them; otherwise pass the release's
+    ``200000-G.ckpt`` (trained at 128 or 256 px on five attributes), a ``{iter}-G.ckpt``
+    written by ``privface train stargan`` with the sizes it was trained with, or one shard of
+    an exported ``*.safetensors`` set.
 
     Parameters
     ----------
-    checkpoint : path-like
-        The generator's state dict.
+    checkpoint : path-like, optional
+        The generator's state dict (default: the shipped weights, if any).
     image_size : int
         Side of the square faces (128 or 256 for the release).
     attributes : sequence of str
@@ -61,9 +65,14 @@ class StarGANGenerator:
                  attributes: Sequence[str] = RELEASED_ATTRIBUTES, conv_dim: int = 64,
                  repeat_num: int = 6, batch_size: int = 16, device: str = "cpu") -> None:
         if checkpoint is None:
-            raise ValueError("StarGAN needs a checkpoint: the official 200000-G.ckpt (5 "
-                             "attributes, 128 or 256 px) or a {iter}-G.ckpt from "
-                             "`privface train stargan`; privface never downloads weights")
+            checkpoint = _checkpoints.shipped_generator_path()
+        if checkpoint is None:
+            raise ValueError("StarGAN needs a checkpoint: no trained StarGAN weights ship with "
+                             "this version of privface yet, and privface never downloads "
+                             "weights. Pass one with --checkpoint PATH (or checkpoint=PATH): "
+                             "the official 200000-G.ckpt (5 attributes, 128 or 256 px), a "
+                             "{iter}-G.ckpt from `privface train stargan`, or one of its "
+                             "exported *-00001-of-0000N.safetensors shards")
         if int(image_size) < 16 or int(image_size) % 4:
             raise ValueError(f"image_size must be a multiple of 4, at least 16, got {image_size}")
         if int(batch_size) < 1:

@@ -11,6 +11,12 @@ Checkpoints take the release's names in ``checkpoint_dir``: ``{iter}-G.ckpt`` an
 (plain state dicts) and, for an exact resume, ``{iter}-opt.ckpt`` (both optimisers and the run's
 seed). Every random draw of iteration ``i`` (batch, flips, target labels, interpolation weights)
 comes from a generator seeded by ``(seed, i)``, so a resumed run repeats an uninterrupted one.
+
+On a GPU (``device="cuda"``) the networks run in bfloat16 autocast with channels-last tensors
+and cuDNN's autotuner; the gradient penalty, which differentiates twice, stays in float32. A
+wall-clock budget (``max_minutes``) ends a run cleanly with a checkpoint, and ``export_dir``
+receives G in half precision as safetensors shards at every checkpoint, so a run cut short still
+leaves weights that can travel.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import torch.nn.functional as F
 
 from privface.privmetrics.errors import InputError
 
-from .checkpoints import (load_state_strictly, read_checkpoint, save_checkpoint)
+from .checkpoints import (load_state_strictly, read_checkpoint, save_checkpoint,
+                          save_generator_shards)
 from .data import EpochBatches, FaceDataset, match_images
 from .networks import RELEASED_ATTRIBUTES, Discriminator, Generator
 
@@ -100,6 +107,12 @@ def train_stargan(
     seed: int | None = None,
     workers: int = 0,
     device: str = "cpu",
+    precision: str = "auto",
+    max_minutes: float | None = None,
+    save_every_minutes: float | None = None,
+    preload: bool = False,
+    export_dir: str | os.PathLike | None = None,
+    export_name: str = "stargan",
     log_every: int = 10,
     log: Callable[[str], None] | None = _stderr_log,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
@@ -134,7 +147,24 @@ def train_stargan(
     workers : int
         Processes reading images alongside training (0: read in this process).
     device : str
-        Torch device.
+        Torch device. On CUDA, cuDNN's autotuner is switched on and the networks use
+        channels-last memory.
+    precision : {"auto", "bf16", "fp32"}
+        Autocast dtype of the forward passes; ``"auto"`` is bf16 on CUDA and fp32 elsewhere.
+        The gradient penalty is always computed in fp32 (it is differentiated twice).
+    max_minutes : float, optional
+        Wall-clock budget counted from the call (data loading included): after the first
+        iteration that ends past it, checkpoints are written and training stops.
+    save_every_minutes : float, optional
+        Also write checkpoints whenever this many minutes passed since the last ones.
+    preload : bool
+        Decode every image once and keep the batch source on ``device`` (uint8), so the GPU
+        never waits for JPEG decoding; batches and results are the same as without.
+    export_dir : path-like, optional
+        At every checkpoint, also write G in half precision as safetensors shards below 15 MiB
+        (``{export_name}-00001-of-0000N.safetensors``) here, with the run's settings.
+    export_name : str
+        File stem of the exported shards.
     log_every : int
         Iterations between loss lines passed to ``log`` (stderr by default; None: quiet).
     on_iteration : callable, optional
@@ -168,11 +198,25 @@ def train_stargan(
     >>> sorted(losses)[:2], all(np.isfinite(list(losses.values())))
     (['D/loss_cls', 'D/loss_fake'], True)
     """
+    began = time.monotonic()  # the budget covers reading the data too
     attributes = list(attributes)
     _check_settings(attributes, image_size, batch_size, iterations, save_every, resume,
                     d_repeat_num, n_critic, iterations_decay, workers)
+    amp = _autocast_dtype(precision, device)
+    for name, value in (("max_minutes", max_minutes), ("save_every_minutes", save_every_minutes)):
+        if value is not None and not value > 0:
+            raise InputError(f"{name} must be positive, got {value}")
     say = log or (lambda message: None)
     checkpoints = Path(checkpoint_dir)
+    exports = Path(export_dir) if export_dir is not None else None
+    if exports is not None:
+        exports.mkdir(parents=True, exist_ok=True)
+    on_cuda = torch.device(device).type == "cuda"
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: the autotuner pays off at once
+        torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 gradient penalty
+        torch.backends.cudnn.allow_tf32 = True
+    layout = torch.channels_last if on_cuda else torch.contiguous_format
 
     if isinstance(labels, pd.DataFrame):
         table, source = labels, "the labels"
@@ -189,8 +233,9 @@ def train_stargan(
                 "repeat_num": repeat_num, "d_conv_dim": d_conv_dim, "d_repeat_num": d_repeat_num}
     if seed is not None:
         torch.manual_seed(seed)
-    G = Generator(conv_dim, len(attributes), repeat_num).to(device)
-    D = Discriminator(image_size, d_conv_dim, len(attributes), d_repeat_num).to(device)
+    G = Generator(conv_dim, len(attributes), repeat_num).to(device, memory_format=layout)
+    D = Discriminator(image_size, d_conv_dim, len(attributes), d_repeat_num).to(
+        device, memory_format=layout)
     g_optimizer = torch.optim.Adam(G.parameters(), lr, betas)
     d_optimizer = torch.optim.Adam(D.parameters(), lr, betas)
     run_seed = seed if seed is not None else _seed_for(int(time.time_ns()), os.getpid())
@@ -205,16 +250,41 @@ def train_stargan(
 
     batches = EpochBatches(len(paths), batch_size, seed=run_seed, start=start, stop=iterations,
                            seeds=_seed_for)
-    loader = torch.utils.data.DataLoader(FaceDataset(paths, vectors, image_size),
-                                         batch_sampler=batches, num_workers=workers)
+    dataset = FaceDataset(paths, vectors, image_size)
+    if preload:
+        loader = _preloaded_batches(dataset, batches, device, max(1, workers), say)
+    else:
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches,
+                                             num_workers=workers)
+    export_meta = {**settings, "seed": run_seed, "batch_size": batch_size,
+                   "precision": "bf16" if amp is not None else "fp32", "device": str(device)}
+
+    def checkpoint(done: int) -> None:
+        _save(checkpoints, done, G, D, g_optimizer, d_optimizer, run_seed)
+        say(f"privface train stargan: checkpoints {done}-G.ckpt and {done}-D.ckpt written "
+            f"to {checkpoints}")
+        if exports is not None:
+            shards = save_generator_shards(
+                G.state_dict(), exports, export_name,
+                {**export_meta, "iteration": done,
+                 "minutes": round((time.monotonic() - began) / 60, 2)})
+            say(f"privface train stargan: G in half precision written to "
+                f"{', '.join(str(p) for p in shards)}")
+
+    def autocast():
+        return torch.autocast(torch.device(device).type, dtype=amp or torch.bfloat16,
+                              enabled=amp is not None)
+
     G.train(), D.train()
-    losses: dict[str, float] = {}
-    began = time.monotonic()
+    losses: dict[str, torch.Tensor] = {}
+    last_save = time.monotonic()
     for i, (x_real, label_org) in zip(range(start, iterations), loader):
         draw = torch.Generator().manual_seed(_seed_for(run_seed, 1, i))
         n = x_real.size(0)
         flip = torch.rand(n, generator=draw) < 0.5  # RandomHorizontalFlip
-        x_real = torch.where(flip[:, None, None, None], x_real.flip(3), x_real).to(device)
+        x_real = x_real.to(device)
+        x_real = torch.where(flip.to(device)[:, None, None, None], x_real.flip(3), x_real)
+        x_real = x_real.contiguous(memory_format=layout)
         label_trg = label_org[torch.randperm(n, generator=draw)]  # targets: the batch shuffled
         alpha = torch.rand(n, 1, 1, 1, generator=draw).to(device)
         label_org, label_trg = label_org.to(device), label_trg.to(device)
@@ -224,48 +294,65 @@ def train_stargan(
                 group["lr"] = rate
 
         # Discriminator: real vs fake, attributes of real images, gradient penalty.
-        out_src, out_cls = D(x_real)
-        d_loss_real = -torch.mean(out_src)
-        d_loss_cls = classification_loss(out_cls, label_org)
-        x_fake = G(x_real, label_trg)
-        out_src, _ = D(x_fake.detach())
-        d_loss_fake = torch.mean(out_src)
-        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
+        with autocast():
+            out_src, out_cls = D(x_real)
+            d_loss_real = -torch.mean(out_src.float())
+            d_loss_cls = classification_loss(out_cls.float(), label_org)
+            x_fake = G(x_real, label_trg)
+            out_src, _ = D(x_fake.detach())
+            d_loss_fake = torch.mean(out_src.float())
+        # In fp32 whatever the autocast: the penalty is differentiated twice, and a bf16
+        # gradient norm near 1 would lose the very difference it penalises.
+        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data.float()).requires_grad_(True)
         out_src, _ = D(x_hat)
         d_loss_gp = gradient_penalty(out_src, x_hat)
         d_loss = d_loss_real + d_loss_fake + lambda_cls * d_loss_cls + lambda_gp * d_loss_gp
         g_optimizer.zero_grad(), d_optimizer.zero_grad()
         d_loss.backward()
         d_optimizer.step()
-        losses.update({"D/loss_real": d_loss_real.item(), "D/loss_fake": d_loss_fake.item(),
-                       "D/loss_cls": d_loss_cls.item(), "D/loss_gp": d_loss_gp.item()})
+        # Kept as tensors: reading them (``.item()``) would make the CPU wait for the GPU.
+        losses.update({"D/loss_real": d_loss_real.detach(), "D/loss_fake": d_loss_fake.detach(),
+                       "D/loss_cls": d_loss_cls.detach(), "D/loss_gp": d_loss_gp.detach()})
 
         # Generator, every n_critic iterations: fool D, show the targets, cycle back.
         if (i + 1) % n_critic == 0:
-            x_fake = G(x_real, label_trg)
-            out_src, out_cls = D(x_fake)
-            g_loss_fake = -torch.mean(out_src)
-            g_loss_cls = classification_loss(out_cls, label_trg)
-            g_loss_rec = torch.mean(torch.abs(x_real - G(x_fake, label_org)))
+            with autocast():
+                x_fake = G(x_real, label_trg)
+                out_src, out_cls = D(x_fake)
+                g_loss_fake = -torch.mean(out_src.float())
+                g_loss_cls = classification_loss(out_cls.float(), label_trg)
+                g_loss_rec = torch.mean(torch.abs(x_real - G(x_fake, label_org).float()))
             g_loss = g_loss_fake + lambda_rec * g_loss_rec + lambda_cls * g_loss_cls
             g_optimizer.zero_grad(), d_optimizer.zero_grad()
             g_loss.backward()
             g_optimizer.step()
-            losses.update({"G/loss_fake": g_loss_fake.item(), "G/loss_rec": g_loss_rec.item(),
-                           "G/loss_cls": g_loss_cls.item()})
+            losses.update({"G/loss_fake": g_loss_fake.detach(),
+                           "G/loss_rec": g_loss_rec.detach(), "G/loss_cls": g_loss_cls.detach()})
 
         done = i + 1
         if log_every and (done % log_every == 0 or done == iterations):
-            values = ", ".join(f"{tag}: {value:.4f}" for tag, value in losses.items())
+            values = ", ".join(f"{tag}: {value:.4f}" for tag, value in _floats(losses).items())
             say(f"privface train stargan: iteration {done}/{iterations} "
                 f"({time.monotonic() - began:.1f} s), {values}")
-        if done % save_every == 0 or done == iterations:
-            _save(checkpoints, done, G, D, g_optimizer, d_optimizer, run_seed)
-            say(f"privface train stargan: checkpoints {done}-G.ckpt and {done}-D.ckpt written "
-                f"to {checkpoints}")
+        out_of_time = (max_minutes is not None
+                        and time.monotonic() - began >= max_minutes * 60)
+        due = (save_every_minutes is not None
+               and time.monotonic() - last_save >= save_every_minutes * 60)
+        if done % save_every == 0 or done == iterations or out_of_time or due:
+            checkpoint(done)
+            last_save = time.monotonic()
         if on_iteration is not None:
-            on_iteration(done, dict(losses))
-    return losses
+            on_iteration(done, _floats(losses))
+        if out_of_time:
+            values = ", ".join(f"{tag}: {value:.4f}" for tag, value in _floats(losses).items())
+            say(f"privface train stargan: time budget of {max_minutes:g} min reached; stopped "
+                f"after iteration {done}/{iterations} ({done - start} this run), {values}")
+            break
+    return _floats(losses)
+
+
+def _floats(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {tag: float(value) for tag, value in losses.items()}
 
 
 def _check_settings(attributes: list[str], image_size: int, batch_size: int, iterations: int,
@@ -336,3 +423,42 @@ def _restore(folder: Path, iteration: int, settings: dict, G: Generator, D: Disc
         raise InputError(f"cannot resume from iteration {iteration}: {error}") from None
     say(f"privface train stargan: resumed from iteration {iteration} in {folder}")
     return seed
+
+
+def _autocast_dtype(precision: str, device: str) -> torch.dtype | None:
+    """bf16 for ``"bf16"`` (and ``"auto"`` on CUDA), None (plain fp32) otherwise."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise InputError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as error:
+        raise InputError(f"unknown torch device {device!r} ({error})") from None
+    if precision == "bf16" or (precision == "auto" and kind == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _preloaded_batches(dataset: FaceDataset, batches: EpochBatches, device: str, threads: int,
+                       say: Callable[[str], None]):
+    """Batches as the DataLoader gives them, from every image decoded once and kept on device."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from privface.attributes.images import load_image
+
+    from .data import celeba_square
+
+    def read(path: Path) -> np.ndarray:
+        return celeba_square(load_image(path), dataset.image_size)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max(threads, os.cpu_count() or 1)) as pool:  # PIL frees the GIL
+        faces = np.stack(list(pool.map(read, dataset.paths)))
+    pixels = torch.from_numpy(faces).to(device)  # uint8: a quarter of the memory of floats
+    labels = torch.from_numpy(np.ascontiguousarray(dataset.labels)).to(device)
+    say(f"privface train stargan: {len(faces):,} images decoded into {device} memory in "
+        f"{time.monotonic() - started:.1f} s ({pixels.numel() / 2 ** 20:.0f} MiB)")
+    for batch in batches:
+        index = torch.as_tensor(batch, device=device)
+        # The same arithmetic as to_model_input, so that a preloaded run repeats a streamed one.
+        x = pixels[index].permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+        yield x, labels[index]
