@@ -33,7 +33,8 @@ def test_wheel_maps_root_folders_into_the_privface_namespace(wheel):
     for expected in ["privface/__init__.py", "privface/privmetrics/audit.py",
                      "privface/privmetrics/schema/audit-v1.json", "privface/cli/main.py",
                      "privface/attributes/__init__.py", "privface/generators/__init__.py",
-                     "privface/adversarial/__init__.py"]:
+                     "privface/adversarial/__init__.py",
+                     "privface/generators/models/MODEL_CARD_stargan.md"]:
         assert expected in names
     assert not any(n.startswith(("tests/", "benchmarks/", "cli/", "privmetrics/")) for n in names)
 

@@ -278,6 +278,8 @@ def train_stargan(
     G.train(), D.train()
     losses: dict[str, torch.Tensor] = {}
     last_save = time.monotonic()
+    first = time.monotonic()
+    done = start
     for i, (x_real, label_org) in zip(range(start, iterations), loader):
         draw = torch.Generator().manual_seed(_seed_for(run_seed, 1, i))
         n = x_real.size(0)
@@ -348,6 +350,13 @@ def train_stargan(
             say(f"privface train stargan: time budget of {max_minutes:g} min reached; stopped "
                 f"after iteration {done}/{iterations} ({done - start} this run), {values}")
             break
+    seconds = time.monotonic() - first
+    if done > start:
+        rate = (done - start) / max(seconds, 1e-9)
+        memory = (f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2 ** 30:.1f} GiB"
+                  if on_cuda else "")
+        say(f"privface train stargan: {done - start} iteration(s) in {seconds:.1f} s "
+            f"({rate:.2f} it/s, {rate * batch_size:.0f} images/s){memory}")
     return _floats(losses)
 
 
