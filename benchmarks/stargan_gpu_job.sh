@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole StarGAN GPU job of issue 19 in one device call: install privface from the tree,
-# train on the carried pack for a wall-clock budget, leave G in half precision in $OUT.
+# The whole StarGAN GPU job of issue 19 in one device call: unpack the carried data, install
+# privface from the tree, train for a wall-clock budget, leave G in half precision in $OUT.
 #
 # Before the call, here (CPU): `.venv/bin/python benchmarks/stargan_pack.py` writes .stargan-pack/
-# (ignored; about 43 MiB). The device tool's exact call is in docs/stargan-training.md:
+# (ignored; about 44 MiB). The device tool's exact call is in docs/stargan-training.md:
 #   run(command="bash benchmarks/stargan_gpu_job.sh", carry=[".stargan-pack"], timeout_s=660)
 #
 # The device machine (nvidia-h200) has no network. Its python3 (3.12, /opt/torch/.venv) already
@@ -32,10 +32,14 @@ CKPT=${STARGAN_CHECKPOINTS:-/tmp/stargan-checkpoints}
 NAME=stargan_celeba128_v1
 say() { echo "[stargan-job $(date -u +%H:%M:%S)] $*"; }
 
-if [ ! -f "$PACK/list_attr_stargan.txt" ]; then
-  say "no $PACK/list_attr_stargan.txt: run benchmarks/stargan_pack.py and carry $PACK"; exit 2
+UNPACKED=${STARGAN_UNPACKED:-/tmp/stargan-pack}
+if [ ! -f "$PACK/list_attr_stargan.txt" ] || [ ! -f "$PACK/images.zip" ]; then
+  say "no $PACK/images.zip or list_attr_stargan.txt: run benchmarks/stargan_pack.py and carry $PACK"
+  exit 2
 fi
-say "pack: $(find "$PACK/images" -type f | wc -l) images, $(du -sh "$PACK" | cut -f1)"
+rm -rf "$UNPACKED" && mkdir -p "$UNPACKED"
+$PY -m zipfile -e "$PACK/images.zip" "$UNPACKED" || exit 2
+say "pack: $(find "$UNPACKED/images" -type f | wc -l) images unpacked to $UNPACKED"
 
 if [ -n "${STARGAN_WHEELS:-}" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -65,7 +69,7 @@ EOF
 
 say "training on $DEVICE for at most ${STARGAN_MINUTES:-9} min"
 PYTHONUNBUFFERED=1 $PY -m privface.cli.main train stargan \
-  --images "$PACK/images" --labels "$PACK/list_attr_stargan.txt" \
+  --images "$UNPACKED/images" --labels "$PACK/list_attr_stargan.txt" \
   --device "$DEVICE" --batch-size "${STARGAN_BATCH:-16}" \
   --iterations "${STARGAN_ITERATIONS:-200000}" --max-minutes "${STARGAN_MINUTES:-9}" \
   --save-every-minutes "${STARGAN_SAVE_MINUTES:-3}" --checkpoint-dir "$CKPT" --preload \

@@ -6,10 +6,12 @@ travels as an ignored folder named in ``carry``: ``.stargan-pack/`` at the repos
 
 What goes in (all from ``$PRIVFACE_DATA/celeba``, never tracked by git):
 
-- ``images/``: the 200-identity full-size crops (178 x 218), minus the held-out identities,
+- ``images.zip`` (stored, not compressed: JPEGs do not shrink; one file travels faster and
+  counts no per-file disk blocks; ``benchmarks/stargan_gpu_job.sh`` unpacks it): the
+  200-identity full-size crops (178 x 218), minus the held-out identities,
   centre-cropped to 178 x 178 and resized to 128 x 128 (``celeba_square``, exactly the training
   preprocessing) as JPEG quality 90. Training reads them unchanged (128 px in, 128 px used).
-- ``images/`` also: the first ``--small-count`` labelled 89 x 109 crops (images 1..10,000),
+- in ``images.zip`` also: the first ``--small-count`` labelled 89 x 109 crops (images 1..10,000),
   copied byte for byte, minus any image of a held-out identity or already in the full-size set.
   They are *not* upscaled in the pack: the trainer's ``celeba_square`` crops 89 x 89 and
   resizes to 128 when it reads them, as for any scaled copy, so the pack stays small and the
@@ -30,12 +32,16 @@ a fixed seed; ``benchmarks/stargan_heldout.txt`` lists their 300 images, and the
 ``eval`` (the first 20 of each identity by file name) are the faces the trained model is measured
 on.
 
-Run from the repository root (about 10 minutes on one core, most of it labelling)::
+Run from the repository root (about 15 minutes on one busy core, most of it labelling)::
 
     .venv/bin/python benchmarks/stargan_pack.py            # writes .stargan-pack/
-    du -sh .stargan-pack                                   # about 43 MiB
+    du -sh .stargan-pack                                   # about 45 MiB
 
-The predicted labels are cached in ``.stargan-pack/predicted.txt``; a second run reuses them.
+To train from the pack here: ``python -m zipfile -e .stargan-pack/images.zip /tmp/pack`` and
+``--images /tmp/pack/images --labels .stargan-pack/list_attr_stargan.txt``.
+
+The predicted labels are cached in ``.stargan-cache/predicted.txt`` (ignored, not carried); a
+second run reuses them and takes seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -100,11 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--out", type=Path, default=REPO / ".stargan-pack")
+    parser.add_argument("--cache", type=Path, default=REPO / ".stargan-cache",
+                        help="where predicted labels are kept between runs (not carried)")
     parser.add_argument("--heldout-list", type=Path, default=REPO / "benchmarks" /
                         "stargan_heldout.txt")
     parser.add_argument("--holdout-ids", type=int, default=10)
     parser.add_argument("--eval-per-id", type=int, default=20)
-    parser.add_argument("--small-count", type=int, default=5000,
+    parser.add_argument("--small-count", type=int, default=4500,
                         help="89 x 109 labelled images to add (from 000001.jpg on)")
     parser.add_argument("--quality", type=int, default=90)
     parser.add_argument("--size", type=int, default=128)
@@ -138,12 +147,14 @@ def main() -> None:
     excluded_ids = set(heldout_ids)
 
     out = args.out
-    images = out / "images"
+    images = args.cache / "images"  # staged here, zipped into the pack at the end
     images.mkdir(parents=True, exist_ok=True)
+    if (out / "images").is_dir():  # the layout of an earlier version of this script
+        shutil.rmtree(out / "images")
     keep_full = [n for n in full_names if int(identities.get(n, -1)) not in excluded_ids]
     official_full = [n for n in keep_full if n in official.index]
     to_predict = [celeba / FULL / n for n in keep_full if n not in official.index]
-    predicted = predict_labels(to_predict, out / "predicted.txt", args.workers)
+    predicted = predict_labels(to_predict, args.cache / "predicted.txt", args.workers)
     predicted_full = [n for n in keep_full if n not in official.index and n in predicted.index]
 
     log(f"writing {len(official_full) + len(predicted_full):,} full-size faces at "
@@ -170,6 +181,11 @@ def main() -> None:
     labels = pd.concat([official.loc[official_full + small],
                         predicted.loc[predicted_full, official.columns]]).sort_index()
     write_celeba_attributes(labels, out / "list_attr_stargan.txt")
+    archive = out / "images.zip"
+    with zipfile.ZipFile(archive.with_suffix(".tmp"), "w", zipfile.ZIP_STORED) as packed:
+        for name in sorted(wanted):
+            packed.write(images / name, f"images/{name}")
+    archive.with_suffix(".tmp").replace(archive)
     provenance = pd.DataFrame({
         "image": labels.index,
         "source": [FULL if n in set(keep_full) else SMALL for n in labels.index],

@@ -356,7 +356,7 @@ def train_stargan(
         memory = (f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2 ** 30:.1f} GiB"
                   if on_cuda else "")
         say(f"privface train stargan: {done - start} iteration(s) in {seconds:.1f} s "
-            f"({rate:.2f} it/s, {rate * batch_size:.0f} images/s){memory}")
+            f"({rate:.2f} it/s, {rate * batch_size:.1f} images/s){memory}")
     return _floats(losses)
 
 
