@@ -150,7 +150,8 @@ def audit_command(
                 text += "\nCounterfactuals\n" + explanation.to_text() + "\n"
         if output is not None:
             write_atomically(output, text)
-            verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
+            verdict = ("no requirement given (measured only)" if not report.requirements
+                       else "[green]PASSED[/]" if report.passed else "[red]FAILED[/]")
             stderr.print(f"privface audit: {verdict}; report written to {output}")
         else:
             typer.echo(text, nl=False)

@@ -58,8 +58,16 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     return out
 
 
-def fail_input(error: Exception) -> typer.Exit:
-    """Print a bad-input message and return the exit to raise (status 2)."""
+def fail_input(error: InputError | OSError) -> typer.Exit:
+    """Print a bad-input message and return the exit to raise (status 2).
+
+    Only the project's own :class:`InputError` and operating-system errors on the user's files
+    (an unreadable photo, a full disk) are bad input; any other exception is a bug and must
+    surface as one, not hide behind exit 2.
+    """
+    if isinstance(error, OSError) and not isinstance(error, InputError):
+        error = InputError(error.strerror or str(error),
+                           file=None if error.filename is None else str(error.filename))
     # Escape the message: rich would take `[dask]` in 'pip install "privface[dask]"' for markup.
     stderr.print(f"[bold red]privface: error:[/] {escape(str(error))}", markup=True,
                  soft_wrap=True)

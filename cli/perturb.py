@@ -92,18 +92,13 @@ def perturb_train_command(
 
             ids = read_celeba_identities(identities)
         chosen = "all" if attributes.strip() == "all" else split_names([attributes])
-        try:
-            header = folder_uap(
-                images, out, model=model, identities=ids, attributes=chosen, weights=weights,
-                size=parse_size(size), limit=limit, xi=xi, p=norm, delta=delta,
-                max_passes=max_passes, overshoot=overshoot, max_iter=max_iter,
-                batch_size=batch_size, seed=seed, device=device,
-                log=lambda line: stderr.print(f"privface perturb: {line}", markup=False))
-        except (ValueError, FileNotFoundError) as error:
-            if isinstance(error, InputError):
-                raise
-            raise InputError(str(error)) from None
-    except InputError as exc:
+        header = folder_uap(
+            images, out, model=model, identities=ids, attributes=chosen, weights=weights,
+            size=parse_size(size), limit=limit, xi=xi, p=norm, delta=delta,
+            max_passes=max_passes, overshoot=overshoot, max_iter=max_iter,
+            batch_size=batch_size, seed=seed, device=device,
+            log=lambda line: stderr.print(f"privface perturb: {line}", markup=False))
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     rate = header["fooling_rate"]
     stderr.print(f"privface perturb: wrote {out} (l_{header['p']} norm "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from privface.privmetrics.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from ..base import check_faces
@@ -61,16 +62,16 @@ class StarGANGenerator:
                  attributes: Sequence[str] = RELEASED_ATTRIBUTES, conv_dim: int = 64,
                  repeat_num: int = 6, batch_size: int = 16, device: str = "cpu") -> None:
         if checkpoint is None:
-            raise ValueError("StarGAN needs a checkpoint: the official 200000-G.ckpt (5 "
+            raise InputError("StarGAN needs a checkpoint: the official 200000-G.ckpt (5 "
                              "attributes, 128 or 256 px) or a {iter}-G.ckpt from "
                              "`privface train stargan`; privface never downloads weights")
         if int(image_size) < 16 or int(image_size) % 4:
-            raise ValueError(f"image_size must be a multiple of 4, at least 16, got {image_size}")
+            raise InputError(f"image_size must be a multiple of 4, at least 16, got {image_size}")
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         self.attributes = tuple(attributes)
         if not self.attributes or len(set(self.attributes)) != len(self.attributes):
-            raise ValueError(f"attributes must be distinct and at least one, got {attributes}")
+            raise InputError(f"attributes must be distinct and at least one, got {attributes}")
         self.checkpoint = checkpoint
         self.image_size, self.batch_size, self.device = int(image_size), int(batch_size), device
         self.geometry: FaceGeometry = square(self.image_size)
