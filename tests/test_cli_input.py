@@ -84,3 +84,54 @@ def test_generator_parameters_are_input_errors(params, needle):
         load_generator("blur", **params)
     with pytest.raises(InputError, match="unknown generator"):
         load_generator("nope")
+
+
+@pytest.mark.parametrize("engine", [[], ["--chunk-rows", "2"]])
+@pytest.mark.parametrize("body, line, needle", [
+    ("1,2,3\n1,2\n1,2,3\n", 3, "expected 3 fields as in the header, found 2"),
+    ("1,2,3\n1,2,3\n1\n", 4, "expected 3 fields as in the header, found 1"),
+    ("1,2,3\n1,2,3,4\n1,2,3\n", 3, "Expected 3 fields in line 3, saw 4"),
+])
+def test_a_row_with_a_missing_or_extra_field_is_an_error_naming_its_line(
+        tmp_path, engine, body, line, needle):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n" + body)
+    result = invoke("audit", path, "--qi", "a", *engine)
+    assert result.exit_code == 2, result.output
+    assert f"t.csv, line {line}:" in result.output and needle in result.output, result.output
+
+
+def test_empty_cells_written_with_their_separators_are_still_read(tmp_path):
+    from privface.privmetrics.readers import read_table
+
+    path = tmp_path / "t.csv"
+    path.write_text('a,b,c\n1,2,\n1,,3\n"x\ny",2,\n')
+    table = read_table(path)
+    assert table["c"].isna().tolist() == [True, False, True]
+
+
+def test_a_non_utf8_byte_far_down_is_reported_with_its_line_and_offset(tmp_path):
+    rows = ["a,b"] + [f"{i},x" for i in range(20_000)]
+    rows[15_000] = "7,caf\xe9"
+    path = tmp_path / "t.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    offset = len(("\n".join(rows[:15_000]) + "\n").encode()) + len("7,caf")
+    for engine in ([], ["--chunk-rows", "1000"]):
+        result = invoke("audit", path, "--qi", "a", *engine)
+        assert result.exit_code == 2
+        assert (f"t.csv, line 15001: not UTF-8 text: byte 0xe9 at byte offset {offset:,}"
+                in result.output), result.output
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("abc\nMale Smiling\n1.jpg 1 -1\n2.jpg -1 1\n",
+     "found 'abc'; the rest is laid out as a CelebA attribute file"),
+    ("Male Smiling\n1.jpg 1 -1\n2.jpg -1 1\n", "the count line is missing"),
+])
+def test_a_bad_celeba_count_line_is_named_not_read_as_csv(tmp_path, text, needle):
+    path = tmp_path / "attrs.txt"
+    path.write_text(text)
+    result = invoke("audit", path, "--k", "1")
+    assert result.exit_code == 2
+    assert "attrs.txt, line 1: expected the image count (an integer) on line 1" in \
+        result.output and needle in result.output, result.output
