@@ -27,10 +27,12 @@ DataArgument = Annotated[Optional[Path], typer.Argument(
 DemoOption = Annotated[bool, typer.Option(
     "--demo", help="Use the embedded demo table (synthetic, CelebA-like, with identities).")]
 QiOption = Annotated[Optional[list[str]], typer.Option(
-    "--qi", help="Quasi-identifier columns, comma-separated; repeatable. "
+    "--qi", help="Quasi-identifier columns, comma-separated; repeatable. A value that is "
+    "exactly a column's name is that column, commas and all (--qi 'city, state'); a name "
+    "with spaces around it in the header is found without them (a note says so). "
     "Default for a CelebA file: its attributes.")]
 SensitiveOption = Annotated[Optional[list[str]], typer.Option(
-    "--sensitive", help="Sensitive attribute columns, comma-separated; repeatable. "
+    "--sensitive", help="Sensitive attribute columns, as --qi: comma-separated, repeatable. "
     "Default: identity when identities are given.")]
 IdentitiesOption = Annotated[Optional[Path], typer.Option(
     "--identities", help="CelebA identity file (NNNNNN.jpg ID) joined as the sensitive "
@@ -56,6 +58,47 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     for value in values or []:
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return out
+
+
+def match_names(values: Sequence[str] | None, columns: Sequence,
+                option: str = "--qi") -> tuple[list[str], list[str]]:
+    """Column names from repeatable, comma-separated options, matched against a table's columns.
+
+    A value that is exactly a column's name is that column, even with commas in it; otherwise
+    it is split on commas. Each name is matched exactly first, then with the spaces around it
+    removed, then against the columns with their spaces removed (a CSV header written as
+    ``age, education``): the last case adds a note saying which column was used. A name that
+    matches nothing is kept (stripped) for the "no such column" error. Returns (names, notes).
+
+    Examples
+    --------
+    >>> match_names(["a,b", "c"], ["a,b", "a", "b", "c"])
+    (['a,b', 'c'], [])
+    >>> names, notes = match_names(["age,education"], ["age", " education"])
+    >>> names, notes[0][:44]
+    (['age', ' education'], "--qi 'education' is the column ' education' ")
+    """
+    names: list[str] = []
+    notes: list[str] = []
+    present = {str(c): c for c in columns}
+    for value in values or []:
+        if value in present:
+            names.append(present[value])
+            continue
+        for part in value.split(","):
+            if part in present or part.strip() in present:
+                names.append(present[part if part in present else part.strip()])
+                continue
+            if not part.strip():
+                continue
+            spaced = [c for c in present if c.strip() == part.strip()]
+            if len(spaced) == 1:
+                names.append(present[spaced[0]])
+                notes.append(f"{option} {part.strip()!r} is the column {spaced[0]!r} (spaces "
+                             "around the name in the header)")
+            else:
+                names.append(part.strip())
+    return names, notes
 
 
 def fail_input(error: InputError | OSError) -> typer.Exit:
@@ -143,9 +186,8 @@ def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
     """
     from privface.privmetrics import readers
 
-    notes: list[str] = []
     table = loaded.table
-    sens = split_names(sensitive)
+    sens, notes = match_names(sensitive, table.columns, "--sensitive")
     if (not sens and need_sensitive and find_identities and "identity" not in table.columns
             and loaded.fmt == "celeba" and loaded.path is not None):
         beside = loaded.path.parent / "identity_CelebA.txt"
@@ -159,7 +201,8 @@ def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
     if need_sensitive and not sens:
         raise InputError("l-diversity and t-closeness need a sensitive attribute: pass "
                          "--sensitive COLUMN or --identities FILE", file=loaded.source)
-    qis = split_names(qi)
+    qis, qi_notes = match_names(qi, table.columns)
+    notes += qi_notes
     if not qis:
         if loaded.fmt != "celeba":
             raise InputError("--qi is needed for a table that is not in CelebA's layout "

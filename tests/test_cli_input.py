@@ -5,6 +5,8 @@ And the converse: a genuine bug is not dressed up as bad input.
 
 from __future__ import annotations
 
+import json
+
 
 import pandas as pd
 import pytest
@@ -135,3 +137,28 @@ def test_a_bad_celeba_count_line_is_named_not_read_as_csv(tmp_path, text, needle
     assert result.exit_code == 2
     assert "attrs.txt, line 1: expected the image count (an integer) on line 1" in \
         result.output and needle in result.output, result.output
+
+
+def test_a_header_with_spaces_around_names_is_audited_by_the_bare_names(tmp_path):
+    path = tmp_path / "adult.csv"
+    path.write_text("age, education, income\n30, HS, low\n40, BA, high\n40, BA, low\n")
+    for engine in ([], ["--chunk-rows", "1"]):
+        result = invoke("audit", path, "--qi", "age,education", "--sensitive", "income",
+                        "--format", "json", *engine)
+        assert result.exit_code == 0, result.output
+        assert "--qi 'education' is the column ' education'" in result.output
+        report = json.loads(result.output[result.output.index("{"):])
+        assert report["quasi_identifiers"] == ["age", " education"]
+        assert report["sensitive"] == [" income"]
+
+
+def test_a_column_whose_name_has_a_comma_can_be_chosen_whole(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('"city, state",a,b\nx,1,1\nx,2,1\ny,1,2\n')
+    result = invoke("audit", path, "--qi", "city, state", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["quasi_identifiers"] == ["city, state"]
+    result = invoke("audit", path, "--qi", "a,b", "--format", "json")  # no such column: split
+    assert json.loads(result.output)["quasi_identifiers"] == ["a", "b"]
+    result = invoke("audit", path, "--qi", "city")
+    assert result.exit_code == 2 and "no such quasi-identifier column" in result.output
