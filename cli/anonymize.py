@@ -29,15 +29,17 @@ def anonymize_command(
     sensitive: SensitiveOption = None,
     identities: IdentitiesOption = None,
     ordered: OrderedOption = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.")] = None,
-    l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.")] = None,
-    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.", min=1)] = None,
+    l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.",
+                                             min=1)] = None,
+    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.", min=0.0,
+                                               max=1.0)] = None,
     epsilon: Annotated[Optional[float], typer.Option(
         "--epsilon", help="First apply randomized response to the quasi-identifiers with this "
         "total budget (epsilon-local differential privacy).")] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed the randomized response (reproducible, recorded in the "
-        "certificate). Default: OS entropy.")] = None,
+        "certificate). Default: OS entropy.", min=0)] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Where to write the anonymized table (same format as the input); "
         "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")

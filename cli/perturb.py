@@ -67,7 +67,7 @@ def perturb_train_command(
         "--limit", help="Use the first N photos (by file name).", min=1)] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed for the order of the photos (OS entropy otherwise); recorded.",
-        show_default=False)] = None,
+        show_default=False, min=0)] = None,
     device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda.")] = "cpu",
 ) -> None:
     """Compute a universal adversarial perturbation (Moosavi-Dezfooli et al. 2017) on photos.

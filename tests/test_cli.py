@@ -144,7 +144,7 @@ def test_ordered_and_ground_distance_options(tmp_path):
     (["missing.txt"], "missing.txt"),
     (["--demo", "--qi", "Mlae"], "'Mlae'"),
     (["--demo", "--format", "xml"], "--format must be text or json"),
-    (["--demo", "--t", "2"], "requirement t must be a number in [0, 1]"),
+    (["--demo", "--t", "2"], "Invalid value for '--t'"),
     ([], "no DATA given"),
 ])
 def test_bad_input_exits_2_with_a_message_naming_the_culprit(args, expected):

@@ -162,3 +162,29 @@ def test_a_column_whose_name_has_a_comma_can_be_chosen_whole(tmp_path):
     assert json.loads(result.output)["quasi_identifiers"] == ["a", "b"]
     result = invoke("audit", path, "--qi", "city")
     assert result.exit_code == 2 and "no such quasi-identifier column" in result.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["audit", "--demo", "--worst", "-1"], "--worst"),
+    (["audit", "--demo", "--k", "0"], "--k"),
+    (["audit", "--demo", "--l", "0"], "--l"),
+    (["audit", "--demo", "--t", "1.5"], "--t"),
+    (["audit", "--demo", "--beta", "-1"], "--beta"),
+    (["audit", "--demo", "--risk-threshold", "2"], "--risk-threshold"),
+    (["audit", "--demo", "--chunk-rows", "0"], "--chunk-rows"),
+    (["anonymize", "--demo", "--k", "2", "--seed", "-1"], "--seed"),
+    (["anonymize", "--demo", "--k", "-3"], "--k"),
+    (["anonymize", "--demo", "--k", "2", "--t", "-0.1"], "--t"),
+    (["anonymize", "--demo", "--k", "2", "--workers", "0"], "--workers"),
+    (["predict", ".", "--workers", "0"], "--workers"),
+    (["train", "stargan", "--images", ".", "--labels", "x", "--image-size", "8"],
+     "--image-size"),
+    (["train", "attributes", "--images", ".", "--labels", "x", "--train-count", "0"],
+     "--train-count"),
+])
+def test_out_of_range_numbers_are_refused_before_any_work(tmp_path, monkeypatch, args, option):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written
