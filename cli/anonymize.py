@@ -12,13 +12,14 @@ from privface.privmetrics.anonymize import anonymize_table
 from privface.privmetrics.errors import InputError
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
-                     OrderedOption, QiOption, SensitiveOption, fail_input, load_table, progress,
-                     resolve_columns, split_names, stderr, write_atomically)
+                     OrderedOption, QiOption, SensitiveOption, fail_input, is_stdin, load_table,
+                     progress, resolve_columns, split_names, stderr, write_atomically)
 
 
 def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
     suffix = {"celeba": ".txt", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}[fmt]
-    stem = "demo" if demo or data is None else data.name.rsplit(".", 1)[0]
+    stem = ("demo" if demo or data is None else "stdin" if is_stdin(data)
+            else data.name.rsplit(".", 1)[0])
     return Path(f"{stem}.anonymized{suffix}")
 
 

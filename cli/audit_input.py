@@ -21,7 +21,7 @@ import typer
 from privface.privmetrics.contingency import ContingencyTable
 from privface.privmetrics.errors import InputError
 
-from .common import LoadedTable, load_table, resolve_columns, split_names, stderr
+from .common import LoadedTable, is_stdin, load_table, resolve_columns, split_names, stderr
 
 ENGINES = ("memory", "dask")
 
@@ -83,10 +83,11 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
 
     if engine not in ENGINES:
         raise InputError(f"--engine must be {' or '.join(ENGINES)}, got {engine!r}")
-    in_memory = demo or data is None or identities is not None or data.is_dir()
+    in_memory = (demo or data is None or identities is not None or data.is_dir()
+                 or is_stdin(data))
     if in_memory and chunk_rows is not None:
         raise InputError("--chunk-rows reads CSV/Parquet files in chunks: it cannot be used "
-                         "with --demo, --identities or a folder of photos")
+                         "with --demo, --identities, standard input or a folder of photos")
     if in_memory and data is not None and is_pattern(data) and identities is not None:
         raise InputError("--identities joins one CelebA attribute file, not a pattern of files",
                          file=str(data))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +24,9 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 # Options every table command shares, declared once.
 DataArgument = Annotated[Optional[Path], typer.Argument(
-    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table, or a "
-    "folder of photos (attributes are predicted first; needs the faces extra).",
+    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table ('-' for "
+    "standard input), or a folder of photos (attributes are predicted first; needs the faces "
+    "extra).",
     show_default=False)]
 DemoOption = Annotated[bool, typer.Option(
     "--demo", help="Use the embedded demo table (synthetic, CelebA-like, with identities).")]
@@ -166,6 +170,9 @@ def load_table(data: Path | None, demo: bool, fmt: str | None,
 
         table, source = photos_table(data)
         loaded = LoadedTable(table, "celeba", source, None)
+    elif is_stdin(data):
+        table, kind, source = read_stdin_table(data, fmt)
+        loaded = LoadedTable(table, kind, source, None)
     else:
         table = readers.read_table(data, fmt=fmt)
         loaded = LoadedTable(table, fmt or readers.detect_format(data), str(data), data)
@@ -173,6 +180,53 @@ def load_table(data: Path | None, demo: bool, fmt: str | None,
         loaded.table = readers.join_identities(
             loaded.table, readers.read_celeba_identities(identities), source=str(identities))
     return loaded
+
+
+def is_stdin(path: Path | None) -> bool:
+    """Whether DATA is standard input: ``-``, or a pipe or device such as ``/dev/stdin``.
+
+    Examples
+    --------
+    >>> is_stdin(Path("-")), is_stdin(Path("faces.csv")), is_stdin(None)
+    (True, False, False)
+    """
+    if path is None:
+        return False
+    if str(path) == "-":
+        return True
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def read_stdin_table(data: Path, fmt: str | None) -> tuple[pd.DataFrame, str, str]:
+    """Read a table from standard input (or a pipe); returns (table, format, source).
+
+    A pipe can be read once: the readers look at a file several times (sniff, header, rows),
+    so the bytes are spooled to a private temporary file first. Parquet is recognised by its
+    magic bytes; TSV needs ``--input-format tsv``.
+    """
+    from privface.privmetrics import readers
+
+    source = "standard input" if str(data) == "-" else str(data)
+    try:
+        raw = sys.stdin.buffer.read() if str(data) == "-" else data.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=source) from None
+    suffix = {"celeba": ".txt", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}.get(
+        fmt or "", ".parquet" if raw[:4] == b"PAR1" else ".txt")
+    with tempfile.TemporaryDirectory(prefix="privface-stdin-") as folder:
+        spooled = Path(folder) / f"stdin{suffix}"
+        spooled.write_bytes(raw)
+        try:
+            table = readers.read_table(spooled, fmt=fmt)
+            kind = fmt or readers.detect_format(spooled)
+        except InputError as exc:  # name what the user gave, not the spooled copy
+            raise dataclasses.replace(exc, file=source, message=exc.message.replace(
+                str(spooled), source)) from None
+    return table, kind, source
 
 
 def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,

@@ -6,6 +6,8 @@ And the converse: a genuine bug is not dressed up as bad input.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 
 import pandas as pd
@@ -188,3 +190,24 @@ def test_out_of_range_numbers_are_refused_before_any_work(tmp_path, monkeypatch,
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("data", ["-", "/dev/stdin"])
+def test_a_table_can_be_audited_from_standard_input_through_a_pipe(data):
+    csv_text = b"a,s\n1,1\n1,2\n2,1\n2,2\n"
+    cmd = [sys.executable, "-m", "privface.cli.main", "audit", data, "--qi", "a",
+           "--sensitive", "s", "--k", "2", "--format", "json"]
+    run = subprocess.run(cmd, input=csv_text, capture_output=True)  # a real pipe
+    assert run.returncode == 0, run.stderr.decode()
+    report = json.loads(run.stdout)
+    assert report["n_records"] == 4 and report["metrics"]["k_anonymity"] == 2
+    assert report["source"] == ("standard input" if data == "-" else data)
+
+
+def test_bad_input_on_standard_input_is_named_as_such():
+    result = runner.invoke(app, ["audit", "-", "--qi", "a"], input="a,b,c\n1,2,3\n1,2\n")
+    assert result.exit_code == 2
+    assert "standard input, line 3: expected 3 fields" in result.output
+    assert "privface-stdin" not in result.output
+    result = runner.invoke(app, ["audit", "-", "--qi", "a", "--chunk-rows", "2"], input="a\n1\n")
+    assert result.exit_code == 2 and "standard input" in result.output
