@@ -106,6 +106,7 @@ def anonymize_command(
     """
     if data is not None and data.is_dir():
         from .anonymize_photos import run_photos
+        from .photos import note_subfolders
 
         table_only = {"--sensitive": sensitive, "--ordered": ordered,
                       "--input-format": input_format, "--demo": demo or None}
@@ -115,6 +116,7 @@ def anonymize_command(
                 f"{', '.join(given)} apply to tables, not to a folder of photos (photos use "
                 "the persons as the sensitive attribute)", file=str(data)))
 
+        note_subfolders(data)
         run_photos(data, out=out, generator=generator, params=param, checkpoint=checkpoint,
                    model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
                    qi=split_names(qi), reference=reference, identities=identities,

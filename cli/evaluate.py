@@ -128,6 +128,10 @@ def evaluate_command(
             require_matplotlib()  # before the long run: a missing extra fails fast
         _check_folder(originals, "originals")
         _check_folder(anonymized, "anonymized")
+        from .photos import note_subfolders
+
+        for folder in (originals, anonymized):
+            note_subfolders(folder, quiet=quiet)
         names = parse_recognizers(recognizer)
         fars = parse_fars(far)
         ids = None

@@ -211,3 +211,21 @@ def test_bad_input_on_standard_input_is_named_as_such():
     assert "privface-stdin" not in result.output
     result = runner.invoke(app, ["audit", "-", "--qi", "a", "--chunk-rows", "2"], input="a\n1\n")
     assert result.exit_code == 2 and "standard input" in result.output
+
+
+def test_photo_subfolders_that_are_not_read_are_named(tmp_path, monkeypatch):
+    import privface.cli.photos as photos
+    import privface.pipeline as pipeline
+
+    def refuses(*args, **kwargs):
+        raise InputError("stop here")
+
+    monkeypatch.setattr(photos, "require_faces_extra", lambda: None)
+    monkeypatch.setattr(pipeline, "anonymize_photos", refuses)
+    top = tmp_path / "photos"
+    for name in ["2019", "2020", ".hidden"]:
+        (top / name).mkdir(parents=True)
+    result = invoke("anonymize", top, "--out", tmp_path / "out", "--k", "2")
+    assert "2 subfolder(s) of" in result.output and "(2019, 2020)" in result.output
+    assert "not from its subfolders" in result.output
+    assert ".hidden" not in result.output
