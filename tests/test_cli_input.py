@@ -229,3 +229,32 @@ def test_photo_subfolders_that_are_not_read_are_named(tmp_path, monkeypatch):
     assert "2 subfolder(s) of" in result.output and "(2019, 2020)" in result.output
     assert "not from its subfolders" in result.output
     assert ".hidden" not in result.output
+
+
+def test_predict_refuses_a_spaced_photo_name_for_celeba_layout_before_any_work(
+        tmp_path, monkeypatch):
+    import privface.cli.photos as photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ["a b.jpg", "c.jpg"]:
+        (folder / name).write_bytes(b"")
+    calls = []
+
+    def fake_table(folder, **kwargs):
+        calls.append(folder)
+        table = pd.DataFrame({"Male": [1, -1], "Young": [-1, 1]},
+                             index=pd.Index(["a b.jpg", "c.jpg"], name="image_id"))
+        return table.astype("int8"), str(folder)
+
+    monkeypatch.setattr(photos, "photos_table", fake_table)
+    result = invoke("predict", folder, "--output", tmp_path / "attrs.txt")
+    assert result.exit_code == 2, result.output
+    assert "'a b.jpg'" in result.output and "attrs.csv" in result.output
+    assert calls == [] and not (tmp_path / "attrs.txt").exists()
+
+    result = invoke("predict", folder, "--output", tmp_path / "attrs.csv")
+    assert result.exit_code == 0, result.output
+    from privface.privmetrics.readers import read_table
+
+    assert read_table(tmp_path / "attrs.csv").index.tolist() == ["a b.jpg", "c.jpg"]
