@@ -92,7 +92,16 @@ def load_generator(name: str, **params) -> Generator:
             raise InputError(f"unknown generator {name!r}; available: {', '.join(available())}")
         factory = plugin.load()
     _check_params(name, factory, params)
-    generator = factory(**params)
+    try:
+        generator = factory(**params)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        # A constructor validates its parameters: a value of the wrong type (--param
+        # sigma=abc) fails there with Python's own words. Chained, so a real bug stays visible.
+        raise InputError(f"generator {name!r} cannot take these parameters "
+                         f"({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}"
+                         ) from exc
     if not isinstance(generator, Generator):
         raise TypeError(f"generator {name!r} does not follow the Generator protocol (a name "
                         "and a generate(faces, source_attributes, target_attributes) method)")
