@@ -270,3 +270,12 @@ def test_an_incomplete_table_certificate_is_refused_by_report(tmp_path):
     assert result.exit_code == 2
     assert "an incomplete certificate: it lacks method" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("worst", [-1, 1.5, True])
+def test_audit_refuses_a_worst_count_that_is_not_a_whole_number(worst):
+    from privface.privmetrics import audit
+
+    table = pd.DataFrame({"a": [1, 1, 2], "s": [1, 2, 1]})
+    with pytest.raises(InputError, match="worst must be a whole number >= 0"):
+        audit(table, ["a"], ["s"], worst=worst)
