@@ -162,7 +162,7 @@ def anonymize_command(
 
             write_html(report, render_table_anonymization(
                 certificate, audit=result.audit, class_sizes=class_sizes(result.table, qis)))
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     loss = result.loss
     reached = result.audit.metrics

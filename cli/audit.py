@@ -156,6 +156,6 @@ def audit_command(
             stderr.print(f"privface audit: {verdict}; report written to {output}")
         else:
             typer.echo(text, nl=False)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     raise typer.Exit(EXIT_OK if report.passed else EXIT_FAILED)

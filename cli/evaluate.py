@@ -169,7 +169,7 @@ def evaluate_command(
             typer.echo(text, nl=False)
             if not quiet:
                 stderr.print(summary)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     except ImportError as exc:
         # The faces extra is missing: the message says what to install.

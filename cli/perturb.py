@@ -139,7 +139,7 @@ def perturb_apply_command(
         if not photos.is_dir():
             raise InputError("expected a folder of photos", file=str(photos))
         run = perturb_photos(saved, photos, out, suffix=".png" if png else None)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     quality = run.record["quality"]
     stderr.print(f"privface perturb: wrote {len(run.written):,} photo(s) to {out} "

@@ -71,7 +71,7 @@ def predict_command(
             else:
                 write_table(table, output, fmt=fmt)
             rows = len(table)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface predict: {rows:,} row(s) written to {output}")
     raise typer.Exit(EXIT_OK)

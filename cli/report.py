@@ -89,6 +89,6 @@ def report_command(
         else:
             write_html(output, html)
             stderr.print(f"privface report: wrote {output}")
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     raise typer.Exit(EXIT_OK)

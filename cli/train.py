@@ -81,7 +81,7 @@ def train_attributes_command(
         model.save(out)
         if report is not None:
             write_atomically(report, json.dumps(summary, indent=2) + "\n")
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface train: model written to {out}")
     raise typer.Exit(EXIT_OK)
@@ -150,7 +150,7 @@ def train_stargan_command(
                       d_repeat_num=d_repeat_num, iterations_decay=iterations_decay, seed=seed,
                       workers=workers, device=device, log_every=log_every,
                       log=lambda line: stderr.print(line, markup=False))
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface train: StarGAN checkpoints in {checkpoint_dir}")
     raise typer.Exit(EXIT_OK)
@@ -187,7 +187,7 @@ def _train_torch_model(fit, out: Path, report: Optional[Path], threads: Optional
             summary = {"model": str(out), "seed": model.metadata.get("seed"),
                        summary_key: model.metadata.get(summary_key)}
             write_atomically(report, json.dumps(summary, indent=2) + "\n")
-    except (InputError, ImportError) as exc:
+    except (InputError, ImportError, OSError) as exc:
         raise fail_input(exc if isinstance(exc, InputError) else InputError(str(exc))) from None
     stderr.print(f"privface train: model written to {out}")
     raise typer.Exit(EXIT_OK)

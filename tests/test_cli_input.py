@@ -279,3 +279,18 @@ def test_audit_refuses_a_worst_count_that_is_not_a_whole_number(worst):
     table = pd.DataFrame({"a": [1, 1, 2], "s": [1, 2, 1]})
     with pytest.raises(InputError, match="worst must be a whole number >= 0"):
         audit(table, ["a"], ["s"], worst=worst)
+
+
+def test_an_os_error_on_a_file_is_bad_input_naming_the_file(tmp_path, monkeypatch):
+    import privface.cli.photos as photos
+    import privface.pipeline as pipeline
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "photos" / "x.jpg"))
+
+    monkeypatch.setattr(photos, "require_faces_extra", lambda: None)
+    monkeypatch.setattr(pipeline, "anonymize_photos", unreadable)
+    (tmp_path / "photos").mkdir()
+    result = invoke("anonymize", tmp_path / "photos", "--out", tmp_path / "out", "--k", "2")
+    assert result.exit_code == 2, result.output
+    assert "x.jpg: Permission denied" in result.output
