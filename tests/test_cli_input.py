@@ -294,3 +294,15 @@ def test_an_os_error_on_a_file_is_bad_input_naming_the_file(tmp_path, monkeypatc
     result = invoke("anonymize", tmp_path / "photos", "--out", tmp_path / "out", "--k", "2")
     assert result.exit_code == 2, result.output
     assert "x.jpg: Permission denied" in result.output
+
+
+def test_a_ground_distance_matrix_with_text_cells_is_bad_input(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("a,s\n1,1\n1,2\n2,1\n2,2\n")
+    matrix = tmp_path / "ground.csv"
+    matrix.write_text(",1,2\n1,0,x\n2,x,0\n")
+    result = invoke("audit", table, "--qi", "a", "--sensitive", "s", "--ground-distance",
+                    f"s={matrix}", "--t", "0.5")
+    assert result.exit_code == 2, result.output
+    assert "column 's': the ground-distance matrix must hold finite non-negative numbers" in \
+        result.output
