@@ -263,4 +263,21 @@ def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
                              f"(columns: {', '.join(map(str, table.columns[:12]))})",
                              file=loaded.source)
         qis = [col for col in table.columns if col not in sens and col != "identity"]
+    _check_separator(loaded, qis + sens)
     return qis, sens, notes
+
+
+def _check_separator(loaded: LoadedTable, names: list[str]) -> None:
+    """A header read as one column holding another separator: the file's format was misread."""
+    columns = [str(c) for c in loaded.table.columns]
+    if (loaded.fmt not in ("csv", "tsv") or len(columns) != 1
+            or all(name in columns for name in names)):
+        return
+    for sep, word, fmt in (("\t", "tabs", "tsv"), (",", "commas", "csv"),
+                           (";", "semicolons", None)):
+        if sep in columns[0] and loaded.fmt != fmt:
+            fix = (f"pass --input-format {fmt}" if fmt else
+                   "convert it to comma-separated CSV")
+            raise InputError(f"the header was read as one column, {columns[0]!r}, but it holds "
+                             f"{word}: the file is not {loaded.fmt.upper()}; {fix}",
+                             file=loaded.source)

@@ -306,3 +306,20 @@ def test_a_ground_distance_matrix_with_text_cells_is_bad_input(tmp_path):
     assert result.exit_code == 2, result.output
     assert "column 's': the ground-distance matrix must hold finite non-negative numbers" in \
         result.output
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    ("t.csv", "a\tb\n1\t2\n", "holds tabs: the file is not CSV; pass --input-format tsv"),
+    ("t.tsv", "a,b\n1,2\n", "holds commas: the file is not TSV; pass --input-format csv"),
+    ("t.csv", "a;b\n1;2\n", "holds semicolons"),
+])
+@pytest.mark.parametrize("engine", [[], ["--chunk-rows", "1"]])
+def test_a_header_read_as_one_column_names_the_separator_it_holds(tmp_path, name, text,
+                                                                    needle, engine):
+    path = tmp_path / name
+    path.write_text(text)
+    result = invoke("audit", path, "--qi", "a", *engine)
+    assert result.exit_code == 2 and needle in result.output, result.output
+    result = invoke("audit", path, "--qi", "a", "--input-format",
+                    "tsv" if "\t" in text else "csv")
+    assert result.exit_code == 0 or "semicolons" in needle
