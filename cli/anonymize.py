@@ -140,7 +140,7 @@ def anonymize_command(
         qis, sens, notes = resolve_columns(loaded, qi, sensitive, need_sensitive=(
             l is not None or t is not None))
         for note in notes:
-            stderr.print(note)
+            stderr.print(note, markup=False)
         target = out if out is not None else _default_out(data, demo, loaded.fmt)
         with progress(f"Anonymizing {len(loaded.table):,} records..."):
             result = anonymize_table(loaded.table, qis, sens, k=k, l=l, t=t,
