@@ -84,20 +84,20 @@ def match_names(values: Sequence[str] | None, columns: Sequence,
     """
     names: list[str] = []
     notes: list[str] = []
-    present = {str(c): c for c in columns}
+    present = {str(c) for c in columns}  # a name that is not text cannot be chosen anyway
     for value in values or []:
         if value in present:
-            names.append(present[value])
+            names.append(value)
             continue
         for part in value.split(","):
             if part in present or part.strip() in present:
-                names.append(present[part if part in present else part.strip()])
+                names.append(part if part in present else part.strip())
                 continue
             if not part.strip():
                 continue
             spaced = [c for c in present if c.strip() == part.strip()]
             if len(spaced) == 1:
-                names.append(present[spaced[0]])
+                names.append(spaced[0])
                 notes.append(f"{option} {part.strip()!r} is the column {spaced[0]!r} (spaces "
                              "around the name in the header)")
             else:
