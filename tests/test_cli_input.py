@@ -323,3 +323,15 @@ def test_a_header_read_as_one_column_names_the_separator_it_holds(tmp_path, name
     result = invoke("audit", path, "--qi", "a", "--input-format",
                     "tsv" if "\t" in text else "csv")
     assert result.exit_code == 0 or "semicolons" in needle
+
+
+def test_a_missing_or_wrong_stargan_checkpoint_is_an_input_error(tmp_path):
+    pytest.importorskip("torch")
+    from privface.generators.registry import load_generator
+
+    with pytest.raises(InputError, match="checkpoint not found"):
+        load_generator("stargan", checkpoint=str(tmp_path / "none-G.ckpt"))
+    bad = tmp_path / "1-G.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not a PyTorch checkpoint"):
+        load_generator("stargan", checkpoint=str(bad))
