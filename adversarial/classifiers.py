@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from privface.privmetrics.errors import InputError
+
 #: The attributes StarGAN's release and PPAS edit: the multi-label default.
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 
@@ -240,16 +242,16 @@ class MultiLabel(Classifier):
         for item in attributes:
             if isinstance(item, int) and not isinstance(item, bool):
                 if not 0 <= item < len(self.names):
-                    raise ValueError(f"attribute column {item} is out of range 0..."
+                    raise InputError(f"attribute column {item} is out of range 0..."
                                      f"{len(self.names) - 1}")
                 columns.append(item)
             elif item in self.names:
                 columns.append(self.names.index(item))
             else:
-                raise ValueError(f"unknown attribute {item!r}; the model predicts "
+                raise InputError(f"unknown attribute {item!r}; the model predicts "
                                  f"{', '.join(self.names)}")
         if not columns or len(set(columns)) != len(columns):
-            raise ValueError(f"expected distinct attributes to attack, got {list(attributes)}")
+            raise InputError(f"expected distinct attributes to attack, got {list(attributes)}")
         self.columns = tuple(columns)
         self.attributes = tuple(self.names[c] for c in columns)
         self._index = torch.tensor(columns, dtype=torch.long)

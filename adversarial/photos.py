@@ -248,7 +248,11 @@ class PhotoPerturber:
             return
         if xi is None:
             raise InputError(f"--perturb {method} needs a budget (--xi)")
-        self.xi, self.p = float(xi), p_name(p)
+        try:
+            norm = p_name(p)
+        except ValueError as error:  # check_p's message, for the option the user gave
+            raise InputError(f"--perturb-norm: {error}") from None
+        self.xi, self.p = float(xi), norm
         self.target = target
         if method in ("fgsm", "pgd") and target is None:
             from privface.attributes.alignment import CELEBA

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from privface.privmetrics.errors import InputError
+
 # Impostor-pair thresholds at FAR 1e-2 and 1e-3, measured on the 17.9M impostor pairs of the
 # shared 200-identity CelebA set (benchmarks/bench_faces.py); cosine distance for SFace, Euclidean
 # for dlib. They belong to the recognizer, not to a data set, but a user with labelled photos of
@@ -66,7 +68,7 @@ def group_persons(embeddings: np.ndarray, *, recognizer: str = "sface", far: flo
         raise ValueError(f"embeddings must be (n, d), got shape {embeddings.shape}")
     n = len(embeddings)
     if n > MAX_PHOTOS:
-        raise ValueError(f"grouping {n:,} photos by face needs {n * (n - 1) * 4 / 1e9:.1f} GB; "
+        raise InputError(f"grouping {n:,} photos by face needs {n * (n - 1) * 4 / 1e9:.1f} GB; "
                          f"give the identities instead (at most {MAX_PHOTOS:,} photos)")
     if threshold is None:
         thresholds = CALIBRATED_THRESHOLDS[recognizer]

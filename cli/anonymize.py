@@ -12,13 +12,14 @@ from privface.privmetrics.anonymize import anonymize_table
 from privface.privmetrics.errors import InputError
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
-                     OrderedOption, QiOption, SensitiveOption, fail_input, load_table, progress,
-                     resolve_columns, split_names, stderr, write_atomically)
+                     OrderedOption, QiOption, SensitiveOption, fail_input, is_stdin, load_table,
+                     progress, resolve_columns, split_names, stderr, write_atomically)
 
 
 def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
     suffix = {"celeba": ".txt", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}[fmt]
-    stem = "demo" if demo or data is None else data.name.rsplit(".", 1)[0]
+    stem = ("demo" if demo or data is None else "stdin" if is_stdin(data)
+            else data.name.rsplit(".", 1)[0])
     return Path(f"{stem}.anonymized{suffix}")
 
 
@@ -29,15 +30,17 @@ def anonymize_command(
     sensitive: SensitiveOption = None,
     identities: IdentitiesOption = None,
     ordered: OrderedOption = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.")] = None,
-    l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.")] = None,
-    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.", min=1)] = None,
+    l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.",
+                                             min=1)] = None,
+    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.", min=0.0,
+                                               max=1.0)] = None,
     epsilon: Annotated[Optional[float], typer.Option(
         "--epsilon", help="First apply randomized response to the quasi-identifiers with this "
         "total budget (epsilon-local differential privacy).")] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed the randomized response (reproducible, recorded in the "
-        "certificate). Default: OS entropy.")] = None,
+        "certificate). Default: OS entropy.", min=0)] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Where to write the anonymized table (same format as the input); "
         "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")
@@ -104,6 +107,7 @@ def anonymize_command(
     """
     if data is not None and data.is_dir():
         from .anonymize_photos import run_photos
+        from .photos import note_subfolders
 
         table_only = {"--sensitive": sensitive, "--ordered": ordered,
                       "--input-format": input_format, "--demo": demo or None}
@@ -113,6 +117,7 @@ def anonymize_command(
                 f"{', '.join(given)} apply to tables, not to a folder of photos (photos use "
                 "the persons as the sensitive attribute)", file=str(data)))
 
+        note_subfolders(data)
         run_photos(data, out=out, generator=generator, params=param, checkpoint=checkpoint,
                    model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
                    qi=split_names(qi), reference=reference, identities=identities,
@@ -136,7 +141,7 @@ def anonymize_command(
         qis, sens, notes = resolve_columns(loaded, qi, sensitive, need_sensitive=(
             l is not None or t is not None))
         for note in notes:
-            stderr.print(note)
+            stderr.print(note, markup=False)
         target = out if out is not None else _default_out(data, demo, loaded.fmt)
         with progress(f"Anonymizing {len(loaded.table):,} records..."):
             result = anonymize_table(loaded.table, qis, sens, k=k, l=l, t=t,
@@ -158,7 +163,7 @@ def anonymize_command(
 
             write_html(report, render_table_anonymization(
                 certificate, audit=result.audit, class_sizes=class_sizes(result.table, qis)))
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     loss = result.loss
     reached = result.audit.metrics

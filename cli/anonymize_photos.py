@@ -97,9 +97,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                 identities=identities, workers=workers or os.cpu_count() or 1, resume=resume,
                 verify=verify, withhold=withhold, perturb=perturber, on_photo=on_photo,
                 on_write=on_write)
-    except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
-        if not isinstance(exc, InputError):
-            exc = InputError(str(exc))
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     summary = report.summary
     reached = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"

@@ -63,23 +63,24 @@ def audit_command(
     ground_distance: Annotated[Optional[list[str]], typer.Option(
         "--ground-distance", help="COLUMN=FILE.csv: a ground-distance matrix (labelled rows "
         "and columns) for exact EMD through POT. Repeatable.")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.", min=1)] = None,
     l: Annotated[Optional[int], typer.Option(
-        "--l", help="Require distinct l-diversity (also the l of --c).")] = None,
+        "--l", help="Require distinct l-diversity (also the l of --c).", min=1)] = None,
     entropy_l: Annotated[Optional[float], typer.Option(
-        "--entropy-l", help="Require entropy l-diversity.")] = None,
+        "--entropy-l", help="Require entropy l-diversity.", min=1.0)] = None,
     c: Annotated[Optional[float], typer.Option(
         "--c", help="Require recursive (c,l)-diversity with this c (l from --l, else 2).")] = None,
-    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.")] = None,
+    t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.", min=0.0,
+                                               max=1.0)] = None,
     beta: Annotated[Optional[float], typer.Option(
-        "--beta", help="Require basic beta-likeness.")] = None,
+        "--beta", help="Require basic beta-likeness.", min=0.0)] = None,
     enhanced_beta: Annotated[Optional[float], typer.Option(
-        "--enhanced-beta", help="Require enhanced beta-likeness.")] = None,
+        "--enhanced-beta", help="Require enhanced beta-likeness.", min=0.0)] = None,
     delta: Annotated[Optional[float], typer.Option(
-        "--delta", help="Require delta-disclosure privacy.")] = None,
+        "--delta", help="Require delta-disclosure privacy.", min=0.0)] = None,
     risk_threshold: Annotated[float, typer.Option(
-        "--risk-threshold", help="Prosecutor risk above which a record counts as at risk.")
-    ] = 0.2,
+        "--risk-threshold", help="Prosecutor risk above which a record counts as at risk.",
+        min=0.0, max=1.0)] = 0.2,
     output_format: Annotated[str, typer.Option(
         "--format", help="Report format: text, json or html (one self-contained page with "
         "charts; needs the report extra).")] = "text",
@@ -88,7 +89,7 @@ def audit_command(
     ] = None,
     input_format: InputFormatOption = None,
     worst: Annotated[int, typer.Option(
-        "--worst", help="How many of the worst classes to list.")] = 10,
+        "--worst", help="How many of the worst classes to list.", min=0)] = 10,
     explain: Annotated[bool, typer.Option(
         "--explain", help="When a requirement fails: how far from private (share of records "
         "breaking each), and the smallest sets of QIs to generalise that would fix it.")
@@ -150,10 +151,11 @@ def audit_command(
                 text += "\nCounterfactuals\n" + explanation.to_text() + "\n"
         if output is not None:
             write_atomically(output, text)
-            verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
+            verdict = ("no requirement given (measured only)" if not report.requirements
+                       else "[green]PASSED[/]" if report.passed else "[red]FAILED[/]")
             stderr.print(f"privface audit: {verdict}; report written to {output}")
         else:
             typer.echo(text, nl=False)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     raise typer.Exit(EXIT_OK if report.passed else EXIT_FAILED)

@@ -21,7 +21,7 @@ import typer
 from privface.privmetrics.contingency import ContingencyTable
 from privface.privmetrics.errors import InputError
 
-from .common import LoadedTable, load_table, resolve_columns, split_names
+from .common import LoadedTable, is_stdin, load_table, resolve_columns, split_names, stderr
 
 ENGINES = ("memory", "dask")
 
@@ -83,16 +83,19 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
 
     if engine not in ENGINES:
         raise InputError(f"--engine must be {' or '.join(ENGINES)}, got {engine!r}")
-    in_memory = demo or data is None or identities is not None or data.is_dir()
+    in_memory = (demo or data is None or identities is not None or data.is_dir()
+                 or is_stdin(data))
     if in_memory and chunk_rows is not None:
         raise InputError("--chunk-rows reads CSV/Parquet files in chunks: it cannot be used "
-                         "with --demo, --identities or a folder of photos")
+                         "with --demo, --identities, standard input or a folder of photos")
     if in_memory and data is not None and is_pattern(data) and identities is not None:
         raise InputError("--identities joins one CelebA attribute file, not a pattern of files",
                          file=str(data))
     if in_memory or (engine == "memory" and chunk_rows is None and not is_pattern(data)):
         loaded = load_table(data, demo, fmt, identities)
-        qis, sens, _ = resolve_columns(loaded, qi, sensitive, find_identities=False)
+        qis, sens, notes = resolve_columns(loaded, qi, sensitive, find_identities=False)
+        for note in notes:
+            stderr.print(f"privface: note: {note}", markup=False)
         table: Any = loaded.table
         if engine == "dask":  # count once on Dask; the audit and --explain share the counts
             from privface.privmetrics.dask_engine import dask_contingency
@@ -117,7 +120,9 @@ def _count_files(data: Path, fmt: str | None, qi, sensitive, ordered: list[str],
     # The CelebA defaults (QIs: every attribute; SA: identity) need the columns only.
     probe = LoadedTable(pd.DataFrame(columns=names), fmt or readers.detect_format(first.file),
                         str(data), first.file)
-    qis, sens, _ = resolve_columns(probe, qi, sensitive, find_identities=False)
+    qis, sens, notes = resolve_columns(probe, qi, sensitive, find_identities=False)
+    for note in notes:
+        stderr.print(f"privface: note: {note}", markup=False)
     ct = _count(files, qis, sens, ordered, fmt, engine=engine, chunk_rows=chunk_rows)
     columns = {name: (ct[name].values if name in sens else None) for name in names}
     return AuditInput(ct, qis, sens, str(data), ct.n_records, columns)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,16 +24,19 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 # Options every table command shares, declared once.
 DataArgument = Annotated[Optional[Path], typer.Argument(
-    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table, or a "
-    "folder of photos (attributes are predicted first; needs the faces extra).",
+    help="CelebA attribute file (list_attr_celeba.txt layout), CSV or Parquet table ('-' for "
+    "standard input), or a folder of photos (attributes are predicted first; needs the faces "
+    "extra).",
     show_default=False)]
 DemoOption = Annotated[bool, typer.Option(
     "--demo", help="Use the embedded demo table (synthetic, CelebA-like, with identities).")]
 QiOption = Annotated[Optional[list[str]], typer.Option(
-    "--qi", help="Quasi-identifier columns, comma-separated; repeatable. "
+    "--qi", help="Quasi-identifier columns, comma-separated; repeatable. A value that is "
+    "exactly a column's name is that column, commas and all (--qi 'city, state'); a name "
+    "with spaces around it in the header is found without them (a note says so). "
     "Default for a CelebA file: its attributes.")]
 SensitiveOption = Annotated[Optional[list[str]], typer.Option(
-    "--sensitive", help="Sensitive attribute columns, comma-separated; repeatable. "
+    "--sensitive", help="Sensitive attribute columns, as --qi: comma-separated, repeatable. "
     "Default: identity when identities are given.")]
 IdentitiesOption = Annotated[Optional[Path], typer.Option(
     "--identities", help="CelebA identity file (NNNNNN.jpg ID) joined as the sensitive "
@@ -58,8 +64,57 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     return out
 
 
-def fail_input(error: Exception) -> typer.Exit:
-    """Print a bad-input message and return the exit to raise (status 2)."""
+def match_names(values: Sequence[str] | None, columns: Sequence,
+                option: str = "--qi") -> tuple[list[str], list[str]]:
+    """Column names from repeatable, comma-separated options, matched against a table's columns.
+
+    A value that is exactly a column's name is that column, even with commas in it; otherwise
+    it is split on commas. Each name is matched exactly first, then with the spaces around it
+    removed, then against the columns with their spaces removed (a CSV header written as
+    ``age, education``): the last case adds a note saying which column was used. A name that
+    matches nothing is kept (stripped) for the "no such column" error. Returns (names, notes).
+
+    Examples
+    --------
+    >>> match_names(["a,b", "c"], ["a,b", "a", "b", "c"])
+    (['a,b', 'c'], [])
+    >>> names, notes = match_names(["age,education"], ["age", " education"])
+    >>> names, notes[0][:44]
+    (['age', ' education'], "--qi 'education' is the column ' education' ")
+    """
+    names: list[str] = []
+    notes: list[str] = []
+    present = {str(c) for c in columns}  # a name that is not text cannot be chosen anyway
+    for value in values or []:
+        if value in present:
+            names.append(value)
+            continue
+        for part in value.split(","):
+            if part in present or part.strip() in present:
+                names.append(part if part in present else part.strip())
+                continue
+            if not part.strip():
+                continue
+            spaced = [c for c in present if c.strip() == part.strip()]
+            if len(spaced) == 1:
+                names.append(spaced[0])
+                notes.append(f"{option} {part.strip()!r} is the column {spaced[0]!r} (spaces "
+                             "around the name in the header)")
+            else:
+                names.append(part.strip())
+    return names, notes
+
+
+def fail_input(error: InputError | OSError) -> typer.Exit:
+    """Print a bad-input message and return the exit to raise (status 2).
+
+    Only the project's own :class:`InputError` and operating-system errors on the user's files
+    (an unreadable photo, a full disk) are bad input; any other exception is a bug and must
+    surface as one, not hide behind exit 2.
+    """
+    if isinstance(error, OSError) and not isinstance(error, InputError):
+        error = InputError(error.strerror or str(error),
+                           file=None if error.filename is None else str(error.filename))
     # Escape the message: rich would take `[dask]` in 'pip install "privface[dask]"' for markup.
     stderr.print(f"[bold red]privface: error:[/] {escape(str(error))}", markup=True,
                  soft_wrap=True)
@@ -115,6 +170,9 @@ def load_table(data: Path | None, demo: bool, fmt: str | None,
 
         table, source = photos_table(data)
         loaded = LoadedTable(table, "celeba", source, None)
+    elif is_stdin(data):
+        table, kind, source = read_stdin_table(data, fmt)
+        loaded = LoadedTable(table, kind, source, None)
     else:
         table = readers.read_table(data, fmt=fmt)
         loaded = LoadedTable(table, fmt or readers.detect_format(data), str(data), data)
@@ -122,6 +180,53 @@ def load_table(data: Path | None, demo: bool, fmt: str | None,
         loaded.table = readers.join_identities(
             loaded.table, readers.read_celeba_identities(identities), source=str(identities))
     return loaded
+
+
+def is_stdin(path: Path | None) -> bool:
+    """Whether DATA is standard input: ``-``, or a pipe or device such as ``/dev/stdin``.
+
+    Examples
+    --------
+    >>> is_stdin(Path("-")), is_stdin(Path("faces.csv")), is_stdin(None)
+    (True, False, False)
+    """
+    if path is None:
+        return False
+    if str(path) == "-":
+        return True
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def read_stdin_table(data: Path, fmt: str | None) -> tuple[pd.DataFrame, str, str]:
+    """Read a table from standard input (or a pipe); returns (table, format, source).
+
+    A pipe can be read once: the readers look at a file several times (sniff, header, rows),
+    so the bytes are spooled to a private temporary file first. Parquet is recognised by its
+    magic bytes; TSV needs ``--input-format tsv``.
+    """
+    from privface.privmetrics import readers
+
+    source = "standard input" if str(data) == "-" else str(data)
+    try:
+        raw = sys.stdin.buffer.read() if str(data) == "-" else data.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=source) from None
+    suffix = {"celeba": ".txt", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}.get(
+        fmt or "", ".parquet" if raw[:4] == b"PAR1" else ".txt")
+    with tempfile.TemporaryDirectory(prefix="privface-stdin-") as folder:
+        spooled = Path(folder) / f"stdin{suffix}"
+        spooled.write_bytes(raw)
+        try:
+            table = readers.read_table(spooled, fmt=fmt)
+            kind = fmt or readers.detect_format(spooled)
+        except InputError as exc:  # name what the user gave, not the spooled copy
+            raise dataclasses.replace(exc, file=source, message=exc.message.replace(
+                str(spooled), source)) from None
+    return table, kind, source
 
 
 def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
@@ -135,9 +240,8 @@ def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
     """
     from privface.privmetrics import readers
 
-    notes: list[str] = []
     table = loaded.table
-    sens = split_names(sensitive)
+    sens, notes = match_names(sensitive, table.columns, "--sensitive")
     if (not sens and need_sensitive and find_identities and "identity" not in table.columns
             and loaded.fmt == "celeba" and loaded.path is not None):
         beside = loaded.path.parent / "identity_CelebA.txt"
@@ -151,11 +255,29 @@ def resolve_columns(loaded: LoadedTable, qi: Sequence[str] | None,
     if need_sensitive and not sens:
         raise InputError("l-diversity and t-closeness need a sensitive attribute: pass "
                          "--sensitive COLUMN or --identities FILE", file=loaded.source)
-    qis = split_names(qi)
+    qis, qi_notes = match_names(qi, table.columns)
+    notes += qi_notes
     if not qis:
         if loaded.fmt != "celeba":
             raise InputError("--qi is needed for a table that is not in CelebA's layout "
                              f"(columns: {', '.join(map(str, table.columns[:12]))})",
                              file=loaded.source)
         qis = [col for col in table.columns if col not in sens and col != "identity"]
+    _check_separator(loaded, qis + sens)
     return qis, sens, notes
+
+
+def _check_separator(loaded: LoadedTable, names: list[str]) -> None:
+    """A header read as one column holding another separator: the file's format was misread."""
+    columns = [str(c) for c in loaded.table.columns]
+    if (loaded.fmt not in ("csv", "tsv") or len(columns) != 1
+            or all(name in columns for name in names)):
+        return
+    for sep, word, fmt in (("\t", "tabs", "tsv"), (",", "commas", "csv"),
+                           (";", "semicolons", None)):
+        if sep in columns[0] and loaded.fmt != fmt:
+            fix = (f"pass --input-format {fmt}" if fmt else
+                   "convert it to comma-separated CSV")
+            raise InputError(f"the header was read as one column, {columns[0]!r}, but it holds "
+                             f"{word}: the file is not {loaded.fmt.upper()}; {fix}",
+                             file=loaded.source)

@@ -128,6 +128,10 @@ def evaluate_command(
             require_matplotlib()  # before the long run: a missing extra fails fast
         _check_folder(originals, "originals")
         _check_folder(anonymized, "anonymized")
+        from .photos import note_subfolders
+
+        for folder in (originals, anonymized):
+            note_subfolders(folder, quiet=quiet)
         names = parse_recognizers(recognizer)
         fars = parse_fars(far)
         ids = None
@@ -165,7 +169,7 @@ def evaluate_command(
             typer.echo(text, nl=False)
             if not quiet:
                 stderr.print(summary)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     except ImportError as exc:
         # The faces extra is missing: the message says what to install.

@@ -67,7 +67,7 @@ def perturb_train_command(
         "--limit", help="Use the first N photos (by file name).", min=1)] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed for the order of the photos (OS entropy otherwise); recorded.",
-        show_default=False)] = None,
+        show_default=False, min=0)] = None,
     device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cuda.")] = "cpu",
 ) -> None:
     """Compute a universal adversarial perturbation (Moosavi-Dezfooli et al. 2017) on photos.
@@ -92,18 +92,13 @@ def perturb_train_command(
 
             ids = read_celeba_identities(identities)
         chosen = "all" if attributes.strip() == "all" else split_names([attributes])
-        try:
-            header = folder_uap(
-                images, out, model=model, identities=ids, attributes=chosen, weights=weights,
-                size=parse_size(size), limit=limit, xi=xi, p=norm, delta=delta,
-                max_passes=max_passes, overshoot=overshoot, max_iter=max_iter,
-                batch_size=batch_size, seed=seed, device=device,
-                log=lambda line: stderr.print(f"privface perturb: {line}", markup=False))
-        except (ValueError, FileNotFoundError) as error:
-            if isinstance(error, InputError):
-                raise
-            raise InputError(str(error)) from None
-    except InputError as exc:
+        header = folder_uap(
+            images, out, model=model, identities=ids, attributes=chosen, weights=weights,
+            size=parse_size(size), limit=limit, xi=xi, p=norm, delta=delta,
+            max_passes=max_passes, overshoot=overshoot, max_iter=max_iter,
+            batch_size=batch_size, seed=seed, device=device,
+            log=lambda line: stderr.print(f"privface perturb: {line}", markup=False))
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     rate = header["fooling_rate"]
     stderr.print(f"privface perturb: wrote {out} (l_{header['p']} norm "
@@ -144,7 +139,7 @@ def perturb_apply_command(
         if not photos.is_dir():
             raise InputError("expected a folder of photos", file=str(photos))
         run = perturb_photos(saved, photos, out, suffix=".png" if png else None)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     quality = run.record["quality"]
     stderr.print(f"privface perturb: wrote {len(run.written):,} photo(s) to {out} "

@@ -24,6 +24,37 @@ def require_faces_extra() -> None:
                          'pip install "privface[faces]"') from None
 
 
+def note_subfolders(folder: Path, *, quiet: bool = False) -> list[str]:
+    """Say on stderr which subfolders of a photo folder are not read; returns their names.
+
+    Photos are taken from the folder itself, never from its subfolders: a user who pointed at
+    the top of a tree must hear that most of it was left out. Hidden folders, and the
+    ``certificates`` folder of a privface photo run (beside its ``run.json``), are not news.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> top = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["2019", "2020", ".cache"]:
+    ...     (top / name).mkdir()
+    >>> note_subfolders(top, quiet=True)
+    ['2019', '2020']
+    """
+    try:
+        entries = sorted(p for p in Path(folder).iterdir() if p.is_dir())
+    except OSError:
+        return []  # the listing of the photos themselves reports an unreadable folder
+    run = (Path(folder) / "run.json").is_file()
+    names = [p.name for p in entries
+             if not p.name.startswith(".") and not (run and p.name == "certificates")]
+    if names and not quiet:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
+        stderr.print(f"privface: note: {len(names):,} subfolder(s) of {folder} are not read "
+                     f"({shown}): photos are taken from the folder itself, not from its "
+                     "subfolders", markup=False)
+    return names
+
+
 def analyze_folder(folder: Path, *, largest_only: bool, show_progress: bool = True,
                    model: Path | None = None, workers: int | None = None):
     """Run stage I over a folder with a progress bar on a terminal; returns a PhotoAnalysis.
@@ -37,6 +68,7 @@ def analyze_folder(folder: Path, *, largest_only: bool, show_progress: bool = Tr
 
 
     paths = list_images(folder)
+    note_subfolders(folder)
     if not paths:
         raise InputError("the folder holds no photos (expected .jpg, .png, .bmp, .webp or .tif "
                          "files)", file=str(folder))

@@ -12,12 +12,28 @@ from privface.privmetrics.errors import InputError
 from .common import EXIT_OK, fail_input, stderr
 
 
+_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _check_celeba_names(photos: Path, output: Path) -> None:
+    """Before any work: CelebA's space-separated layout cannot hold a name with whitespace."""
+    from privface.attributes.images import list_images
+
+    spaced = [p.name for p in list_images(photos) if any(c.isspace() for c in p.name)]
+    if spaced:
+        raise InputError(
+            f"{len(spaced):,} photo name(s) contain whitespace, e.g. {spaced[0]!r}, which "
+            "CelebA's space-separated layout cannot hold: write CSV instead (--output "
+            f"{output.with_suffix('.csv')}) or rename the photos", file=str(photos))
+
+
 def predict_command(
     photos: Annotated[Path, typer.Argument(help="Folder of photos (jpg, png, bmp, webp, tif).",
                                            show_default=False)],
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to write the table. CelebA's attribute-file layout "
-        "(one row per photo, its largest face) unless --all-faces.")] = Path("attrs.txt"),
+        "--output", "-o", help="Where to write the table: one row per photo (its largest "
+        "face), in CelebA's attribute-file layout, or as CSV, TSV or Parquet when OUTPUT ends in "
+        ".csv, .tsv or .parquet; --all-faces writes CSV or Parquet.")] = Path("attrs.txt"),
     all_faces: Annotated[bool, typer.Option(
         "--all-faces", help="One row per detected face (file, face index, box, score, "
         "attributes) as CSV, or Parquet when OUTPUT ends in .parquet.")] = False,
@@ -46,10 +62,16 @@ def predict_command(
             write_table(analysis.faces.set_index("file"), output, fmt=fmt)
             rows = len(analysis.faces)
         else:
+            fmt = _TABLE_SUFFIXES.get(output.suffix.lower(), "celeba")
+            if fmt == "celeba":
+                _check_celeba_names(photos, output)
             table, _ = photos_table(photos, model=model, workers=workers)
-            write_celeba_attributes(table, output)
+            if fmt == "celeba":
+                write_celeba_attributes(table, output)
+            else:
+                write_table(table, output, fmt=fmt)
             rows = len(table)
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface predict: {rows:,} row(s) written to {output}")
     raise typer.Exit(EXIT_OK)

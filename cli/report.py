@@ -13,6 +13,8 @@ from privface.privmetrics.errors import InputError
 from .common import EXIT_OK, fail_input, stderr
 
 CERTIFICATE_SCHEMA = "privface.anonymize-certificate/1"
+_CERTIFICATE_KEYS = ("method", "quasi_identifiers", "sensitive", "requirements", "reached",
+                     "passed", "information_loss", "n_records")
 
 
 def read_table_certificate(path: Path) -> dict:
@@ -37,7 +39,13 @@ def read_table_certificate(path: Path) -> dict:
     if found != CERTIFICATE_SCHEMA:
         raise InputError(f"expected a {CERTIFICATE_SCHEMA} certificate or a photo run's folder, "
                          f"found {found!r}", file=str(path))
+    # A report must not dress up a truncated or hand-edited certificate as a real one.
+    missing = [key for key in _CERTIFICATE_KEYS if key not in certificate]
+    if missing:
+        raise InputError(f"an incomplete certificate: it lacks {', '.join(missing)}",
+                         file=str(path))
     return certificate
+
 
 
 def report_command(
@@ -81,6 +89,6 @@ def report_command(
         else:
             write_html(output, html)
             stderr.print(f"privface report: wrote {output}")
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     raise typer.Exit(EXIT_OK)

@@ -31,7 +31,7 @@ def train_attributes_command(
         "--out", "-o", help="Where to write the model (.npz).")] = Path("attributes.npz"),
     train_count: Annotated[Optional[int], typer.Option(
         "--train-count", help="Train on the first N labelled images of the folder (by file "
-        "name) and measure accuracy on the rest. Default: train on all.")] = None,
+        "name) and measure accuracy on the rest. Default: train on all.", min=1)] = None,
     flip: Annotated[bool, typer.Option(
         "--flip/--no-flip", help="Also train on mirrored faces.")] = True,
     report: Annotated[Optional[Path], typer.Option(
@@ -81,7 +81,7 @@ def train_attributes_command(
         model.save(out)
         if report is not None:
             write_atomically(report, json.dumps(summary, indent=2) + "\n")
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface train: model written to {out}")
     raise typer.Exit(EXIT_OK)
@@ -99,7 +99,7 @@ def train_stargan_command(
         "--attributes", help="Attributes the generator learns to set, comma-separated, in "
         "label-vector order.")] = "Black_Hair,Blond_Hair,Brown_Hair,Male,Young",
     image_size: Annotated[int, typer.Option(
-        "--image-size", help="Side of the square the crops are resized to.")] = 128,
+        "--image-size", help="Side of the square the crops are resized to.", min=16)] = 128,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
     iterations: Annotated[int, typer.Option(
         "--iterations", help="Iteration to stop after (the release trained 200,000).",
@@ -112,7 +112,7 @@ def train_stargan_command(
         "end).", min=1)] = 10_000,
     resume: Annotated[Optional[int], typer.Option(
         "--resume", help="Continue from the checkpoints of iteration ITER in "
-        "--checkpoint-dir.", metavar="ITER", show_default=False)] = None,
+        "--checkpoint-dir.", metavar="ITER", show_default=False, min=1)] = None,
     conv_dim: Annotated[int, typer.Option("--conv-dim", help="Generator and discriminator "
                                           "width.", min=1)] = 64,
     repeat_num: Annotated[int, typer.Option("--repeat-num", help="Residual blocks of the "
@@ -124,7 +124,7 @@ def train_stargan_command(
         "last iterations (0: constant).", min=0)] = 0,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed for the initial weights and every random draw.",
-        show_default=False)] = None,
+        show_default=False, min=0)] = None,
     workers: Annotated[int, typer.Option(
         "--workers", help="Processes reading images alongside training (0: none).",
         min=0)] = 0,
@@ -171,7 +171,7 @@ def train_stargan_command(
                       max_minutes=max_minutes, save_every_minutes=save_every_minutes,
                       preload=preload, export_dir=export_dir, export_name=export_name,
                       log_every=log_every, log=lambda line: stderr.print(line, markup=False))
-    except InputError as exc:
+    except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     stderr.print(f"privface train: StarGAN checkpoints in {checkpoint_dir}")
     raise typer.Exit(EXIT_OK)
@@ -182,7 +182,7 @@ EpochsOption = Annotated[int, typer.Option("--epochs", help="Passes over the tra
                                            min=1)]
 SeedOption = Annotated[Optional[int], typer.Option(
     "--seed", help="Seed for the initial weights, batch order and augmentation (default: from "
-    "OS entropy; the seed used is recorded in the file).", show_default=False)]
+    "OS entropy; the seed used is recorded in the file).", show_default=False, min=0)]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     "--threads", help="CPU threads torch may use (default: torch's choice).", min=1,
     show_default=False)]
@@ -208,7 +208,7 @@ def _train_torch_model(fit, out: Path, report: Optional[Path], threads: Optional
             summary = {"model": str(out), "seed": model.metadata.get("seed"),
                        summary_key: model.metadata.get(summary_key)}
             write_atomically(report, json.dumps(summary, indent=2) + "\n")
-    except (InputError, ImportError) as exc:
+    except (InputError, ImportError, OSError) as exc:
         raise fail_input(exc if isinstance(exc, InputError) else InputError(str(exc))) from None
     stderr.print(f"privface train: model written to {out}")
     raise typer.Exit(EXIT_OK)
@@ -226,7 +226,7 @@ def train_attributes_cnn_command(
         "--out", "-o", help="Where to write the weights (.npz).")] = Path("attributes_cnn.npz"),
     train_count: Annotated[Optional[int], typer.Option(
         "--train-count", help="Train on the first N labelled images of the folder (by file "
-        "name) and measure accuracy on the rest. Default: train on all.")] = None,
+        "name) and measure accuracy on the rest. Default: train on all.", min=1)] = None,
     epochs: EpochsOption = 30,
     batch_size: BatchOption = 128,
     lr: LrOption = 0.1,

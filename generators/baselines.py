@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from privface.privmetrics.errors import InputError
 from .base import check_faces
 
 
@@ -54,7 +55,7 @@ class BlurGenerator:
 
     def __init__(self, sigma: float = 8.0) -> None:
         if not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
+            raise InputError(f"sigma must be positive, got {sigma}")
         self.sigma = float(sigma)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
@@ -86,7 +87,7 @@ class PixelateGenerator:
 
     def __init__(self, block: int = 12) -> None:
         if int(block) < 1:
-            raise ValueError(f"block must be at least 1 pixel, got {block}")
+            raise InputError(f"block must be at least 1 pixel, got {block}")
         self.block = int(block)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
@@ -123,7 +124,7 @@ class MaskGenerator:
 
     def __init__(self, color: tuple[int, int, int] = (0, 0, 0)) -> None:
         if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
-            raise ValueError(f"color must be three values in 0..255, got {color}")
+            raise InputError(f"color must be three values in 0..255, got {color}")
         self.color = tuple(int(c) for c in color)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privface.privmetrics.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from .base import check_faces
@@ -147,7 +148,7 @@ class DiffusersInpaintGenerator:
     >>> DiffusersInpaintGenerator("no/such/folder")
     Traceback (most recent call last):
     ...
-    ValueError: no diffusers pipeline folder at no/such/folder ...
+    privface.privmetrics.errors.InputError: no diffusers pipeline folder at no/such/folder ...
     >>> gen = DiffusersInpaintGenerator("models/sd-inpainting", steps=30)  # doctest: +SKIP
     >>> gen.geometry  # doctest: +SKIP
     FaceGeometry('square512', 512x512)
@@ -166,37 +167,37 @@ class DiffusersInpaintGenerator:
                  batch_size: int = 8) -> None:
         # Cheap checks first, so that a typo fails before a multi-gigabyte load.
         if int(steps) < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+            raise InputError(f"steps must be at least 1, got {steps}")
         if not float(guidance_scale) >= 0:
-            raise ValueError(f"guidance_scale must be at least 0, got {guidance_scale}")
+            raise InputError(f"guidance_scale must be at least 0, got {guidance_scale}")
         if not 0 < float(strength) <= 1:
-            raise ValueError(f"strength must be in (0, 1], got {strength}")
+            raise InputError(f"strength must be in (0, 1], got {strength}")
         if int(int(steps) * float(strength)) < 1:  # diffusers runs steps * strength of them
-            raise ValueError(f"steps * strength must be at least 1 denoising step, got "
+            raise InputError(f"steps * strength must be at least 1 denoising step, got "
                              f"{steps} * {strength}")
         if "{subject}" not in prompt_template:
-            raise ValueError(f"prompt_template must contain {{subject}}, got {prompt_template!r}")
+            raise InputError(f"prompt_template must contain {{subject}}, got {prompt_template!r}")
         if seed is not None and (isinstance(seed, bool) or int(seed) != seed or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+            raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
         if feather is not None and not float(feather) >= 0:
-            raise ValueError(f"feather must be at least 0 pixels, got {feather}")
+            raise InputError(f"feather must be at least 0 pixels, got {feather}")
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         if size is not None:
             _check_size(size)
         folder = Path(model_dir).expanduser()
         if not folder.is_dir():
-            raise ValueError(f"no diffusers pipeline folder at {model_dir} (privface never "
+            raise InputError(f"no diffusers pipeline folder at {model_dir} (privface never "
                              "downloads weights: save a pipeline there with "
                              "pipeline.save_pretrained(folder))")
         index_file = folder / "model_index.json"
         if not index_file.is_file():
-            raise ValueError(f"{model_dir} is not a diffusers pipeline folder: it has no "
+            raise InputError(f"{model_dir} is not a diffusers pipeline folder: it has no "
                              "model_index.json (write one with pipeline.save_pretrained)")
         try:
             components = json.loads(index_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"{index_file} is not readable JSON: {error}") from error
+            raise InputError(f"{index_file} is not readable JSON: {error}") from error
 
         self.model_dir = folder
         self.steps, self.guidance_scale = int(steps), float(guidance_scale)
@@ -220,7 +221,7 @@ class DiffusersInpaintGenerator:
             pipeline = diffusers.AutoPipelineForInpainting.from_pretrained(str(folder),
                                                                            **options)
         except (OSError, ValueError) as error:
-            raise ValueError(f"cannot load a diffusers inpainting pipeline from {model_dir}: "
+            raise InputError(f"cannot load a diffusers inpainting pipeline from {model_dir}: "
                              f"{error}") from error
         # float32 on purpose: half precision is slow or unsupported on CPUs.
         pipeline = pipeline.to(torch.device(device), torch.float32)
@@ -312,7 +313,7 @@ class DiffusersInpaintGenerator:
 
 def _check_size(size: int) -> None:
     if isinstance(size, bool) or int(size) != size or size < 16 or size % 8:
-        raise ValueError(f"size must be a multiple of 8, at least 16 pixels, got {size}")
+        raise InputError(f"size must be a multiple of 8, at least 16 pixels, got {size}")
 
 
 def _native_size(pipeline, model_dir) -> int:
@@ -323,7 +324,7 @@ def _native_size(pipeline, model_dir) -> int:
         sample = sample[0]
     factor = getattr(pipeline, "vae_scale_factor", None)
     if not isinstance(sample, int) or not isinstance(factor, int):
-        raise ValueError(f"cannot tell the image size of the pipeline in {model_dir}; "
+        raise InputError(f"cannot tell the image size of the pipeline in {model_dir}; "
                          "pass size=")
     _check_size(sample * factor)
     return sample * factor

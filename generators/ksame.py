@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from privface.privmetrics.errors import InputError
 from .base import check_faces
 from .grouping import class_codes, group_class, merge_small_classes
 from .shape import warp_to_shapes
@@ -202,7 +203,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     faces = check_faces(faces)
     n = len(faces)
     if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}")
+        raise InputError(f"k must be a positive integer, got {k}")
     k = int(k)
     if persons is None:
         person_codes = np.arange(n)
@@ -219,7 +220,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         return KSameResult(faces.copy(), empty, empty, empty, np.zeros(0, bool))
     distinct = len(np.unique(person_codes))
     if distinct < k:
-        raise ValueError(f"k-Same needs at least k = {k} different persons, the input has "
+        raise InputError(f"k-Same needs at least k = {k} different persons, the input has "
                          f"{distinct}")
     if features is None:
         features = pixel_features(faces, n_components)
@@ -342,9 +343,9 @@ class KSameSelectGenerator:
         from privface.attributes.alignment import CELEBA
 
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k}")
+            raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
-            raise ValueError(f"n_components must be at least 1, got {n_components}")
+            raise InputError(f"n_components must be at least 1, got {n_components}")
         self.k = int(k)
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)

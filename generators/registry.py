@@ -12,8 +12,11 @@ object following :class:`~privface.generators.base.Generator`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
+
+from privface.privmetrics.errors import InputError
 
 from .base import Generator
 
@@ -70,7 +73,11 @@ def load_generator(name: str, **params) -> Generator:
     >>> load_generator("nope")
     Traceback (most recent call last):
     ...
-    ValueError: unknown generator 'nope'; available: blur, diffusers, ksame, mask...
+    privface.privmetrics.errors.InputError: unknown generator 'nope'; available: blur, ...
+    >>> load_generator("blur", radius=3)
+    Traceback (most recent call last):
+    ...
+    privface.privmetrics.errors.InputError: generator 'blur' has no parameter 'radius'; ...
     """
     if name in _BUILT_IN:
         module, _, attribute = _BUILT_IN[name].partition(":")
@@ -82,10 +89,40 @@ def load_generator(name: str, **params) -> Generator:
     else:
         plugin = _plugins().get(name)
         if plugin is None:
-            raise ValueError(f"unknown generator {name!r}; available: {', '.join(available())}")
+            raise InputError(f"unknown generator {name!r}; available: {', '.join(available())}")
         factory = plugin.load()
-    generator = factory(**params)
+    _check_params(name, factory, params)
+    try:
+        generator = factory(**params)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        # A constructor validates its parameters: a value of the wrong type (--param
+        # sigma=abc) fails there with Python's own words. Chained, so a real bug stays visible.
+        raise InputError(f"generator {name!r} cannot take these parameters "
+                         f"({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}"
+                         ) from exc
     if not isinstance(generator, Generator):
         raise TypeError(f"generator {name!r} does not follow the Generator protocol (a name "
                         "and a generate(faces, source_attributes, target_attributes) method)")
     return generator
+
+
+def _check_params(name: str, factory: Callable, params: dict) -> None:
+    """A parameter the factory does not take is the user's typo, not a bug: say which it takes."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable without an introspectable signature
+        return
+    try:
+        signature.bind(**params)
+    except TypeError:
+        takes = [p.name for p in signature.parameters.values()
+                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+            return  # **kwargs: the factory decides
+        unknown = [key for key in params if key not in takes]
+        what = (f"has no parameter {unknown[0]!r}" if unknown
+                else "needs a parameter that was not given")
+        raise InputError(f"generator {name!r} {what}; its parameters: "
+                         f"{', '.join(takes) or 'none'}") from None

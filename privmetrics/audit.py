@@ -347,6 +347,8 @@ def audit(
     """
     requirements = Requirements(k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
                                 enhanced_beta=enhanced_beta, delta=delta)
+    if isinstance(worst, bool) or not isinstance(worst, (int, np.integer)) or worst < 0:
+        raise InputError(f"worst must be a whole number >= 0 (classes to list), got {worst!r}")
     ct = as_contingency(data, qi, sensitive, ordered=ordered)
     if isinstance(sensitive, str):
         sensitive = [sensitive]

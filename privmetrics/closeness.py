@@ -106,13 +106,18 @@ def _ground_matrix(sc: SensitiveCounts, ground_distance: GroundDistance) -> np.n
         if missing:
             raise InputError(f"the ground-distance matrix has no row/column for value "
                              f"{missing[0]!r}", column=sc.name)
-        dist = ground_distance.loc[list(sc.values), list(sc.values)].to_numpy(dtype=float)
+        dist = ground_distance.loc[list(sc.values), list(sc.values)].to_numpy()
     else:
-        dist = np.asarray(ground_distance, dtype=float)
+        dist = np.asarray(ground_distance)
         if dist.shape != (m, m):
             raise InputError(f"the ground-distance matrix must be {m}x{m} (one row and column "
                              f"per distinct value, in sorted order), got {dist.shape}",
                              column=sc.name)
+    try:
+        dist = dist.astype(float)
+    except (TypeError, ValueError):  # a cell such as "x" in a matrix read from a file
+        raise InputError("the ground-distance matrix must hold finite non-negative numbers",
+                         column=sc.name) from None
     if not np.all(np.isfinite(dist)) or (dist < 0).any():
         raise InputError("the ground-distance matrix must hold finite non-negative numbers",
                          column=sc.name)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
 # Keys stay below this bound so that ``key * radix + code`` never overflows a signed int64.
 _KEY_LIMIT = 1 << 62
 # An integer column whose range is at most this wide is coded by offset, without a hash table.
@@ -98,7 +100,12 @@ def encode_column(series: pd.Series, *, sort: bool = True) -> ColumnCodes:
         codes, uniques = pd.factorize(series, sort=sort, use_na_sentinel=False)
     except TypeError:
         # Mixed types that cannot be ordered (e.g. str and int in one object column).
-        codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+        try:
+            codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+        except TypeError as exc:  # cells that cannot be compared at all: lists, dicts, arrays
+            raise InputError(f"holds values of an unhashable type ({exc}); list and struct "
+                             "columns cannot be quasi-identifiers or sensitive attributes: "
+                             "flatten it first", column=str(series.name)) from None
         in_order = False
     if not isinstance(uniques, pd.Index):
         uniques = pd.Index(uniques)

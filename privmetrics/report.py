@@ -70,6 +70,7 @@ def report_to_dict(report: AuditReport) -> dict:
     return {
         "schema": SCHEMA,
         "passed": bool(report.passed),
+        "verdict": verdict(report),
         "source": report.source,
         "n_records": int(report.n_records),
         "n_classes": int(report.n_classes),
@@ -100,6 +101,40 @@ def report_to_dict(report: AuditReport) -> dict:
     }
 
 
+def verdict(report: AuditReport) -> str:
+    """``"passed"``, ``"failed"``, or ``"no_requirement"`` when nothing was asked.
+
+    ``report.passed`` is True when no requirement was asked (nothing failed); the verdict keeps a
+    measurement apart from a pass, so that no one reads "k = 1" as private.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privface.privmetrics.audit import audit
+    >>> verdict(audit(pd.DataFrame({"a": [1, 2]}), ["a"])), verdict(audit(
+    ...     pd.DataFrame({"a": [1, 2]}), ["a"], k=2))
+    ('no_requirement', 'failed')
+    """
+    if not report.requirements:
+        return "no_requirement"
+    return "passed" if report.passed else "failed"
+
+
+def headline(report: AuditReport) -> str:
+    """The headline risk of a table in one line: its k and the share of records at risk.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privface.privmetrics.audit import audit
+    >>> headline(audit(pd.DataFrame({"a": [1, 1, 2]}), ["a"]))
+    'k = 1; 100.0% of records at prosecutor risk above 0.2 (highest risk 1)'
+    """
+    risk = report.risk
+    return (f"k = {_fmt(report.metrics['k_anonymity'])}; {risk.records_at_risk:.1%} of records "
+            f"at prosecutor risk above {_fmt(risk.threshold)} (highest risk {_fmt(risk.highest)})")
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -122,7 +157,11 @@ def report_to_text(report: AuditReport) -> str:
     >>> text.splitlines()[0]
     'privface audit: PASSED'
     """
-    lines = [f"privface audit: {'PASSED' if report.passed else 'FAILED'}"]
+    if report.requirements:
+        lines = [f"privface audit: {'PASSED' if report.passed else 'FAILED'}"]
+    else:  # a measurement, not a verdict: never "PASSED" over a table with k = 1
+        lines = ["privface audit: no requirement given (measured only; ask for one, e.g. "
+                 "--k 5, for a verdict)", f"headline: {headline(report)}"]
     if report.source:
         lines.append(f"data: {report.source}")
     lines.append(f"records: {report.n_records:,}   equivalence classes: {report.n_classes:,}")

@@ -45,7 +45,7 @@ from .errors import InputError
 from .readers.celeba import _INDEX_NAME, _celeba_header
 from .readers.files import PathLike, _check_readable
 from .readers.tables import (_check_format, _csv_errors, _csv_header, _require_pyarrow,
-                             _sniff_format, read_table)
+                             _sniff_format, check_short_rows, read_table)
 
 #: Rows read at a time when the caller does not say: about 50 MB per 50 columns of int8.
 DEFAULT_CHUNK_ROWS = 1_000_000
@@ -239,6 +239,7 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
         with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8",
                          chunksize=chunk_rows) as reader:
             for chunk in reader:
+                check_short_rows(chunk, piece.file, sep)
                 yield chunk[columns]
 
 

@@ -53,11 +53,19 @@ def identity_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_demo_measures_and_passes_without_requirements():
+def test_demo_without_requirements_measures_and_says_no_requirement_was_given():
     result = invoke("--demo")
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("privface audit: PASSED")
+    assert result.exit_code == 0, result.output  # nothing failed
+    assert "PASSED" not in result.output
+    first, second = result.output.splitlines()[:2]
+    assert first.startswith("privface audit: no requirement given") and "--k 5" in first
+    assert second.startswith("headline: k = 1; 9") and "risk above 0.2" in second
     assert "records: 20,000" in result.output
+    report = json.loads(invoke("--demo", "--format", "json").output)
+    assert report["verdict"] == "no_requirement" and report["passed"] is True
+    jsonschema.validate(report, _schema())
+    failing = json.loads(invoke("--demo", "--k", "5", "--format", "json").output)
+    assert failing["verdict"] == "failed"
 
 
 def test_demo_fails_an_unreachable_requirement_with_exit_1():
@@ -136,7 +144,7 @@ def test_ordered_and_ground_distance_options(tmp_path):
     (["missing.txt"], "missing.txt"),
     (["--demo", "--qi", "Mlae"], "'Mlae'"),
     (["--demo", "--format", "xml"], "--format must be text or json"),
-    (["--demo", "--t", "2"], "requirement t must be a number in [0, 1]"),
+    (["--demo", "--t", "2"], "Invalid value for '--t'"),
     ([], "no DATA given"),
 ])
 def test_bad_input_exits_2_with_a_message_naming_the_culprit(args, expected):

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers.files import atomic_write
 
 from .networks import Discriminator, Generator
@@ -51,24 +52,24 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     """
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"{file}: checkpoint not found")
+        raise InputError(f"{file}: checkpoint not found")
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch words this differently across versions; the pickled global's name is the fact.
         found = re.search(r"GLOBAL\s+([\w.]+)", str(error))
         if found:  # a pickled object other than tensors and containers: code could hide there
-            raise ValueError(f"{file}: refused to load: not a plain state dict of tensors (it "
+            raise InputError(f"{file}: refused to load: not a plain state dict of tensors (it "
                              f"holds a {found.group(1)}); privface never unpickles arbitrary "
                              "objects from a checkpoint") from None
         detail = str(error).partition("WeightsUnpickler error:")[2].strip().split("\n")[0]
-        raise ValueError(f"{file}: not a PyTorch checkpoint, or not one that can be read as "
+        raise InputError(f"{file}: not a PyTorch checkpoint, or not one that can be read as "
                          f"weights only ({detail or 'unreadable pickle data'})") from None
     except Exception as error:  # the legacy reader fails with KeyError, EOFError, ...
-        raise ValueError(f"{file}: not a PyTorch checkpoint ({type(error).__name__}: "
+        raise InputError(f"{file}: not a PyTorch checkpoint ({type(error).__name__}: "
                          f"{error})") from None
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{file}: expected a state dict, found a {type(obj).__name__}")
+        raise InputError(f"{file}: expected a state dict, found a {type(obj).__name__}")
     return dict(obj)
 
 
@@ -117,7 +118,7 @@ def load_state_strictly(module: nn.Module, state: Mapping[str, object], source: 
     if problems:
         shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more"
                                            if len(problems) > 6 else "")
-        raise ValueError(f"{source}: does not match the network built ({shown}){hint}")
+        raise InputError(f"{source}: does not match the network built ({shown}){hint}")
     module.load_state_dict(state, strict=True)
     return module
 
@@ -156,8 +157,9 @@ def load_stargan_generator(path: str | os.PathLike, c_dim: int = 5, conv_dim: in
     >>> load_stargan_generator(p, c_dim=3, conv_dim=4, repeat_num=1)
     Traceback (most recent call last):
     ...
-    ValueError: ...1-G.ckpt: does not match the network built (main.0.weight has shape
-    (4, 8, 7, 7), expected (4, 6, 7, 7)); the file holds conv_dim=4, c_dim=5, repeat_num=1
+    privface.privmetrics.errors.InputError: ...1-G.ckpt: does not match the network built \
+(main.0.weight has shape (4, 8, 7, 7), expected (4, 6, 7, 7)); the file holds conv_dim=4, \
+c_dim=5, repeat_num=1
     """
     state = (read_generator_shards(path)[0] if str(path).endswith(".safetensors")
              else read_checkpoint(path))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from privface.privmetrics.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from ..base import check_faces
@@ -67,19 +68,19 @@ class StarGANGenerator:
         if checkpoint is None:
             checkpoint = _checkpoints.shipped_generator_path()
         if checkpoint is None:
-            raise ValueError("StarGAN needs a checkpoint: no trained StarGAN weights ship with "
+            raise InputError("StarGAN needs a checkpoint: no trained StarGAN weights ship with "
                              "this version of privface yet, and privface never downloads "
                              "weights. Pass one with --checkpoint PATH (or checkpoint=PATH): "
                              "the official 200000-G.ckpt (5 attributes, 128 or 256 px), a "
                              "{iter}-G.ckpt from `privface train stargan`, or one of its "
                              "exported *-00001-of-0000N.safetensors shards")
         if int(image_size) < 16 or int(image_size) % 4:
-            raise ValueError(f"image_size must be a multiple of 4, at least 16, got {image_size}")
+            raise InputError(f"image_size must be a multiple of 4, at least 16, got {image_size}")
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         self.attributes = tuple(attributes)
         if not self.attributes or len(set(self.attributes)) != len(self.attributes):
-            raise ValueError(f"attributes must be distinct and at least one, got {attributes}")
+            raise InputError(f"attributes must be distinct and at least one, got {attributes}")
         self.checkpoint = checkpoint
         self.image_size, self.batch_size, self.device = int(image_size), int(batch_size), device
         self.geometry: FaceGeometry = square(self.image_size)

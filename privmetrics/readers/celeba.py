@@ -100,8 +100,9 @@ def _celeba_header(file: Path) -> list[str]:
     lines = _head_lines(file, 2)
     count = lines[0].strip() if lines else ""
     if not _INT_RE.fullmatch(count):
-        raise InputError(f"expected the image count (an integer) on line 1, found {count!r}",
-                         file=str(file), row=1)
+        problem = _count_line_problem(_head_lines(file, 3))
+        raise InputError(f"expected the image count (an integer) on line 1, found "
+                         f"{count[:60]!r}{problem or ''}", file=str(file), row=1)
     if len(lines) < 2:
         raise InputError("missing header: expected the attribute names on line 2, "
                          "found the end of the file", file=str(file), row=2)
@@ -386,7 +387,11 @@ def is_celeba_attribute_file(path: PathLike) -> bool:
     except OSError:
         return False
     lines = _LINE_BREAK_RE.split(head, maxsplit=3)[:3]
-    if len(lines) < 2 or not _INT_RE.fullmatch(lines[0].strip()):
+    if len(lines) >= 2 and not _INT_RE.fullmatch(lines[0].strip()):
+        # A broken count line (or none) must not send the file to the CSV reader, whose
+        # message would mislead: rows of 1/-1/0 under space-separated names are CelebA's.
+        return _count_line_problem(lines) is not None
+    if len(lines) < 2:
         return False
     names = lines[1].split()
     if not names or any(c in line for line in lines[1:] for c in ",\t"):
@@ -394,6 +399,33 @@ def is_celeba_attribute_file(path: PathLike) -> bool:
     numeric = [n for n in names if _INT_RE.fullmatch(n.lstrip("-"))]
     return len(numeric) < len(names) and not (len(names) > 1 and set(names[1:]) <= _VALUE_TOKENS)
 
+
+
+def _count_line_problem(lines: list[str]) -> str | None:
+    """What is wrong with line 1 of a file laid out as CelebA's apart from its count line.
+
+    None when the file does not look like CelebA's layout at all (it is then not one).
+    """
+    def image_row(line: str, m: int) -> bool:
+        fields = line.split()
+        return (len(fields) == m + 1 and set(fields[1:]) <= _VALUE_TOKENS
+                and not any(c in line for c in ",\t"))
+
+    def attribute_names(line: str) -> list[str]:
+        names = line.split()
+        if any(c in line for c in ",\t") or any(_INT_RE.fullmatch(n.lstrip("-")) for n in names):
+            return []
+        return names
+
+    names = attribute_names(lines[0]) if lines else []
+    if names and len(lines) > 1 and image_row(lines[1], len(names)):
+        return ("; line 1 holds the attribute names and line 2 an image row: the count line is "
+                "missing (CelebA's layout: line 1 the number of images, line 2 the names)")
+    names = attribute_names(lines[1]) if len(lines) > 1 else []
+    if names and len(lines) > 2 and image_row(lines[2], len(names)):
+        return ("; the rest is laid out as a CelebA attribute file, whose line 1 is the number "
+                "of images")
+    return None
 
 
 def write_celeba_attributes(table: pd.DataFrame, path: PathLike) -> None:

@@ -71,6 +71,21 @@ def _iter_lines(file: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
+def _not_utf8_error(file: Path, what: str) -> InputError:
+    """Error path only: the line and byte offset of the first byte that is not UTF-8."""
+    offset = 0
+    with open(file, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                return InputError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at byte offset "
+                                  f"{offset + exc.start:,} of the file; expected {what}",
+                                  file=str(file), row=number)
+            offset += len(raw)
+    return InputError(f"not UTF-8 text; expected {what}", file=str(file))
+
+
 def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
     """Write through ``write(tmp)`` to a temporary file beside ``path``, then rename it over."""
     target = Path(path)

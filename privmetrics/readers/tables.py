@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from .celeba import (
     read_celeba_attributes,
     write_celeba_attributes,
 )
-from .files import PathLike, _check_readable, _head_lines, atomic_write
+from .files import PathLike, _check_readable, _head_lines, _not_utf8_error, atomic_write
 
 TableFormat = Literal["celeba", "csv", "parquet", "tsv"]
 _FORMATS: tuple[str, ...] = ("celeba", "csv", "parquet", "tsv")
@@ -76,6 +77,7 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         header_row = None
     else:
         table, header_row = _read_delimited(file, "\t" if kind == "tsv" else ",")
+        check_short_rows(table, file, "\t" if kind == "tsv" else ",")
     if len(table) == 0:
         raise InputError("the table has a header but no rows", file=str(file))
     return _use_image_index(table, file, header_row)
@@ -131,15 +133,56 @@ def _csv_header(file: Path, sep: str) -> list[str]:
     return header
 
 
+def check_short_rows(table: pd.DataFrame, file: Path, sep: str) -> None:
+    """Raise for a row with fewer fields than the header, which pandas pads with missing values.
+
+    pandas rejects a row with too many fields but silently pads a short one; privface treats
+    both alike. A padded row shows as a missing value in the last column, so the file is scanned
+    (once, then cached) only when the table, or a chunk of it, has one there.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("a,b,c\\n1,2,3\\n1,2\\n")
+    >>> check_short_rows(pd.read_csv(path), path, ",")
+    Traceback (most recent call last):
+    ...
+    privface.privmetrics.errors.InputError: ...t.csv, line 3: expected 3 fields as in the ...
+    """
+    if table.shape[1] == 0 or not table.iloc[:, -1].isna().any():
+        return
+    stat = file.stat()
+    short = _first_short_row(file, sep, stat.st_size, stat.st_mtime_ns)
+    if short is not None:
+        line, found, expected = short
+        raise InputError(f"expected {expected} fields as in the header, found {found} (a "
+                         "missing field is an error, not an empty cell: write the separator, "
+                         "e.g. '1,2,' for an empty last cell)", file=str(file), row=line)
+
+
+@functools.lru_cache(maxsize=8)
+def _first_short_row(file: Path, sep: str, size: int, mtime_ns: int
+                     ) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first short row; size and mtime key the cache."""
+    # Not a hot path: only a table with missing values in its last column gets here.
+    with open(file, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        expected = len(next(reader, []))
+        for fields in reader:
+            if fields and len(fields) < expected:  # a blank line is no row, for pandas too
+                return reader.line_num, len(fields), expected
+    return None
+
+
 @contextmanager
 def _csv_errors(file: Path, sep: str) -> Iterator[None]:
     """Turn pandas' CSV parsing errors (also those of chunked reading) into InputErrors."""
     what = "CSV" if sep == "," else "tab-separated"
     try:
         yield
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start} of a block): expected a {what} "
-                         "table", file=str(file)) from None
+    except UnicodeDecodeError:
+        raise _not_utf8_error(file, f"a {what} table") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"no columns: expected a {what} table with a header line",
                          file=str(file)) from None
