@@ -32,13 +32,16 @@ def predict_command(
     Photos with no face, or that cannot be read, are listed on stderr with the reason.
     Exit status: 0 on success, 2 for bad input.
     """
-    from privface.privmetrics.readers import write_celeba_attributes, write_table
+    from privface.privmetrics.readers import (check_distinct_paths, write_celeba_attributes,
+                                              write_table)
 
     from .photos import analyze_folder, photos_table, report_skipped
 
     try:
         if not photos.is_dir():
             raise InputError("expected a folder of photos", file=str(photos))
+        check_distinct_paths(inputs={"PHOTOS": photos, "--model": model},
+                             outputs={"--output": output})
         if all_faces:
             analysis = analyze_folder(photos, largest_only=False, model=model, workers=workers)
             report_skipped(analysis)
