@@ -37,19 +37,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .cell_counts import CellCounts, add_up, count_cells, to_contingency
+from .cell_counts import (CellCounts, _distinct_rows, add_up, count_cells, merge_counts,
+                          to_contingency)
 from .contingency import ContingencyTable, check_column_roles
 from .errors import InputError
 from .readers.celeba import _INDEX_NAME, _celeba_header
 from .readers.files import PathLike, _check_readable
-from .readers.tables import (_check_format, _csv_errors, _csv_header, _require_pyarrow,
-                             _sniff_format, read_table)
+from .readers.tables import (_check_format, _csv_errors, _csv_header, _read_delimited_table,
+                             _require_pyarrow, _sniff_format, _typed_like_read_csv, read_table)
 
 #: Rows read at a time when the caller does not say: about 50 MB per 50 columns of int8.
 DEFAULT_CHUNK_ROWS = 1_000_000
 _GLOB_CHARS = frozenset("*?[")
+_TEXT_KINDS = ("csv", "tsv")
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,13 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     [2, 1]
     """
     columns = list(columns)
+    # CSV/TSV cells come as text: a chunk must not decide a column's type on its own ("1" and
+    # "1.0" are one float in a numeric chunk, two values beside an "x"). The counts are typed
+    # once for the whole table (see _typed_text_counts).
+    text = {name: str for name in columns}
+    if piece.kind in _TEXT_KINDS and chunk_rows is None:
+        yield _read_delimited_table(piece.file, piece.kind, dtype=text)[columns]
+        return
     if piece.kind == "celeba" or (chunk_rows is None and piece.row_groups is None):
         yield read_table(piece.file, fmt=piece.kind)[columns]
         return
@@ -236,7 +246,7 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     # Every column is parsed (no usecols): pandas then rejects a malformed line anywhere in it,
     # as the in-memory reader does; the parser tokenises every field anyway.
     with _csv_errors(piece.file, sep):
-        with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8",
+        with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8", dtype=text,
                          chunksize=chunk_rows) as reader:
             for chunk in reader:
                 yield chunk[columns]
@@ -317,8 +327,55 @@ def stream_contingency(
     _check_chunk_rows(chunk_rows)
     pieces = plan_pieces(find_files(source), fmt)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
-    counts = add_up(count_piece(piece, qi, sens, chunk_rows) for piece in pieces)
-    return to_contingency(counts, ordered=ordered)
+    text, typed = split_text_pieces(pieces)
+    sums = []
+    if text:
+        sums.append(_typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows)
+                                              for p in text)))
+    if typed:
+        sums.append(add_up(count_piece(p, qi, sens, chunk_rows) for p in typed))
+    return to_contingency(merge_counts(sums), ordered=ordered)
+
+
+def split_text_pieces(pieces: Sequence[TablePiece]) -> tuple[list[TablePiece], list[TablePiece]]:
+    """The CSV/TSV pieces (counted as text, typed once at the end) and the others.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> text, typed = split_text_pieces([TablePiece(Path("a.csv"), "csv"),
+    ...                                  TablePiece(Path("b.parquet"), "parquet")])
+    >>> [p.kind for p in text], [p.kind for p in typed]
+    (['csv'], ['parquet'])
+    """
+    text = [p for p in pieces if p.kind in _TEXT_KINDS]
+    return text, [p for p in pieces if p.kind not in _TEXT_KINDS]
+
+
+def _typed_text_counts(counts: CellCounts) -> CellCounts:
+    """Counts of CSV/TSV cells read as text, with each column typed as the whole table would be.
+
+    Every column is typed once from its distinct texts (:func:`_typed_like_read_csv`), so a
+    table gets the same values whatever its chunks; cells that become equal ("1", "1.0") are
+    merged.
+    """
+    typed: dict[str, tuple[pd.Index, pd.Series]] = {}
+    for name in counts.qi + counts.sensitive:
+        texts = pd.unique(np.concatenate([frame[name].to_numpy(dtype=object)
+                                          for frame in counts.cells.values()
+                                          if name in frame.columns]))
+        typed[name] = (pd.Index(texts, dtype=object), _typed_like_read_csv(texts))
+    cells: dict[str | None, pd.DataFrame] = {}
+    totals: dict[str | None, np.ndarray] = {}
+    for key, frame in counts.cells.items():
+        columns = {}
+        for name in frame.columns:
+            index, values = typed[name]
+            columns[name] = values.take(index.get_indexer(frame[name].to_numpy(dtype=object)))
+        out = pd.DataFrame({n: c.to_numpy() for n, c in columns.items()},
+                           columns=frame.columns)
+        cells[key], totals[key] = _distinct_rows(out, counts.counts[key])
+    return CellCounts(qi=counts.qi, sensitive=counts.sensitive, cells=cells, counts=totals)
 
 
 def _check_chunk_rows(chunk_rows: int | None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,12 +75,10 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         return read_celeba_attributes(file)
     if kind == "parquet":
         table = _read_parquet(file)
-        header_row = None
-    else:
-        table, header_row = _read_delimited(file, "\t" if kind == "tsv" else ",")
-    if len(table) == 0:
-        raise InputError("the table has a header but no rows", file=str(file))
-    return _use_image_index(table, file, header_row)
+        if len(table) == 0:
+            raise InputError("the table has a header but no rows", file=str(file))
+        return _use_image_index(table, file, None)
+    return _read_delimited_table(file, kind)
 
 
 def detect_format(path: PathLike) -> str:
@@ -134,8 +134,12 @@ def read_table_text(path: PathLike, *, fmt: TableFormat | None = None) -> pd.Dat
     if kind not in ("csv", "tsv"):
         raise InputError(f"only CSV and TSV cells can be read as text, not {kind}",
                          file=str(file))
-    table, header = _read_delimited(file, "\t" if kind == "tsv" else ",", dtype=str,
-                                    keep_default_na=False)
+    return _read_delimited_table(file, kind, dtype=str, keep_default_na=False)
+
+
+def _read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
+    """A whole CSV/TSV file as :func:`read_table` gives it; ``options`` go to pandas."""
+    table, header = _read_delimited(file, "\t" if kind == "tsv" else ",", **options)
     if len(table) == 0:
         raise InputError("the table has a header but no rows", file=str(file))
     return _use_image_index(table, file, header)
@@ -145,8 +149,30 @@ def _read_delimited(file: Path, sep: str, **options) -> tuple[pd.DataFrame, list
     """Read CSV/TSV; returns the table and the raw header row (pandas renames some names)."""
     with _csv_errors(file, sep):
         header = _csv_header(file, sep)
-        table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8", **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.DtypeWarning)
+            try:
+                table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8", **options)
+            except pd.errors.DtypeWarning:
+                # pandas typed a long column block by block, leaving e.g. ints beside strings:
+                # read again with one type per column, decided over the whole column.
+                table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8",
+                                    low_memory=False, **options)
     return table, header
+
+
+def _typed_like_read_csv(texts: np.ndarray) -> pd.Series:
+    """The values :func:`read_table` gives a CSV column holding exactly these texts.
+
+    ``texts`` are the distinct cells of a column read as text (missing ones NaN). pandas decides
+    a column's type from the set of its cells alone (int, float, bool, else text), so parsing
+    the distinct cells once gives every cell the value a read of the whole file would give:
+    the chunked and Dask engines read text and type it here, once per table.
+    """
+    buffer = io.StringIO()
+    pd.DataFrame({"v": texts, "_": 0}).to_csv(buffer, index=False, lineterminator="\n")
+    buffer.seek(0)
+    return pd.read_csv(buffer, engine="c", low_memory=False)["v"]
 
 
 def _csv_header(file: Path, sep: str) -> list[str]:
