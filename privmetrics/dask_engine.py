@@ -32,7 +32,7 @@ from .contingency import ContingencyTable, check_column_roles
 from .errors import InputError
 from .readers.files import PathLike
 from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, _typed_text_counts, check_pieces,
-                        count_piece, find_files, plan_pieces, split_text_pieces)
+                        count_piece, find_files, plan_pieces, split_text_pieces, typed_alike)
 
 DASK_HINT = 'the Dask engine needs dask and distributed: pip install "privface[dask]"'
 
@@ -167,18 +167,17 @@ def dask_files_contingency(
     pieces = plan_pieces(find_files(source), fmt, piece_rows=chunk_rows)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
     count = dask.delayed(count_piece, pure=True)
-    # CSV/TSV pieces are counted as text and typed once, over the whole table, as in
-    # stream_contingency: one schema whatever the pieces.
     text, typed = split_text_pieces(pieces)
-    sums = []
-    if text:
-        sums.append(dask.delayed(_typed_text_counts, pure=True)(
-            _sum_tree(dask, [count(p, qi, sens, chunk_rows) for p in text], split_every)))
-    if typed:
-        sums.append(_sum_tree(dask, [count(p, qi, sens, chunk_rows) for p in typed],
-                              split_every))
-    (total,) = dask.compute(_sum_tree(dask, sums, split_every))
-    return to_contingency(total, ordered=ordered)
+    sums = [_sum_tree(dask, [count(p, qi, sens, chunk_rows) for p in group], split_every)
+            for group in (text, typed) if group]
+    totals = list(dask.compute(*sums))
+    if text and not typed_alike(totals[0]):
+        # The CSV/TSV pieces disagree on a column's type: count their text and type it once,
+        # for the whole table, as stream_contingency does.
+        (text_total,) = dask.compute(_sum_tree(
+            dask, [count(p, qi, sens, chunk_rows, True) for p in text], split_every))
+        totals[0] = _typed_text_counts(text_total)
+    return to_contingency(merge_counts(totals), ordered=ordered)
 
 
 def _compute_sum(dask: ModuleType, parts: list, split_every: int) -> CellCounts:

@@ -209,11 +209,14 @@ def table_columns(file: Path, kind: str) -> list[str]:
 
 
 def iter_chunks(piece: TablePiece, columns: Sequence[str],
-                chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+                chunk_rows: int | None = DEFAULT_CHUNK_ROWS, *, as_text: bool = False
+                ) -> Iterator[pd.DataFrame]:
     """The rows of a piece, ``chunk_rows`` at a time, with only the named columns.
 
     With ``chunk_rows=None`` a whole file is read by :func:`read_table` (every check of the
     in-memory reader, e.g. unique image names). A CelebA attribute file is always read whole.
+
+    With ``as_text=True`` the columns of a CSV/TSV file come as their text (missing cells NaN).
 
     Raises
     ------
@@ -229,11 +232,8 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     [2, 1]
     """
     columns = list(columns)
-    # CSV/TSV cells come as text: a chunk must not decide a column's type on its own ("1" and
-    # "1.0" are one float in a numeric chunk, two values beside an "x"). The counts are typed
-    # once for the whole table (see _typed_text_counts).
-    text = {name: str for name in columns}
-    if piece.kind in _TEXT_KINDS and chunk_rows is None:
+    text = {name: str for name in columns} if as_text else None
+    if piece.kind in _TEXT_KINDS and chunk_rows is None and as_text:
         yield _read_delimited_table(piece.file, piece.kind, dtype=text)[columns]
         return
     if piece.kind == "celeba" or (chunk_rows is None and piece.row_groups is None):
@@ -253,7 +253,8 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
 
 
 def count_piece(piece: TablePiece, qi: Sequence[str], sensitive: Sequence[str],
-                chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> CellCounts:
+                chunk_rows: int | None = DEFAULT_CHUNK_ROWS, as_text: bool = False
+                ) -> CellCounts:
     """Count one piece chunk by chunk (also the task a Dask worker runs for a piece).
 
     Raises
@@ -275,7 +276,7 @@ def count_piece(piece: TablePiece, qi: Sequence[str], sensitive: Sequence[str],
     # without rows, and the empty chunk keeps the sum defined.
     empty = count_cells(pd.DataFrame({c: [] for c in columns}), qi, sensitive)
     chunks = (count_cells(chunk, qi, sensitive)
-              for chunk in iter_chunks(piece, columns, chunk_rows))
+              for chunk in iter_chunks(piece, columns, chunk_rows, as_text=as_text))
     counts = add_up(itertools.chain([empty], chunks))
     if counts.n_records == 0 and piece.row_groups is None:
         raise InputError("the table has a header but no rows", file=str(piece.file))
@@ -330,11 +331,36 @@ def stream_contingency(
     text, typed = split_text_pieces(pieces)
     sums = []
     if text:
-        sums.append(_typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows)
-                                              for p in text)))
+        counts = add_up(count_piece(p, qi, sens, chunk_rows) for p in text)
+        if not typed_alike(counts):
+            counts = _typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows, True)
+                                               for p in text))
+        sums.append(counts)
     if typed:
         sums.append(add_up(count_piece(p, qi, sens, chunk_rows) for p in typed))
     return to_contingency(merge_counts(sums), ordered=ordered)
+
+
+def typed_alike(counts: CellCounts) -> bool:
+    """Whether CSV/TSV chunks, each typed by pandas on its own, agree on every column's type.
+
+    Chunks that agree (all numbers, all booleans, all text; a chunk of only missing cells goes
+    with any) have the values a read of the whole file would give. Chunks that disagree (ints
+    in one chunk, an ``"x"`` in another) mix types in one column: their cells must be read
+    again as text (``count_piece(..., as_text=True)``) and typed once, for the whole table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> parts = [count_cells(pd.DataFrame({"c": v}), ["c"]) for v in ([1.0, 1.0], ["x"])]
+    >>> typed_alike(parts[0]), typed_alike(merge_counts(parts))
+    (True, False)
+    """
+    for kinds in counts.kinds.values():
+        present = kinds - {"missing"}
+        if len(present) > 1 or "mixed" in present:
+            return False
+    return True
 
 
 def split_text_pieces(pieces: Sequence[TablePiece]) -> tuple[list[TablePiece], list[TablePiece]]:
