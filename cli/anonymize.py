@@ -80,8 +80,9 @@ def anonymize_command(
         "--seed", help="Seed the randomized response (reproducible, recorded in the "
         "certificate). Default: OS entropy.")] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Where to write the anonymized table (same format as the input); "
-        "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")
+        "--out", "-o", help="Where to write the anonymized table, in the format its suffix "
+        "names (.csv, .tsv, .parquet; .txt for CelebA's layout); the certificate goes to "
+        "OUT.certificate.json. Default: NAME.anonymized.EXT here.")
     ] = None,
     input_format: InputFormatOption = None,
     generator: Annotated[str, typer.Option(

@@ -142,6 +142,8 @@ def train_stargan_command(
     from .common import split_names
 
     try:
+        check_distinct_paths(inputs={"--images": images, "--labels": labels},
+                             outputs={"--checkpoint-dir": checkpoint_dir})
         try:
             from privface.generators.stargan import train_stargan
         except ImportError as error:

@@ -85,6 +85,11 @@ def _destructive_commands(tmp_path: Path, table: Path) -> dict[str, list]:
         "evaluate --output in the originals": ["evaluate", photos, photos, "--output",
                                                photos / "report.txt"],
         "perturb apply --out PHOTOS": ["perturb", "apply", table, photos, "--out", photos],
+        "train stargan --checkpoint-dir PHOTOS": [
+            "train", "stargan", "--images", photos, "--labels", table, "--checkpoint-dir",
+            photos],
+        "train attributes --out the labels": [
+            "train", "attributes", "--images", photos, "--labels", table, "--out", table],
     }
 
 
@@ -94,7 +99,8 @@ def _destructive_commands(tmp_path: Path, table: Path) -> dict[str, list]:
     "anonymize --report the certificate", "anonymize --out the identities",
     "audit --output DATA", "audit --output a file of the glob", "predict --output a photo",
     "predict --output inside the photos", "report --output the certificate",
-    "evaluate --output in the originals", "perturb apply --out PHOTOS"])
+    "evaluate --output in the originals", "perturb apply --out PHOTOS",
+    "train stargan --checkpoint-dir PHOTOS", "train attributes --out the labels"])
 def test_an_output_that_is_an_input_or_another_output_exits_2_and_touches_nothing(
         tmp_path, table, case):
     args = _destructive_commands(tmp_path, table)[case]
@@ -202,6 +208,19 @@ def test_an_unknown_output_suffix_exits_2_naming_it_and_the_supported_ones(tmp_p
     text = " ".join(result.output.split())
     assert needle in text and ".csv, .tsv, .parquet" in text
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--output", "attrs.xlsx"], "'.xlsx'"),
+    (["--all-faces", "--output", "faces.txt"], "'.txt'"),
+])
+def test_predict_refuses_a_suffix_it_cannot_write_before_any_work(tmp_path, args, needle):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    args = [a if a.startswith("--") else tmp_path / a for a in args]
+    result = invoke("predict", photos, *args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and ".parquet" in result.output
 
 
 # -------------------------------------------- item 6: cells the anonymizer keeps are untouched
