@@ -31,7 +31,13 @@ _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parque
 
 
 def _output_format(target: Path, input_fmt: str) -> str:
-    """The format the output's suffix names; CelebA's layout only for a CelebA input."""
+    """The format the output's suffix names; CelebA's layout only for a CelebA input.
+
+    Without a suffix, the input's format when a reader tells it from the content (CelebA's
+    layout, CSV), so that the output re-audits.
+    """
+    if not target.suffix and input_fmt in ("celeba", "csv"):
+        return input_fmt
     fmt = _SUFFIXES.get(target.suffix.lower())
     if fmt is None or (fmt == "celeba" and input_fmt != "celeba"):
         usable = ".csv, .tsv, .parquet" + (" or .txt" if input_fmt == "celeba" else "")

@@ -188,6 +188,13 @@ def test_the_output_suffix_decides_the_format_and_the_output_re_audits(tmp_path,
     assert len(read_table(out)) == 4
 
 
+def test_without_a_suffix_a_csv_input_is_written_as_csv(tmp_path, table):
+    out = tmp_path / "released"
+    assert invoke("anonymize", table, "--qi", "Male", "--k", "2", "--out", out).exit_code == 0
+    assert cells(out) == cells(table)
+    assert invoke("audit", out, "--qi", "Male", "--k", "2").exit_code == 0
+
+
 def test_a_celeba_input_can_be_written_as_csv_and_re_audited(tmp_path):
     attrs = tmp_path / "list_attr_celeba.txt"
     attrs.write_text("4\nMale Young \n1.jpg 1 1\n2.jpg 1 -1\n3.jpg -1 1\n4.jpg -1 -1\n")
@@ -202,6 +209,8 @@ def test_a_celeba_input_can_be_written_as_csv_and_re_audited(tmp_path):
                                           ("y.txt", "CelebA input only")])
 def test_an_unknown_output_suffix_exits_2_naming_it_and_the_supported_ones(tmp_path, table, name,
                                                                            needle):
+    table = table.rename(table.with_suffix(".tsv"))  # no suffix: a TSV would read back as CSV
+    table.write_text(TABLE.replace(",", "\t"))
     before = snapshot(tmp_path)
     result = invoke("anonymize", table, "--qi", "Male", "--k", "2", "--out", tmp_path / name)
     assert result.exit_code == 2, result.output
