@@ -65,8 +65,8 @@ def _check_output(output: Path, data: Optional[Path], identities: Optional[Path]
     if data is not None and is_pattern(data):
         inputs.update((f"DATA ({match})", Path(match))
                       for match in glob.glob(str(data), recursive=True))
-    for spec in ground_distance or []:
-        inputs["--ground-distance"] = Path(spec.split("=", 1)[-1])
+    inputs.update((f"--ground-distance {spec}", Path(spec.split("=", 1)[-1]))
+                  for spec in ground_distance or [])
     check_distinct_paths(inputs=inputs, outputs={"--output": output})
 
 
