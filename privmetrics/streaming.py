@@ -364,7 +364,7 @@ def typed_alike(counts: CellCounts) -> bool:
 
 
 def split_text_pieces(pieces: Sequence[TablePiece]) -> tuple[list[TablePiece], list[TablePiece]]:
-    """The CSV/TSV pieces (counted as text, typed once at the end) and the others.
+    """The CSV/TSV pieces (typed by chunk, or as text when chunks disagree) and the others.
 
     Examples
     --------
