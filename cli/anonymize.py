@@ -8,8 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.anonymize import anonymize_table
+import pandas as pd
+
+from privface.privmetrics.anonymize import GENERALISED, anonymize_table
 from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import (check_distinct_paths, committed_together,
+                                          read_table_text, write_table)
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
                      OrderedOption, QiOption, SensitiveOption, fail_input, is_stdin, load_table,
@@ -21,6 +25,49 @@ def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
     stem = ("demo" if demo or data is None else "stdin" if is_stdin(data)
             else data.name.rsplit(".", 1)[0])
     return Path(f"{stem}.anonymized{suffix}")
+
+
+_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+             ".txt": "celeba"}
+
+
+def _output_format(target: Path, input_fmt: str) -> str:
+    """The format the output's suffix names; CelebA's layout only for a CelebA input.
+
+    Without a suffix, the input's format when a reader tells it from the content (CelebA's
+    layout, CSV), so that the output re-audits.
+    """
+    if not target.suffix and input_fmt in ("celeba", "csv"):
+        return input_fmt
+    fmt = _SUFFIXES.get(target.suffix.lower())
+    if fmt is None or (fmt == "celeba" and input_fmt != "celeba"):
+        usable = ".csv, .tsv, .parquet" + (" or .txt" if input_fmt == "celeba" else "")
+        raise InputError(f"cannot write a table ending in {target.suffix or 'no suffix'!r}: "
+                         f"the suffix decides the format; use {usable}"
+                         + ("" if input_fmt == "celeba" else
+                            " (.txt is CelebA's layout, for CelebA input only)"),
+                         file=str(target))
+    return fmt
+
+
+def _check_outputs(data: Optional[Path], identities: Optional[Path], beside: Optional[Path],
+                   target: Path, report: Optional[Path]) -> None:
+    check_distinct_paths(
+        inputs={"DATA": data, "--identities": identities, "the identities beside DATA": beside},
+        outputs={"--out": target, "the certificate": Path(f"{target}.certificate.json"),
+                 "--report": report})
+
+
+def _with_input_text(table: pd.DataFrame, cells: pd.DataFrame, qi: list[str]) -> pd.DataFrame:
+    """``table`` with every cell the anonymizer kept replaced by the input's exact text."""
+    out = table.copy()
+    for name in cells.columns:
+        text = cells[name].to_numpy(dtype=object).copy()
+        if name in qi:
+            text[table[name].to_numpy(dtype=object) == GENERALISED] = GENERALISED
+        out[name] = text
+    out.index = cells.index
+    return out
 
 
 def anonymize_command(
@@ -42,8 +89,9 @@ def anonymize_command(
         "--seed", help="Seed the randomized response (reproducible, recorded in the "
         "certificate). Default: OS entropy.", min=0)] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Where to write the anonymized table (same format as the input); "
-        "the certificate goes to OUT.certificate.json. Default: NAME.anonymized.EXT here.")
+        "--out", "-o", help="Where to write the anonymized table, in the format its suffix "
+        "names (.csv, .tsv, .parquet; .txt for CelebA's layout); the certificate goes to "
+        "OUT.certificate.json. Default: NAME.anonymized.EXT here.")
     ] = None,
     input_format: InputFormatOption = None,
     generator: Annotated[str, typer.Option(
@@ -136,6 +184,8 @@ def anonymize_command(
             from privface.reports import require_matplotlib
 
             require_matplotlib()  # before the work: a missing extra fails fast
+        if out is not None:  # refuse before reading; the default output is checked below
+            _check_outputs(data, identities, None, out, report)
         with progress("Reading the table..."):
             loaded = load_table(data, demo, input_format, identities)
         qis, sens, notes = resolve_columns(loaded, qi, sensitive, need_sensitive=(
@@ -143,26 +193,44 @@ def anonymize_command(
         for note in notes:
             stderr.print(note, markup=False)
         target = out if out is not None else _default_out(data, demo, loaded.fmt)
+        certificate_path = Path(f"{target}.certificate.json")
+        beside = (loaded.path.parent / "identity_CelebA.txt"
+                  if loaded.fmt == "celeba" and loaded.path is not None else None)
+        _check_outputs(data, identities, beside, target, report)
+        out_fmt = _output_format(target, loaded.fmt)
+        # Cells the anonymizer does not generalise are copied as the input's exact text (no
+        # "02134" -> 2134). The QIs are then grouped on that text too, so a class is constant
+        # in the text the output shows; with --epsilon they are released values instead.
+        cells = (read_table_text(loaded.path, fmt=loaded.fmt)
+                 if loaded.path is not None and {loaded.fmt, out_fmt} <= {"csv", "tsv"}
+                 else None)
+        source = loaded.table
+        if cells is not None and epsilon is None:
+            source = source.copy()
+            for name in (q for q in qis if q in cells.columns):  # a bad name: anonymize_table says
+                source[name] = cells[name].where(~source[name].isna().to_numpy()).to_numpy()
         with progress(f"Anonymizing {len(loaded.table):,} records..."):
-            result = anonymize_table(loaded.table, qis, sens, k=k, l=l, t=t,
+            result = anonymize_table(source, qis, sens, k=k, l=l, t=t,
                                      ordered=split_names(ordered), epsilon=epsilon, seed=seed)
-        from privface.privmetrics.readers import write_table
-
-        table = result.table
-        if loaded.fmt == "celeba" and "identity" in table.columns:
+        table = result.table if cells is None else _with_input_text(result.table, cells, qis)
+        if out_fmt == "celeba" and "identity" in table.columns:
             # CelebA's attribute layout holds attributes only; identities live in their own file.
             table = table.drop(columns="identity")
         certificate = result.certificate()
         certificate["source"] = loaded.source
         certificate["output"] = str(target)
-        certificate_path = Path(f"{target}.certificate.json")
-        write_table(table, target, fmt=loaded.fmt)
-        write_atomically(certificate_path, json.dumps(certificate, indent=2) + "\n")
+        html = None
         if report is not None:
             from privface.reports import class_sizes, render_table_anonymization, write_html
 
-            write_html(report, render_table_anonymization(
-                certificate, audit=result.audit, class_sizes=class_sizes(result.table, qis)))
+            html = render_table_anonymization(
+                certificate, audit=result.audit, class_sizes=class_sizes(result.table, qis))
+        # The certificate and the table replace what was there together, or neither does.
+        with committed_together():
+            write_atomically(certificate_path, json.dumps(certificate, indent=2) + "\n")
+            write_table(table, target, fmt=out_fmt)
+            if html is not None:
+                write_html(report, html)
     except (InputError, OSError) as exc:
         raise fail_input(exc) from None
     loss = result.loss

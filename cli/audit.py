@@ -53,6 +53,23 @@ def _ground_distances(specs: list[str], table: Mapping, sensitive: list[str]
     return out
 
 
+def _check_output(output: Path, data: Optional[Path], identities: Optional[Path],
+                  ground_distance: Optional[list[str]]) -> None:
+    """Refuse an --output that is one of the files the audit reads."""
+    import glob
+
+    from privface.privmetrics.readers import check_distinct_paths
+    from privface.privmetrics.streaming import is_pattern
+
+    inputs: dict[str, Optional[Path]] = {"DATA": data, "--identities": identities}
+    if data is not None and is_pattern(data):
+        inputs.update((f"DATA ({match})", Path(match))
+                      for match in glob.glob(str(data), recursive=True))
+    inputs.update((f"--ground-distance {spec}", Path(spec.split("=", 1)[-1]))
+                  for spec in ground_distance or [])
+    check_distinct_paths(inputs=inputs, outputs={"--output": output})
+
+
 def audit_command(
     data: DataArgument = None,
     demo: DemoOption = False,
@@ -113,6 +130,8 @@ def audit_command(
             from privface.reports import require_matplotlib
 
             require_matplotlib()  # before the audit: a missing extra fails fast
+        if output is not None:
+            _check_output(output, data, identities, ground_distance)
         with progress("Reading the table..."), dask_scheduler(engine, dask_address):
             loaded = load_for_audit(data, demo, input_format, identities, qi, sensitive,
                                     ordered, engine=engine, chunk_rows=chunk_rows)

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import check_distinct_paths
 
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail_input, split_names, stderr, write_atomically
 
@@ -128,6 +129,8 @@ def evaluate_command(
             require_matplotlib()  # before the long run: a missing extra fails fast
         _check_folder(originals, "originals")
         _check_folder(anonymized, "anonymized")
+        check_distinct_paths(inputs={"ORIGINALS": originals, "ANONYMIZED": anonymized,
+                                     "--identities": identities}, outputs={"--output": output})
         from .photos import note_subfolders
 
         for folder in (originals, anonymized):

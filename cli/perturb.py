@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -78,6 +79,8 @@ def perturb_train_command(
     from .common import split_names
 
     try:
+        check_distinct_paths(inputs={"--images": images, "--identities": identities,
+                                     "--weights": weights}, outputs={"--out": out})
         _require_torch()
         from privface.adversarial.folders import folder_uap, parse_size
         from privface.adversarial.norms import check_p
@@ -130,6 +133,8 @@ def perturb_apply_command(
     from .photos import require_faces_extra
 
     try:
+        check_distinct_paths(inputs={"PERTURBATION": perturbation, "PHOTOS": photos},
+                             outputs={"--out": out})
         _require_torch()
         require_faces_extra()
         from privface.adversarial.photos import RECORD, perturb_photos

@@ -12,7 +12,18 @@ from privface.privmetrics.errors import InputError
 from .common import EXIT_OK, fail_input, stderr
 
 
-_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+             ".txt": "celeba"}
+
+
+def _output_format(output: Path, all_faces: bool) -> str:
+    """The format the output's suffix names (CelebA's layout: .txt, one row per photo only)."""
+    fmt = _SUFFIXES.get(output.suffix.lower())
+    if fmt is None or (fmt == "celeba" and all_faces):
+        usable = ".csv, .tsv, .parquet" + ("" if all_faces else " or .txt (CelebA's layout)")
+        raise InputError(f"cannot write a table ending in {output.suffix or 'no suffix'!r}: the "
+                         f"suffix decides the format; use {usable}", file=str(output))
+    return fmt
 
 
 def _check_celeba_names(photos: Path, output: Path) -> None:
@@ -31,12 +42,12 @@ def predict_command(
     photos: Annotated[Path, typer.Argument(help="Folder of photos (jpg, png, bmp, webp, tif).",
                                            show_default=False)],
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to write the table: one row per photo (its largest "
-        "face), in CelebA's attribute-file layout, or as CSV, TSV or Parquet when OUTPUT ends in "
-        ".csv, .tsv or .parquet; --all-faces writes CSV or Parquet.")] = Path("attrs.txt"),
+        "--output", "-o", help="Where to write the table, in the format its suffix names: "
+        ".txt CelebA's attribute-file layout (one row per photo, its largest face), .csv, .tsv "
+        "or .parquet.")] = Path("attrs.txt"),
     all_faces: Annotated[bool, typer.Option(
         "--all-faces", help="One row per detected face (file, face index, box, score, "
-        "attributes) as CSV, or Parquet when OUTPUT ends in .parquet.")] = False,
+        "attributes); OUTPUT then ends in .csv, .tsv or .parquet.")] = False,
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="An attribute model from `privface train attributes` (default: the "
         "shipped CelebA model).")] = None,
@@ -48,21 +59,23 @@ def predict_command(
     Photos with no face, or that cannot be read, are listed on stderr with the reason.
     Exit status: 0 on success, 2 for bad input.
     """
-    from privface.privmetrics.readers import write_celeba_attributes, write_table
+    from privface.privmetrics.readers import (check_distinct_paths, write_celeba_attributes,
+                                              write_table)
 
     from .photos import analyze_folder, photos_table, report_skipped
 
     try:
         if not photos.is_dir():
             raise InputError("expected a folder of photos", file=str(photos))
+        check_distinct_paths(inputs={"PHOTOS": photos, "--model": model},
+                             outputs={"--output": output})
+        fmt = _output_format(output, all_faces)
         if all_faces:
             analysis = analyze_folder(photos, largest_only=False, model=model, workers=workers)
             report_skipped(analysis)
-            fmt = "parquet" if output.suffix.lower() == ".parquet" else "csv"
             write_table(analysis.faces.set_index("file"), output, fmt=fmt)
             rows = len(analysis.faces)
         else:
-            fmt = _TABLE_SUFFIXES.get(output.suffix.lower(), "celeba")
             if fmt == "celeba":
                 _check_celeba_names(photos, output)
             table, _ = photos_table(photos, model=model, workers=workers)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -73,6 +74,8 @@ def report_command(
                                       require_matplotlib, write_html)
 
         require_matplotlib()
+        check_distinct_paths(inputs={"RUN": run, "--originals": originals},
+                             outputs={"--output": output})
         if originals is not None and not originals.is_dir():
             raise InputError("expected the folder of the original photos", file=str(originals))
         if run.is_dir():

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from privface.privmetrics.errors import InputError
+from privface.privmetrics.readers import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr, write_atomically
 
@@ -48,6 +49,8 @@ def train_attributes_command(
     from .photos import require_faces_extra
 
     try:
+        check_distinct_paths(inputs={"--images": images, "--labels": labels},
+                             outputs={"--out": out, "--report": report})
         require_faces_extra()
         from privface.attributes.model import AttributeModel
         from privface.attributes.training import fit_and_measure
@@ -158,6 +161,8 @@ def train_stargan_command(
     from .common import split_names
 
     try:
+        check_distinct_paths(inputs={"--images": images, "--labels": labels},
+                             outputs={"--checkpoint-dir": checkpoint_dir})
         try:
             from privface.generators.stargan import train_stargan
         except ImportError as error:
@@ -192,9 +197,10 @@ LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate.", min
 
 
 def _train_torch_model(fit, out: Path, report: Optional[Path], threads: Optional[int],
-                       summary_key: str) -> None:
+                       summary_key: str, inputs: dict[str, Optional[Path]]) -> None:
     """Run ``fit() -> (model, metrics, skipped)``, save the model and the report; exit 0 or 2."""
     try:
+        check_distinct_paths(inputs=inputs, outputs={"--out": out, "--report": report})
         import torch
 
         if threads is not None:
@@ -255,7 +261,8 @@ def train_attributes_cnn_command(
                          f"{accuracy['majority_baseline'].mean():.4f})")
         return model, accuracy, skipped
 
-    _train_torch_model(fit, out, report, threads, "test_accuracy")
+    _train_torch_model(fit, out, report, threads, "test_accuracy",
+                       {"--images": images, "--labels": labels})
 
 
 @train_app.command("face-embedding")
@@ -304,4 +311,6 @@ def train_face_embedding_command(
                          f"{tar}")
         return net, metrics, skipped
 
-    _train_torch_model(fit, out, report, threads, "held_out")
+    _train_torch_model(fit, out, report, threads, "held_out",
+                       {"--images": images, "--identities": identities,
+                        **{f"--extra-images {p}": p for p in extra_images or ()}})

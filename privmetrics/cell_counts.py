@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -57,12 +57,17 @@ class CellCounts:
         dtypes); with no SA, one entry under ``None``: the distinct rows of ``qi``.
     counts : dict
         For each key of ``cells``, the int64 number of records of each of its rows.
+    kinds : dict
+        For each column, the kinds of values the counted pieces held (``"number"``,
+        ``"bool"``, ``"text"``, ``"mixed"``, ``"missing"``): pieces of a CSV file typed on
+        their own can disagree, and hashing cannot tell (1 and True are one key).
     """
 
     qi: list[str]
     sensitive: list[str]
     cells: dict[str | None, pd.DataFrame]
     counts: dict[str | None, np.ndarray]
+    kinds: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def n_records(self) -> int:
@@ -111,7 +116,20 @@ def count_cells(frame: pd.DataFrame, qi: Sequence[str],
     for key in sens or [None]:
         columns = qi + ([key] if key is not None else [])
         cells[key], counts[key] = _distinct_rows(frame[columns], None)
-    return CellCounts(qi=qi, sensitive=sens, cells=cells, counts=counts)
+    kinds = {name: frozenset([_kind(frame[name])]) for name in qi + sens}
+    return CellCounts(qi=qi, sensitive=sens, cells=cells, counts=counts, kinds=kinds)
+
+
+def _kind(column: pd.Series) -> str:
+    """What a column holds, as CSV type inference sees it: number, bool, text, mixed, missing."""
+    if len(column) == 0 or column.isna().all():
+        return "missing"
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return "number"
+    inferred = pd.api.types.infer_dtype(column, skipna=True)
+    return {"string": "text", "boolean": "bool"}.get(inferred, "mixed")
 
 
 def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
@@ -154,7 +172,10 @@ def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
             frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True, copy=False)
         weights = np.concatenate([p.counts[key] for p in nonempty])
         cells[key], counts[key] = _distinct_rows(frame, weights)
-    return CellCounts(qi=first.qi, sensitive=first.sensitive, cells=cells, counts=counts)
+    kinds = {name: frozenset().union(*(p.kinds.get(name, frozenset()) for p in parts))
+             for name in first.qi + first.sensitive}
+    return CellCounts(qi=first.qi, sensitive=first.sensitive, cells=cells, counts=counts,
+                      kinds=kinds)
 
 
 def add_up(parts: Iterable[CellCounts], *, buffer_cells: int = 4_000_000) -> CellCounts:

@@ -31,8 +31,8 @@ from .cell_counts import CellCounts, count_cells, merge_counts, to_contingency
 from .contingency import ContingencyTable, check_column_roles
 from .errors import InputError
 from .readers.files import PathLike
-from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, check_pieces, count_piece,
-                        find_files, plan_pieces)
+from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, _typed_text_counts, check_pieces,
+                        count_piece, find_files, plan_pieces, split_text_pieces, typed_alike)
 
 DASK_HINT = 'the Dask engine needs dask and distributed: pip install "privface[dask]"'
 
@@ -167,12 +167,27 @@ def dask_files_contingency(
     pieces = plan_pieces(find_files(source), fmt, piece_rows=chunk_rows)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
     count = dask.delayed(count_piece, pure=True)
-    parts = [count(piece, qi, sens, chunk_rows) for piece in pieces]
-    return to_contingency(_compute_sum(dask, parts, split_every), ordered=ordered)
+    text, typed = split_text_pieces(pieces)
+    sums = [_sum_tree(dask, [count(p, qi, sens, chunk_rows) for p in group], split_every)
+            for group in (text, typed) if group]
+    totals = list(dask.compute(*sums))
+    if text and not typed_alike(totals[0]):
+        # The CSV/TSV pieces disagree on a column's type: count their text and type it once,
+        # for the whole table, as stream_contingency does.
+        (text_total,) = dask.compute(_sum_tree(
+            dask, [count(p, qi, sens, chunk_rows, True) for p in text], split_every))
+        totals[0] = _typed_text_counts(text_total)
+    return to_contingency(merge_counts(totals), ordered=ordered)
 
 
 def _compute_sum(dask: ModuleType, parts: list, split_every: int) -> CellCounts:
     """Sum delayed partial counts in a tree, ``split_every`` per task, and compute the total."""
+    (total,) = dask.compute(_sum_tree(dask, parts, split_every))
+    return total
+
+
+def _sum_tree(dask: ModuleType, parts: list, split_every: int):
+    """The delayed sum of delayed partial counts, ``split_every`` per task."""
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise InputError(f"split_every must be a whole number >= 2, got {split_every!r}")
     if not parts:
@@ -180,5 +195,4 @@ def _compute_sum(dask: ModuleType, parts: list, split_every: int) -> CellCounts:
     merge = dask.delayed(merge_counts, pure=True)
     while len(parts) > 1:
         parts = [merge(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
-    (total,) = dask.compute(parts[0])
-    return total
+    return parts[0]

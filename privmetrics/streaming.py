@@ -37,19 +37,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .cell_counts import CellCounts, add_up, count_cells, to_contingency
+from .cell_counts import (CellCounts, _distinct_rows, add_up, count_cells, merge_counts,
+                          to_contingency)
 from .contingency import ContingencyTable, check_column_roles
 from .errors import InputError
 from .readers.celeba import _INDEX_NAME, _celeba_header
 from .readers.files import PathLike, _check_readable
-from .readers.tables import (_check_format, _csv_errors, _csv_header, _require_pyarrow,
-                             _sniff_format, check_short_rows, read_table)
+from .readers.tables import (_check_format, _csv_errors, _csv_header, _read_delimited_table,
+                             _require_pyarrow, _sniff_format, _typed_like_read_csv,
+                             check_short_rows, read_table)
 
 #: Rows read at a time when the caller does not say: about 50 MB per 50 columns of int8.
 DEFAULT_CHUNK_ROWS = 1_000_000
 _GLOB_CHARS = frozenset("*?[")
+_TEXT_KINDS = ("csv", "tsv")
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,14 @@ def table_columns(file: Path, kind: str) -> list[str]:
 
 
 def iter_chunks(piece: TablePiece, columns: Sequence[str],
-                chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+                chunk_rows: int | None = DEFAULT_CHUNK_ROWS, *, as_text: bool = False
+                ) -> Iterator[pd.DataFrame]:
     """The rows of a piece, ``chunk_rows`` at a time, with only the named columns.
 
     With ``chunk_rows=None`` a whole file is read by :func:`read_table` (every check of the
     in-memory reader, e.g. unique image names). A CelebA attribute file is always read whole.
+
+    With ``as_text=True`` the columns of a CSV/TSV file come as their text (missing cells NaN).
 
     Raises
     ------
@@ -226,6 +233,10 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     [2, 1]
     """
     columns = list(columns)
+    text = {name: str for name in columns} if as_text else None
+    if piece.kind in _TEXT_KINDS and chunk_rows is None and as_text:
+        yield _read_delimited_table(piece.file, piece.kind, dtype=text)[columns]
+        return
     if piece.kind == "celeba" or (chunk_rows is None and piece.row_groups is None):
         yield read_table(piece.file, fmt=piece.kind)[columns]
         return
@@ -236,7 +247,7 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     # Every column is parsed (no usecols): pandas then rejects a malformed line anywhere in it,
     # as the in-memory reader does; the parser tokenises every field anyway.
     with _csv_errors(piece.file, sep):
-        with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8",
+        with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8", dtype=text,
                          chunksize=chunk_rows) as reader:
             for chunk in reader:
                 check_short_rows(chunk, piece.file, sep)
@@ -244,7 +255,8 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
 
 
 def count_piece(piece: TablePiece, qi: Sequence[str], sensitive: Sequence[str],
-                chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> CellCounts:
+                chunk_rows: int | None = DEFAULT_CHUNK_ROWS, as_text: bool = False
+                ) -> CellCounts:
     """Count one piece chunk by chunk (also the task a Dask worker runs for a piece).
 
     Raises
@@ -266,7 +278,7 @@ def count_piece(piece: TablePiece, qi: Sequence[str], sensitive: Sequence[str],
     # without rows, and the empty chunk keeps the sum defined.
     empty = count_cells(pd.DataFrame({c: [] for c in columns}), qi, sensitive)
     chunks = (count_cells(chunk, qi, sensitive)
-              for chunk in iter_chunks(piece, columns, chunk_rows))
+              for chunk in iter_chunks(piece, columns, chunk_rows, as_text=as_text))
     counts = add_up(itertools.chain([empty], chunks))
     if counts.n_records == 0 and piece.row_groups is None:
         raise InputError("the table has a header but no rows", file=str(piece.file))
@@ -318,8 +330,80 @@ def stream_contingency(
     _check_chunk_rows(chunk_rows)
     pieces = plan_pieces(find_files(source), fmt)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
-    counts = add_up(count_piece(piece, qi, sens, chunk_rows) for piece in pieces)
-    return to_contingency(counts, ordered=ordered)
+    text, typed = split_text_pieces(pieces)
+    sums = []
+    if text:
+        counts = add_up(count_piece(p, qi, sens, chunk_rows) for p in text)
+        if not typed_alike(counts):
+            counts = _typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows, True)
+                                               for p in text))
+        sums.append(counts)
+    if typed:
+        sums.append(add_up(count_piece(p, qi, sens, chunk_rows) for p in typed))
+    return to_contingency(merge_counts(sums), ordered=ordered)
+
+
+def typed_alike(counts: CellCounts) -> bool:
+    """Whether CSV/TSV chunks, each typed by pandas on its own, agree on every column's type.
+
+    Chunks that agree (all numbers, all booleans, all text; a chunk of only missing cells goes
+    with any) have the values a read of the whole file would give. Chunks that disagree (ints
+    in one chunk, an ``"x"`` in another) mix types in one column: their cells must be read
+    again as text (``count_piece(..., as_text=True)``) and typed once, for the whole table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> parts = [count_cells(pd.DataFrame({"c": v}), ["c"]) for v in ([1.0, 1.0], ["x"])]
+    >>> typed_alike(parts[0]), typed_alike(merge_counts(parts))
+    (True, False)
+    """
+    for kinds in counts.kinds.values():
+        present = kinds - {"missing"}
+        if len(present) > 1 or "mixed" in present:
+            return False
+    return True
+
+
+def split_text_pieces(pieces: Sequence[TablePiece]) -> tuple[list[TablePiece], list[TablePiece]]:
+    """The CSV/TSV pieces (typed by chunk, or as text when chunks disagree) and the others.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> text, typed = split_text_pieces([TablePiece(Path("a.csv"), "csv"),
+    ...                                  TablePiece(Path("b.parquet"), "parquet")])
+    >>> [p.kind for p in text], [p.kind for p in typed]
+    (['csv'], ['parquet'])
+    """
+    text = [p for p in pieces if p.kind in _TEXT_KINDS]
+    return text, [p for p in pieces if p.kind not in _TEXT_KINDS]
+
+
+def _typed_text_counts(counts: CellCounts) -> CellCounts:
+    """Counts of CSV/TSV cells read as text, with each column typed as the whole table would be.
+
+    Every column is typed once from its distinct texts (:func:`_typed_like_read_csv`), so a
+    table gets the same values whatever its chunks; cells that become equal ("1", "1.0") are
+    merged.
+    """
+    typed: dict[str, tuple[pd.Index, pd.Series]] = {}
+    for name in counts.qi + counts.sensitive:
+        texts = pd.unique(np.concatenate([frame[name].to_numpy(dtype=object)
+                                          for frame in counts.cells.values()
+                                          if name in frame.columns]))
+        typed[name] = (pd.Index(texts, dtype=object), _typed_like_read_csv(texts))
+    cells: dict[str | None, pd.DataFrame] = {}
+    totals: dict[str | None, np.ndarray] = {}
+    for key, frame in counts.cells.items():
+        columns = {}
+        for name in frame.columns:
+            index, values = typed[name]
+            columns[name] = values.take(index.get_indexer(frame[name].to_numpy(dtype=object)))
+        out = pd.DataFrame({n: c.to_numpy() for n, c in columns.items()},
+                           columns=frame.columns)
+        cells[key], totals[key] = _distinct_rows(out, counts.counts[key])
+    return CellCounts(qi=counts.qi, sensitive=counts.sensitive, cells=cells, counts=totals)
 
 
 def _check_chunk_rows(chunk_rows: int | None) -> None:

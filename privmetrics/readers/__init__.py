@@ -14,19 +14,22 @@ rename it over the target, so an error (or a crash) never leaves a half-written 
 
 from .celeba import (ATTRIBUTE_VALUES, is_celeba_attribute_file, join_identities,
                      read_celeba_attributes, read_celeba_identities, write_celeba_attributes)
-from .files import atomic_write
-from .tables import TableFormat, detect_format, read_table, write_table
+from .files import atomic_write, check_distinct_paths, committed_together
+from .tables import TableFormat, detect_format, read_table, read_table_text, write_table
 
 __all__ = [
     "ATTRIBUTE_VALUES",
     "TableFormat",
     "atomic_write",
+    "check_distinct_paths",
+    "committed_together",
     "detect_format",
     "is_celeba_attribute_file",
     "join_identities",
     "read_celeba_attributes",
     "read_celeba_identities",
     "read_table",
+    "read_table_text",
     "write_celeba_attributes",
     "write_table",
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,13 +76,10 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         return read_celeba_attributes(file)
     if kind == "parquet":
         table = _read_parquet(file)
-        header_row = None
-    else:
-        table, header_row = _read_delimited(file, "\t" if kind == "tsv" else ",")
-        check_short_rows(table, file, "\t" if kind == "tsv" else ",")
-    if len(table) == 0:
-        raise InputError("the table has a header but no rows", file=str(file))
-    return _use_image_index(table, file, header_row)
+        if len(table) == 0:
+            raise InputError("the table has a header but no rows", file=str(file))
+        return _use_image_index(table, file, None)
+    return _read_delimited_table(file, kind)
 
 
 def detect_format(path: PathLike) -> str:
@@ -112,12 +111,71 @@ def _check_format(fmt: str, file: Path | None) -> str:
     return fmt
 
 
-def _read_delimited(file: Path, sep: str) -> tuple[pd.DataFrame, list[str]]:
+def read_table_text(path: PathLike, *, fmt: TableFormat | None = None) -> pd.DataFrame:
+    """Every cell of a CSV or TSV file as its exact text, with :func:`read_table`'s index.
+
+    Nothing is parsed: ``"007"`` stays ``"007"``, ``"9007199254740993"`` keeps every digit and an
+    empty cell is ``""``. Writers use it to copy the cells they do not change byte for byte.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table`; a format other than CSV or TSV.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "faces.csv"
+    >>> _ = path.write_text("image_id,zip\\n1.jpg,02134\\n2.jpg,\\n")
+    >>> read_table_text(path)["zip"].tolist()
+    ['02134', '']
+    """
+    file = _check_readable(path)
+    kind = _check_format(fmt, file) if fmt is not None else _sniff_format(file)
+    if kind not in ("csv", "tsv"):
+        raise InputError(f"only CSV and TSV cells can be read as text, not {kind}",
+                         file=str(file))
+    return _read_delimited_table(file, kind, dtype=str, keep_default_na=False)
+
+
+def _read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
+    """A whole CSV/TSV file as :func:`read_table` gives it; ``options`` go to pandas."""
+    sep = "\t" if kind == "tsv" else ","
+    table, header = _read_delimited(file, sep, **options)
+    check_short_rows(table, file, sep)
+    if len(table) == 0:
+        raise InputError("the table has a header but no rows", file=str(file))
+    return _use_image_index(table, file, header)
+
+
+def _read_delimited(file: Path, sep: str, **options) -> tuple[pd.DataFrame, list[str]]:
     """Read CSV/TSV; returns the table and the raw header row (pandas renames some names)."""
     with _csv_errors(file, sep):
         header = _csv_header(file, sep)
-        table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.DtypeWarning)
+            try:
+                table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8", **options)
+            except pd.errors.DtypeWarning:
+                # pandas typed a long column block by block, leaving e.g. ints beside strings:
+                # read again with one type per column, decided over the whole column.
+                table = pd.read_csv(file, sep=sep, engine="c", encoding="utf-8",
+                                    low_memory=False, **options)
     return table, header
+
+
+def _typed_like_read_csv(texts: np.ndarray) -> pd.Series:
+    """The values :func:`read_table` gives a CSV column holding exactly these texts.
+
+    ``texts`` are the distinct cells of a column read as text (missing ones NaN). pandas decides
+    a column's type from the set of its cells alone (int, float, bool, else text), so parsing
+    the distinct cells once gives every cell the value a read of the whole file would give:
+    the chunked and Dask engines read text and type it here, once per table.
+    """
+    buffer = io.StringIO()
+    pd.DataFrame({"v": texts, "_": 0}).to_csv(buffer, index=False, lineterminator="\n")
+    buffer.seek(0)
+    return pd.read_csv(buffer, engine="c", low_memory=False)["v"]
 
 
 def _csv_header(file: Path, sep: str) -> list[str]:
