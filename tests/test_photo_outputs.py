@@ -275,10 +275,9 @@ def test_an_interrupted_run_says_what_is_finished_and_how_to_resume(photos, tmp_
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while not (out / STATE_DIR / "plan.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)  # some photos written, not all
-    process.send_signal(how)
+    while not (out.is_dir() and _released(out)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(how)  # some photos written, not all (about 5 a second)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + how, err
     lines = [line for line in err.splitlines() if line.strip()]

@@ -90,8 +90,9 @@ def fresh_partial(out: Path) -> Path:
     if partial.is_symlink() or partial.is_file():
         partial.unlink()
     elif partial.is_dir():
-        shutil.rmtree(partial)
-    partial.mkdir()
+        # ignore_errors: such a worker may add a file while the folder is being removed
+        shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=partial))
 
 
@@ -174,5 +175,5 @@ def clear_outputs(out: Path, names: Iterable[str]) -> int:
         if folder.is_symlink() or folder.is_file():
             folder.unlink()
         elif folder.is_dir():
-            shutil.rmtree(folder)
+            shutil.rmtree(folder, ignore_errors=True)  # as in fresh_partial
     return removed
