@@ -135,16 +135,14 @@ def save_image(array: np.ndarray, path: str | os.PathLike, *, quality: int = 95)
     >>> load_image(p).shape
     (2, 2, 3)
     """
+    from privface.privmetrics.readers import atomic_write
+
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     image = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")
     fmt = Image.registered_extensions().get(target.suffix.lower())
-    try:
-        image.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # atomic_write's temporary file cannot be redirected by a planted link (no-follow, exclusive)
+    atomic_write(target, lambda tmp: image.save(
+        tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {})))
 
 
 def iter_images(paths: list[Path], *, max_pixels: int = MAX_PIXELS

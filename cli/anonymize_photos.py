@@ -55,6 +55,55 @@ def _perturber(method: str | None, *, xi: float | None, uap: Path | None, norm: 
     return PhotoPerturber(method, xi=xi, p=norm, uap=uap, seed=seed)
 
 
+def check_report_path(report: Path, folder: Path, out: Path, inputs: list[Path | None]) -> None:
+    """Refuse an HTML report path that the run writes or reads (before any work).
+
+    A file the run writes into ``out`` (a photo, ``run.json``, anything under ``certificates/``,
+    the plan or the staging folder), an input photo, or another input file; a path is the same
+    as another when it resolves to it (links) or names the same device and inode (hard links).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_report_path(folder / "report.html", folder / "photos", folder / "out", [])
+    >>> check_report_path(folder / "out" / "run.json", folder / "photos", folder / "out", [])
+    Traceback (most recent call last):
+    ...
+    privface.privmetrics.errors.InputError: ...--report would overwrite a file this run writes...
+    """
+    from privface.pipeline.outdir import LOCK, PARTIAL
+    from privface.pipeline.records import CERTIFICATES, REPORT
+    from privface.pipeline.state import STATE_DIR
+
+    resolved, target = report.resolve(), out.resolve()
+    photos = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    owned = {target / name for name in (REPORT, LOCK)} | {target / p.name for p in photos}
+    inside = [target / name for name in (CERTIFICATES, PARTIAL, STATE_DIR)]
+    if resolved in owned or resolved == target or any(
+            folder_ in resolved.parents for folder_ in inside):
+        raise InputError("--report would overwrite a file this run writes into --out; choose "
+                         "a path outside it (or another name)", file=str(report))
+    for given in photos + [p for p in inputs if p is not None]:
+        same = resolved == given.resolve()
+        if not same and report.exists() and given.exists():
+            same = report.samefile(given)
+        if same:
+            raise InputError(f"--report would overwrite the input {str(given)!r}; choose "
+                             "another path", file=str(report))
+
+
+def _interrupted(out: Path, code: int) -> typer.Exit:
+    """One line on what an interrupted run leaves, and the exit status that says why."""
+    from privface.pipeline.outdir import count_released
+
+    how = "Ctrl-C" if code == 130 else "SIGTERM"
+    stderr.print(f"privface anonymize: stopped by {how}; {count_released(out):,} photo(s) are "
+                 f"finished in {out}, each with its certificate; run the same command again to "
+                 "resume")
+    return typer.Exit(code)
+
+
 def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[str] | None,
                checkpoint: Path | None, model_dir: Path | None, k, l, t, epsilon, seed,
                qi: list[str], reference: Path | None, identities: Path | None,
@@ -65,6 +114,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
     from .photos import require_faces_extra
 
+    target = out if out is not None else Path(f"{folder.name}.anonymized")
     try:
         require_faces_extra()
         if html_report is not None:
@@ -79,7 +129,9 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
         if model_dir is not None:
             generator_params["model_dir"] = str(model_dir)
         perturber = _perturber(perturb, xi=xi, uap=uap, norm=perturb_norm, seed=seed)
-        target = out if out is not None else Path(f"{folder.name}.anonymized")
+        if html_report is not None:
+            check_report_path(html_report, folder, target, [identities, reference, uap,
+                                                            checkpoint])
         n_photos = sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
         with contextlib.ExitStack() as stack:
             on_photo = on_write = None
@@ -99,6 +151,12 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                 on_write=on_write)
     except (InputError, OSError) as exc:
         raise fail_input(exc) from None
+    except KeyboardInterrupt:
+        raise _interrupted(target, 130) from None
+    except SystemExit as exc:  # privface.cli.main turns SIGTERM into SystemExit(143)
+        if exc.code == 143:
+            raise _interrupted(target, 143) from None
+        raise
     summary = report.summary
     reached = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                         for key, value in summary["reached"].items() if value is not None)

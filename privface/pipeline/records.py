@@ -91,8 +91,10 @@ def json_value(value):
 def photo_certificate(name: str, rows: pd.DataFrame, plan: Plan, generator,
                       generator_params: dict, qis: Sequence[str], extra: pd.DataFrame | None,
                       seed: int | None, observed: dict[int, dict], leaked: dict[int, dict],
-                      before: dict[int, dict], perturbation: dict | None) -> dict:
-    """The certificate of one written photo (``rows``: its faces in the plan)."""
+                      before: dict[int, dict], perturbation: dict | None,
+                      sha256: str | None = None) -> dict:
+    """The certificate of one written photo (``rows``: its faces in the plan; ``sha256``: of
+    the photo's file, so that anyone can check that the certificate describes it)."""
     faces = []
     for position, row in rows.iterrows():  # the faces of one photo: a handful
         ppas = plan.info["certificates"][position] if plan.info["certificates"] else None
@@ -117,6 +119,7 @@ def photo_certificate(name: str, rows: pd.DataFrame, plan: Plan, generator,
                                     for key, value in extra.loc[position].items()}
         faces.append(face)
     certificate = {"schema": CERTIFICATE_SCHEMA, "file": name,
+                   **({} if sha256 is None else {"sha256": sha256}),
                    "generator": {"name": generator.name, "params": generator_params}}
     if perturbation is not None:
         certificate["perturbation"] = perturbation

@@ -15,8 +15,10 @@ defeat the purpose.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +31,12 @@ from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
 from .leakage import summarise_leakage
+from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
+                     previous_outputs, release)
 from .records import (CERTIFICATES, REPORT, perturbation_summary, photo_certificate,
                       photo_perturbation, read_finished, run_summary)
-from .state import Plan, fingerprint, load_plan, save_plan
+from .state import (Plan, describe_change, file_sha256, fingerprint, load_plan, model_identity,
+                    photo_digests, save_plan, saved_identity)
 from .targets import DEFAULT_QIS, choose_targets, find_persons
 from .verify import audit_outputs
 from .writing import PhotoJob, PhotoOutcome, PhotoWriter, write_photos
@@ -244,7 +249,10 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         Processes for face analysis and for finishing the photos (paste back, check, perturb,
         measure, write); the output is the same with any number.
     resume : bool
-        Reuse a plan saved in ``out_dir`` with the same settings and skip finished photos.
+        Reuse the plan saved in ``out_dir`` and skip the photos it finished. The plan must have
+        the same fingerprint (settings, models and the SHA-256 of every input photo): otherwise
+        an InputError names what changed. False (``--restart``) first removes every output of a
+        previous run from ``out_dir``.
     verify : bool
         Predict the controlled attributes of every written face (as an attacker would) and
         audit them with the persons (:mod:`~.verify`); the report says whether the requirements
@@ -264,13 +272,27 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     -------
     PhotoRunReport
 
+    Raises
+    ------
+    InputError
+        Before any work: ``out_dir`` is a file, the input folder or inside it; another run holds
+        ``out_dir`` (the message names its PID); ``out_dir`` holds a run with another
+        fingerprint, or outputs with no plan, and ``resume`` is True.
+
+    Notes
+    -----
+    Photos are finished in ``out_dir/.partial`` and each moves into place only after its
+    certificate (which records the photo's SHA-256) is written: whatever stops the run, every
+    photo in ``out_dir`` has a certificate that describes it (docs/files.md).
+
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from PIL import Image
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "photos"
+    >>> folder.mkdir()
     >>> Image.new("RGB", (64, 64)).save(folder / "blank.png")
-    >>> report = anonymize_photos(folder, folder / "out", generator="blur")
+    >>> report = anonymize_photos(folder, folder.parent / "out", generator="blur")
     >>> report.written, report.skipped.to_dict("records")
     ([], [{'file': 'blank.png', 'reason': 'no face found'}])
     """
@@ -280,9 +302,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     source = Path(photos)
     paths = list_images(source)
     out = Path(out_dir)
-    if out.resolve() == source.resolve():
-        raise InputError("the output folder is the input folder: the originals would be "
-                         "overwritten; choose another --out", file=str(out))
+    check_output_folder(source, out)
     generator_params = dict(generator_params or {})
     gen = _load_generator(generator, generator_params, k)
     if isinstance(generator, str) and generator == "ksame":
@@ -296,14 +316,91 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                 "identities": None if identities is None else str(identities)}
     if perturb is not None:
         settings["perturb"] = perturb.record()  # once: a UAP's record hashes its values
-    fp = fingerprint(settings, paths)
+    with lock_output(out):
+        return _locked_run(
+            out, paths, gen, generator_params, settings, qis, identity_series, reference_table,
+            analyzer=analyzer, k=k, l=l, t=t, epsilon=epsilon, seed=seed, feather=feather,
+            workers=workers, resume=resume, verify=verify, withhold=withhold, perturb=perturb,
+            on_photo=on_photo, on_write=on_write, started=started)
+
+
+def check_output_folder(source: Path, out: Path) -> None:
+    """Refuse an output folder that is a file, the input folder or inside it (before any work).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_output_folder(folder / "photos", folder / "out")
+    >>> check_output_folder(folder, folder / "out" / "..")
+    Traceback (most recent call last):
+    ...
+    privface.privmetrics.errors.InputError: ...is the input folder: the originals would be ...
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError("--out names an existing file, not a folder: photos, certificates and "
+                         "run.json go into a folder; choose another --out", file=str(out))
+    inputs, target = source.resolve(), out.resolve()
+    if target == inputs:
+        raise InputError("the output folder is the input folder: the originals would be "
+                         "overwritten; choose another --out", file=str(out))
+    if inputs in target.parents:
+        raise InputError(f"the output folder is inside the input folder {str(source)!r}; "
+                         "choose an --out outside it", file=str(out))
+
+
+def _identity_check(out: Path, identity: dict, fp: str, names: list[str]) -> None:
+    """Refuse to resume into a folder whose outputs another run (or version) made."""
+    saved = saved_identity(out)
+    restart = ("run with --restart to remove its outputs and start again (resume=False), or "
+               "choose another --out")
+    if saved is None:
+        found = previous_outputs(out, names)
+        if found:
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            raise InputError(f"the output folder holds outputs ({', '.join(found[:3])}{more}) "
+                             f"but no saved plan to check them against; {restart}",
+                             file=str(out))
+    elif not saved:
+        raise InputError("the output folder holds a run of an earlier privface that did not "
+                         f"record the input photos' SHA-256; {restart}", file=str(out))
+    elif fingerprint(saved) != fp:
+        raise InputError("the output folder holds a run with other settings, models or photos "
+                         f"({describe_change(saved, identity)}); {restart}", file=str(out))
+
+
+def _table_digest(table) -> str | None:
+    """SHA-256 of a table's (or Series') index and values: the identities' and reference's
+    content belong to a run's identity, whatever file they came from."""
+    if table is None:
+        return None
+    hashed = pd.util.hash_pandas_object(table, index=True).to_numpy()
+    names = json.dumps([str(c) for c in getattr(table, "columns", [table.name])])
+    return hashlib.sha256(names.encode() + hashed.tobytes()).hexdigest()
+
+
+def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, settings: dict,
+                qis: list[str], identity_series, reference_table, *, analyzer, k, l, t, epsilon,
+                seed, feather, workers, resume, verify, withhold, perturb, on_photo, on_write,
+                started) -> PhotoRunReport:
+    """:func:`anonymize_photos` once the output folder is locked."""
+    names = [p.name for p in paths]
+    identity = {"settings": settings, "models": model_identity(generator_params),
+                "photos": photo_digests(paths),
+                "tables": {"identities": _table_digest(identity_series),
+                           "reference": _table_digest(reference_table)}}
+    fp = fingerprint(identity)
+    if resume:
+        _identity_check(out, identity, fp, names)
+    else:
+        clear_outputs(out, names)
     plan = load_plan(out, fp) if resume else None
     resumed = plan is not None
     if plan is None:
         plan = _make_plan(paths, gen, analyzer=analyzer, identities=identity_series,
                           reference=reference_table, qi=qis, k=k, l=l, t=t, epsilon=epsilon,
                           seed=seed, workers=workers, on_photo=on_photo, fp=fp)
-        out.mkdir(parents=True, exist_ok=True)
+        plan.info["identity"] = identity
         save_plan(plan, out)
     certificates_dir = out / CERTIFICATES
     certificates_dir.mkdir(parents=True, exist_ok=True)
@@ -317,8 +414,9 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         reasons = faces.loc[(faces["file"] == name) & ~faces["feasible"], "reason"]
         skipped.append({"file": name, "reason": f"no private target: {reasons.iloc[0]}"})
     writable = [name for name in photo_ok.index[photo_ok.to_numpy()]]
-    done = [name for name in writable
-            if resume and (certificates_dir / f"{name}.json").exists() and (out / name).exists()]
+    # Done: in place with a certificate that records its bytes' SHA-256.
+    done = finished_photos(out, writable) if resumed else []
+    partial = fresh_partial(out)
     finished = set(done)
     todo = [name for name in writable if name not in finished]
     todo_names = set(todo)
@@ -393,7 +491,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                 at = [slot[position] for position in photo_rows.index]
                 waiting[name] = (photo_rows, extra)
                 chunk.append(PhotoJob(
-                    name, paths_by_name[name], out / name, [made[i] for i in at],
+                    name, paths_by_name[name], partial / name, [made[i] for i in at],
                     [matrices[i] for i in at], landmarks[photo_rows.index],
                     photo_rows[["x", "y", "width", "height"]].to_numpy(),
                     photo_rows[[f"target:{q}" for q in controlled]].to_numpy(),
@@ -406,7 +504,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                 yield chunk
 
     def finish(outcome: PhotoOutcome) -> None:
-        """Record a finished photo and write its certificate (in this process, in order)."""
+        """Write a finished photo's certificate, then move the photo into place (in this
+        process, in order): a photo in OUT always has its certificate."""
         name = outcome.name
         photo_rows, extra = waiting.pop(name)
         if outcome.withheld:
@@ -425,10 +524,12 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
         certificate = photo_certificate(name, photo_rows, plan, gen, generator_params, qis,
                                         extra, seed, observed, leaked, before,
                                         photo_perturbation(settings.get("perturb"),
-                                                           levels.get(name)))
+                                                           levels.get(name)),
+                                        sha256=file_sha256(partial / name))
         text = json.dumps(certificate, indent=1) + "\n"
         atomic_write(certificates_dir / f"{name}.json",
                      lambda tmp, text=text: Path(tmp).write_text(text))
+        release(partial / name, out / name)
         written.append(name)
         if on_write is not None:
             on_write(name)
@@ -466,4 +567,5 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
             summary["perturbation"]["outputs_released"] = audit_reading(observed)
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write(out / REPORT, lambda tmp: Path(tmp).write_text(text))
+    shutil.rmtree(partial.parent, ignore_errors=True)
     return PhotoRunReport(out, written, done, skipped_frame, summary)

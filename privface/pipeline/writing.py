@@ -6,7 +6,8 @@ targets (a photo that does not is withheld), stage IV's perturbation is added, S
 close each released face still is to its source, and the photo is written. Nothing here depends
 on another photo, so :func:`write_photos` hands chunks of photos to worker processes; the main
 process keeps the bookkeeping (certificates, resume state), so the result is the same with any
-number of workers.
+number of workers. Workers write into the run's staging folder (``OUT/.partial``): only the main
+process moves a photo into OUT, after its certificate (:mod:`~.outdir`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class PhotoJob:
     name : str
         File name (the output keeps it).
     source, target : Path
-        The original photo and where the anonymized one is written.
+        The original photo and where the anonymized one is written (in the staging folder).
     faces : list of ndarray (h, w, 3) uint8
         The generated aligned faces, in the photo's face order.
     matrices : list of ndarray (2, 3)
@@ -190,7 +191,7 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
     generator that makes faces batch by batch keeps memory bounded. ``on_outcome`` runs in this
     process, in the jobs' order, as soon as each chunk is done. On an interruption the chunks
     not started are cancelled and the running ones end (no file is left half-written); photos
-    they wrote have no certificate yet, and a resumed run does them again.
+    they wrote stay in the staging folder, and a resumed run does them again.
 
     Examples
     --------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -94,6 +94,19 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
     """Write through ``write(tmp)`` to a temporary file beside ``path``, then rename it over.
 
     Inside :func:`committed_together` the rename waits for the end of the block.
+
+    The temporary file lies in a fresh folder that only this user can enter (``mkdtemp``, mode
+    0700) and is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a symbolic link planted at any
+    name, guessed or not, can never redirect the write, even when ``write`` reopens the path.
+    The target itself is replaced by a rename, which never follows a link at the target.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(target, lambda tmp: tmp.write_text("hello"))
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('hello', ['a.txt'])
     """
     target = Path(path)
     if target.is_dir():
@@ -102,27 +115,49 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
     if not folder.is_dir():
         raise InputError(f"cannot write: the folder {str(folder)!r} does not exist",
                          file=str(target))
-    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    private: Path | None = None
+    tmp = folder / target.name  # only named in messages until the private folder exists
     try:
+        private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
+        # The same name as the target, for writers that read the format off the suffix.
+        tmp = private / target.name
         # os.open with mode 0o666 lets the umask decide, as for any new file (mkstemp would
         # force 0o600); an existing target keeps its permissions.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666))
         if target.is_file():
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         write(tmp)
-        with open(tmp, "rb+") as handle:  # on disk before the rename, so a crash leaves old/new
-            os.fsync(handle.fileno())
+        # on disk before the rename, so a crash leaves the old or the new file
+        fd = os.open(tmp, os.O_RDONLY | _NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         staged = _STAGED.get()
-        if staged is not None:
+        if staged is not None:  # committed_together renames it, then removes the folder
             staged.append((tmp, target))
             return
         os.replace(tmp, target)
     except OSError as exc:
-        _remove_quietly(tmp)
+        _remove_private(private, tmp)
         raise InputError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
     except BaseException:
-        _remove_quietly(tmp)
+        _remove_private(private, tmp)
         raise
+    _remove_private(private, tmp)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows, where links need privileges
+
+
+def _remove_private(private: Path | None, tmp: Path) -> None:
+    if private is None:
+        return
+    _remove_quietly(tmp)
+    try:
+        private.rmdir()
+    except OSError:
+        pass
 
 
 def _remove_quietly(path: Path) -> None:
@@ -163,11 +198,15 @@ def committed_together() -> Iterator[None]:
         yield
     except BaseException:
         for tmp, _ in staged:
-            _remove_quietly(tmp)
+            _remove_private(tmp.parent, tmp)
         raise
     finally:
         _STAGED.reset(token)
-    _commit(staged)
+    try:
+        _commit(staged)
+    finally:
+        for tmp, _ in staged:
+            _remove_private(tmp.parent, tmp)
 
 
 def _commit(staged: list[tuple[Path, Path]]) -> None:
