@@ -12,8 +12,9 @@ from privface.privmetrics.anonymize import anonymize_table
 from privface.privmetrics.errors import InputError
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
-                     OrderedOption, QiOption, SensitiveOption, fail_input, load_table, progress,
-                     resolve_columns, split_names, stderr, write_atomically)
+                     OrderedOption, OrderOption, QiOption, SensitiveOption, fail_input, load_table,
+                     ordered_columns, progress, resolve_columns, split_names, stderr,
+                     write_atomically)
 
 
 def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
@@ -29,6 +30,7 @@ def anonymize_command(
     sensitive: SensitiveOption = None,
     identities: IdentitiesOption = None,
     ordered: OrderedOption = None,
+    order: OrderOption = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.")] = None,
     l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.")] = None,
     t: Annotated[Optional[float], typer.Option("--t", help="Require t-closeness.")] = None,
@@ -104,7 +106,7 @@ def anonymize_command(
     if data is not None and data.is_dir():
         from .anonymize_photos import run_photos
 
-        table_only = {"--sensitive": sensitive, "--ordered": ordered,
+        table_only = {"--sensitive": sensitive, "--ordered": ordered, "--order": order,
                       "--input-format": input_format, "--demo": demo or None}
         given = [name for name, value in table_only.items() if value]
         if given:
@@ -139,7 +141,8 @@ def anonymize_command(
         target = out if out is not None else _default_out(data, demo, loaded.fmt)
         with progress(f"Anonymizing {len(loaded.table):,} records..."):
             result = anonymize_table(loaded.table, qis, sens, k=k, l=l, t=t,
-                                     ordered=split_names(ordered), epsilon=epsilon, seed=seed)
+                                     ordered=ordered_columns(ordered, order), epsilon=epsilon,
+                                     seed=seed)
         from privface.privmetrics.readers import write_table
 
         table = result.table
