@@ -392,12 +392,12 @@ def encode_sensitive(column: pd.Series, name: str, *, ordered: bool = False,
                      order: Sequence | None = None) -> ColumnCodes:
     """Codes of a sensitive attribute whose order is its values' order when it is ordered.
 
-    A nominal attribute is coded as :func:`encode_column` codes it. An ordered one is ordered by
-    ``order`` when given (smallest first, missing values last; a value is matched as given, else by
-    its text, so that orders typed on a command line match numbers too), by its category order for
-    the category dtype, and otherwise as numbers: numbers stored as text are ordered by value,
-    not as text, and a column with any value that is not a number is refused, since sorting it as
-    text would give a meaningless distance ("10" < "5" < "?").
+    Codes follow the values' sorted order (:func:`encode_column`), except that numbers stored as
+    text sort as numbers ("5" < "10"), and that ``order``, when given, decides (smallest first,
+    missing values last; a value is matched as given, else by its text, so that orders typed on a
+    command line match numbers too). An ordered attribute without an order must have one of its
+    own: numbers, dates, booleans, or the category dtype (its category order). Any other text is
+    refused, since sorting it as text would give a meaningless distance ("10" < "5" < "?").
 
     Raises
     ------
@@ -416,23 +416,27 @@ def encode_sensitive(column: pd.Series, name: str, *, ordered: bool = False,
     codes = encode_column(column, sort=True)
     if order is not None:
         return _reorder(codes, *_ranks_in_order(codes, order, name))
-    if not ordered or isinstance(column.dtype, pd.CategoricalDtype):
+    if isinstance(column.dtype, pd.CategoricalDtype) or codes.values is None \
+            or _has_number_dtype(column.dtype):
         return codes
-    if codes.values is None or _has_number_dtype(column.dtype):
-        return codes
+    # Text (or mixed objects): numbers stored as text sort as numbers, ordered or not, so that a
+    # column has one "sorted order" (the order of a ground-distance matrix's rows too).
     values = codes.values
     missing = np.asarray(pd.isna(values), dtype=bool)
     numbers = pd.to_numeric(pd.Series(values.to_numpy(dtype=object)[~missing], dtype=object),
                             errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(numbers).any():
-        bad = values[~missing][int(np.flatnonzero(np.isnan(numbers))[0])]
+    not_number = np.isnan(numbers)
+    if not not_number.any():
+        rank = np.full(len(values), np.inf)
+        rank[~missing] = numbers
+        return _reorder(codes, rank, missing)
+    if ordered:
+        bad = values[~missing][int(np.flatnonzero(not_number)[0])]
         raise InputError(f"declared ordered, but not every value is a number (found {bad!r}), "
                          "so its values have no order of their own: give their order "
                          f"(--order {name}=V1,V2,..., or ordered={{{name!r}: [V1, V2, ...]}} in "
                          "Python) or a ground-distance matrix", column=name)
-    rank = np.full(len(values), np.inf)
-    rank[~missing] = numbers
-    return _reorder(codes, rank, missing)
+    return codes
 
 
 def _has_number_dtype(dtype) -> bool:
