@@ -364,7 +364,11 @@ def _generalise(source: pd.DataFrame, qi: list[str], qi_codes: list[ColumnCodes]
         varies = (lo != hi)[row_part]
         generalised[name] = int(varies.sum())
         if generalised[name]:
-            column = source[name].astype(object)
+            column = source[name]
+            # "*" fits a text column as it is (pandas 3 reads text as `str`: keep that dtype);
+            # any other column becomes object to hold it beside its values.
+            column = column.copy() if isinstance(column.dtype, pd.StringDtype) else \
+                column.astype(object)
             column[varies] = GENERALISED
             out[name] = column
     return out, generalised

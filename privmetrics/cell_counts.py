@@ -97,7 +97,7 @@ def count_cells(frame: pd.DataFrame, qi: Sequence[str],
     Examples
     --------
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"Male": [1, 1, -1], "s": ["a", "a", None]})
+    >>> df = pd.DataFrame({"Male": [1, 1, -1], "s": pd.Series(["a", "a", None], dtype=object)})
     >>> counts = count_cells(df, ["Male"], "s")
     >>> counts.cells["s"].to_dict("list"), counts.counts["s"].tolist()
     ({'Male': [1, -1], 's': ['a', None]}, [2, 1])
@@ -113,6 +113,11 @@ def count_cells(frame: pd.DataFrame, qi: Sequence[str],
         columns = qi + ([key] if key is not None else [])
         cells[key], counts[key] = _distinct_rows(frame[columns], None)
     return CellCounts(qi=qi, sensitive=sens, cells=cells, counts=counts)
+
+
+# pandas 2 copies what it concatenates unless told not to; pandas 3 copies lazily (copy-on-write)
+# and deprecates the keyword.
+_NO_COPY = {"copy": False} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
 def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
@@ -152,7 +157,8 @@ def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
         nonempty = [p for p in parts if len(p.counts[key])] or parts[:1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pandas' note on all-NA pieces
-            frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True, copy=False)
+            frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True,
+                              **_NO_COPY)
         weights = np.concatenate([p.counts[key] for p in nonempty])
         cells[key], counts[key] = _distinct_rows(frame, weights)
     return CellCounts(qi=first.qi, sensitive=first.sensitive, cells=cells, counts=counts)
