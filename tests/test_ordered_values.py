@@ -158,3 +158,21 @@ def test_a_bad_order_is_an_input_error(order, message):
     df = pd.DataFrame({"g": [1, 2], "level": ["young", "old"]})
     with pytest.raises(InputError, match=message):
         t_closeness(df, ["g"], "level", ordered=order)
+
+
+def test_anonymize_takes_the_same_order(tmp_path):
+    """privface anonymize: --ordered on words exits 2 before any output; --order measures t over
+    the order given, and its certificate re-audits with the same order."""
+    df = pd.DataFrame({"g": [1, 1, 1, 2, 2, 2, 3, 3], "h": [1, 2, 1, 2, 1, 2, 1, 2],
+                       "level": ["young", "mid", "old", "old", "old", "mid", "young", "mid"]})
+    path = tmp_path / "levels.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    args = ["anonymize", str(path), "--qi", "g,h", "--sensitive", "level", "--t", "0.3",
+            "--out", str(out)]
+    refused = runner.invoke(app, [*args, "--ordered", "level"])
+    assert refused.exit_code == 2 and "'level'" in refused.output and not out.exists()
+    result = runner.invoke(app, [*args, "--order", "level=young,mid,old"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, dtype=str)
+    assert audit(written, ["g", "h"], "level", t=0.3, ordered={"level": LEVELS}).passed
