@@ -65,7 +65,7 @@ import pandas as pd
 from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
-from ..contingency import ContingencyTable, contingency_table
+from ..contingency import ContingencyTable, Ordered, contingency_table
 from ..errors import InputError
 
 from .bits import (_DP_CHUNK_DRAWS, _check_epsilon, _flip_probability, _mask_words, _nearest, _pack,
@@ -199,7 +199,7 @@ def select_attributes(
     t: float | None = None,
     epsilon: float | None,
     seed: int | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     on_infeasible: Literal["raise", "skip"] = "raise",
 ) -> PPASResult:
     """Choose a private target attribute vector for each face (PPAS, DESIGN.md).
