@@ -16,8 +16,9 @@ from privface.privmetrics.readers import (check_distinct_paths, committed_togeth
                                           read_table_text, write_table)
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
-                     OrderedOption, QiOption, SensitiveOption, fail_input, is_stdin, load_table,
-                     progress, resolve_columns, split_names, stderr, write_atomically)
+                     OrderedOption, OrderOption, QiOption, SensitiveOption, fail_input, is_stdin,
+                     load_table, ordered_columns, progress, resolve_columns, split_names, stderr,
+                     write_atomically)
 
 
 def _default_out(data: Optional[Path], demo: bool, fmt: str) -> Path:
@@ -77,6 +78,7 @@ def anonymize_command(
     sensitive: SensitiveOption = None,
     identities: IdentitiesOption = None,
     ordered: OrderedOption = None,
+    order: OrderOption = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Require k-anonymity.", min=1)] = None,
     l: Annotated[Optional[int], typer.Option("--l", help="Require distinct l-diversity.",
                                              min=1)] = None,
@@ -157,7 +159,7 @@ def anonymize_command(
         from .anonymize_photos import run_photos
         from .photos import note_subfolders
 
-        table_only = {"--sensitive": sensitive, "--ordered": ordered,
+        table_only = {"--sensitive": sensitive, "--ordered": ordered, "--order": order,
                       "--input-format": input_format, "--demo": demo or None}
         given = [name for name, value in table_only.items() if value]
         if given:
@@ -211,7 +213,8 @@ def anonymize_command(
                 source[name] = cells[name].where(~source[name].isna().to_numpy()).to_numpy()
         with progress(f"Anonymizing {len(loaded.table):,} records..."):
             result = anonymize_table(source, qis, sens, k=k, l=l, t=t,
-                                     ordered=split_names(ordered), epsilon=epsilon, seed=seed)
+                                     ordered=ordered_columns(ordered, order), epsilon=epsilon,
+                                     seed=seed)
         table = result.table if cells is None else _with_input_text(result.table, cells, qis)
         if out_fmt == "celeba" and "identity" in table.columns:
             # CelebA's attribute layout holds attributes only; identities live in their own file.

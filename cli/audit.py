@@ -16,8 +16,9 @@ from privface.privmetrics.errors import InputError
 from .audit_input import (ChunkRowsOption, DaskAddressOption, EngineOption, dask_scheduler,
                           load_for_audit)
 from .common import (EXIT_FAILED, EXIT_OK, DataArgument, DemoOption, IdentitiesOption,
-                     InputFormatOption, OrderedOption, QiOption, SensitiveOption, fail_input,
-                     progress, split_names, stderr, write_atomically)
+                     InputFormatOption, OrderedOption, OrderOption, QiOption, SensitiveOption,
+                     fail_input, ordered_columns, progress, split_names, stderr,
+                     write_atomically)
 
 # Distinguishing power regroups the table once per QI; by default it runs only while that is quick.
 _AUTO_POWER_LIMIT = 20_000_000
@@ -77,6 +78,7 @@ def audit_command(
     sensitive: SensitiveOption = None,
     identities: IdentitiesOption = None,
     ordered: OrderedOption = None,
+    order: OrderOption = None,
     ground_distance: Annotated[Optional[list[str]], typer.Option(
         "--ground-distance", help="COLUMN=FILE.csv: a ground-distance matrix (labelled rows "
         "and columns) for exact EMD through POT. Repeatable.")] = None,
@@ -132,9 +134,10 @@ def audit_command(
             require_matplotlib()  # before the audit: a missing extra fails fast
         if output is not None:
             _check_output(output, data, identities, ground_distance)
+        orders = ordered_columns(ordered, order, ground_distance)
         with progress("Reading the table..."), dask_scheduler(engine, dask_address):
             loaded = load_for_audit(data, demo, input_format, identities, qi, sensitive,
-                                    ordered, engine=engine, chunk_rows=chunk_rows)
+                                    orders, engine=engine, chunk_rows=chunk_rows)
         # `table` is the rows, or their contingency table when counted in chunks or on Dask.
         qis, sens, table, source = loaded.qi, loaded.sensitive, loaded.data, loaded.source
         gd = _ground_distances(split_names(ground_distance), loaded.columns, sens)
@@ -142,7 +145,7 @@ def audit_command(
             _AUTO_POWER_LIMIT
         with progress(f"Auditing {loaded.n_records:,} records..."):
             report = audit(table, qis, sens, k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
-                           enhanced_beta=enhanced_beta, delta=delta, ordered=split_names(ordered),
+                           enhanced_beta=enhanced_beta, delta=delta, ordered=orders,
                            ground_distance=gd, risk_threshold=risk_threshold, worst=worst,
                            power=run_power, source=source)
         explanation = None
@@ -152,7 +155,7 @@ def audit_command(
             with progress("Searching for the smallest fixes..."):
                 explanation = explain_table(
                     table, qis, sens, k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
-                    enhanced_beta=enhanced_beta, delta=delta, ordered=split_names(ordered),
+                    enhanced_beta=enhanced_beta, delta=delta, ordered=orders,
                     ground_distance=gd)
         if output_format == "json":
             payload = report.to_dict()

@@ -64,8 +64,8 @@ class AuditInput:
 
 def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: Path | None,
                    qi: Sequence[str] | None, sensitive: Sequence[str] | None,
-                   ordered: Sequence[str] | None, *, engine: str, chunk_rows: int | None
-                   ) -> AuditInput:
+                   ordered: Sequence[str] | Mapping[str, Sequence[str] | None] | None, *,
+                   engine: str, chunk_rows: int | None) -> AuditInput:
     """Read or count DATA for an audit, with the engine and chunking asked for.
 
     Examples
@@ -81,6 +81,8 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
     """
     from privface.privmetrics.streaming import is_pattern
 
+    # Names from --ordered, or names with their --order (see common.ordered_columns).
+    ordered = ordered if isinstance(ordered, Mapping) else split_names(ordered)
     if engine not in ENGINES:
         raise InputError(f"--engine must be {' or '.join(ENGINES)}, got {engine!r}")
     in_memory = (demo or data is None or identities is not None or data.is_dir()
@@ -100,14 +102,12 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
         if engine == "dask":  # count once on Dask; the audit and --explain share the counts
             from privface.privmetrics.dask_engine import dask_contingency
 
-            table = dask_contingency(_as_dask_frame(table), qis, sens,
-                                     ordered=split_names(ordered))
+            table = dask_contingency(_as_dask_frame(table), qis, sens, ordered=ordered)
         return AuditInput(table, qis, sens, loaded.source, len(loaded.table), loaded.table)
-    return _count_files(data, fmt, qi, sensitive, split_names(ordered), engine=engine,
-                        chunk_rows=chunk_rows)
+    return _count_files(data, fmt, qi, sensitive, ordered, engine=engine, chunk_rows=chunk_rows)
 
 
-def _count_files(data: Path, fmt: str | None, qi, sensitive, ordered: list[str], *,
+def _count_files(data: Path, fmt: str | None, qi, sensitive, ordered, *,
                  engine: str, chunk_rows: int | None) -> AuditInput:
     from privface.privmetrics import readers
     from privface.privmetrics.streaming import find_files, plan_pieces, table_columns
@@ -128,7 +128,7 @@ def _count_files(data: Path, fmt: str | None, qi, sensitive, ordered: list[str],
     return AuditInput(ct, qis, sens, str(data), ct.n_records, columns)
 
 
-def _count(files: list[Path], qi: list[str], sens: list[str], ordered: list[str],
+def _count(files: list[Path], qi: list[str], sens: list[str], ordered,
            fmt: str | None, *, engine: str, chunk_rows: int | None) -> ContingencyTable:
     if engine == "dask":
         from privface.privmetrics.dask_engine import dask_files_contingency

@@ -44,6 +44,10 @@ IdentitiesOption = Annotated[Optional[Path], typer.Option(
 OrderedOption = Annotated[Optional[list[str]], typer.Option(
     "--ordered", help="Declare a sensitive attribute ordered (t-closeness uses the ordered "
     "distance); every SA is nominal otherwise. Repeatable.")]
+OrderOption = Annotated[Optional[list[str]], typer.Option(
+    "--order", help="COL=V1,V2,...: the order of an ordered sensitive attribute's values, "
+    "smallest first (declares COL ordered). Needed when COL is not wholly numeric. Repeatable.",
+    show_default=False)]
 InputFormatOption = Annotated[Optional[str], typer.Option(
     "--input-format", help="Force the input format: celeba, csv, tsv or parquet.")]
 
@@ -62,6 +66,30 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     for value in values or []:
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return out
+
+
+def ordered_columns(ordered: Sequence[str] | None, order: Sequence[str] | None,
+                    ground_distance: Sequence[str] | None = None) -> dict[str, list | None]:
+    """``--ordered`` names and ``--order COL=V1,V2`` orders, as the library's ``ordered=``.
+
+    Columns given a ``--ground-distance COL=FILE`` matrix are left out: the matrix replaces the
+    ordered distance, so they need no order of their own.
+
+    Examples
+    --------
+    >>> ordered_columns(["age"], ["level=young, mid,old"])
+    {'age': None, 'level': ['young', 'mid', 'old']}
+    """
+    out: dict[str, list | None] = dict.fromkeys(split_names(ordered))
+    for spec in order or []:
+        column, sep, values = spec.partition("=")
+        column = column.strip()
+        if not sep or not column or not values.strip():
+            raise InputError(f"--order expects COLUMN=V1,V2,... (smallest first), got {spec!r}")
+        out[column] = [v.strip() for v in values.split(",")]
+    measured = {spec.partition("=")[0].strip() for spec in split_names(ground_distance)}
+    return {name: o for name, o in out.items() if name not in measured}
+
 
 
 def match_names(values: Sequence[str] | None, columns: Sequence,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from .compare import exceeds
 from .contingency import ContingencyTable, as_contingency
 from .errors import InputError
 
@@ -82,7 +83,8 @@ def reidentification_risk(
     data : DataFrame or ContingencyTable
     qi : sequence of str, optional
     threshold : float, default 0.2
-        A record is at risk when ``1/|E| > threshold`` (0.2 is the risk of a 5-anonymous class).
+        A record is at risk when ``1/|E| > threshold`` by more than :data:`~.compare.TOLERANCE`
+        (0.2 is the risk of a 5-anonymous class).
 
     Returns
     -------
@@ -101,7 +103,7 @@ def reidentification_risk(
     ct = as_contingency(data, qi)
     sizes = ct.class_sizes
     n = ct.n_records
-    at_risk = sizes[1.0 / sizes > threshold].sum()
+    at_risk = sizes[exceeds(1.0 / sizes, threshold)].sum()
     return RiskSummary(
         highest=float(1.0 / sizes.min()),
         average=float(len(sizes) / n),

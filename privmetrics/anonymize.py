@@ -22,7 +22,8 @@ import pandas as pd
 
 from .audit import AuditReport, audit
 from .closeness import emd_per_class
-from .contingency import SensitiveCounts, _check_columns
+from .compare import at_least, at_most
+from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
 from .encoding import ColumnCodes, combine_codes, encode_column
 from .errors import InputError
 
@@ -124,7 +125,7 @@ def anonymize_table(
     k: int | None = None,
     l: int | None = None,
     t: float | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     epsilon: float | None = None,
     seed: int | None = None,
 ) -> AnonymizationResult:
@@ -140,8 +141,9 @@ def anonymize_table(
         Sensitive attributes (needed for ``l`` and ``t``); every one must meet them.
     k, l, t : optional
         The requirements (at least one).
-    ordered : str or sequence of str, optional
-        Sensitive attributes measured with the ordered distance for ``t``.
+    ordered : str, sequence of str or mapping, optional
+        Sensitive attributes measured with the ordered distance for ``t`` (a mapping gives a
+        column's order of values, as for :func:`~.contingency.contingency_table`).
     epsilon : float, optional
         First apply randomised response to the QIs with this total budget (split evenly), so the
         released QIs are also epsilon-locally differentially private.
@@ -176,7 +178,7 @@ def anonymize_table(
         raise InputError("anonymize_table needs at least one requirement (k, l or t)")
     if (l is not None or t is not None) and not sens:
         raise InputError("l-diversity and t-closeness need a sensitive attribute")
-    ordered_list = [ordered] if isinstance(ordered, str) else list(ordered)
+    orders = ordered_orders(ordered)
     # Validate the requirements the same way audit() does, before any work.
     from .audit import Requirements
 
@@ -194,13 +196,14 @@ def anonymize_table(
         dp_summary = release.to_dict()
 
     qi_codes = [encode_column(source[c]) for c in qi_list]
-    sa_codes = [_dense(encode_column(source[c], sort=True)) for c in sens]
+    sa_codes = [_dense(encode_sensitive(source[c], c, ordered=c in orders, order=orders.get(c)))
+                for c in sens]
     atoms, counts, row_atom = _atoms(qi_codes, sa_codes, len(source))
     partition = _mondrian(atoms, counts, len(qi_codes), [c.cardinality for c in sa_codes],
-                          k=k, l=l, t=t, ordered=[s in ordered_list for s in sens])
+                          k=k, l=l, t=t, ordered=[s in orders for s in sens])
     row_part = partition[row_atom]
     table, generalised = _generalise(source, qi_list, qi_codes, row_part)
-    report = audit(table, qi_list, sens, k=k, l=l, t=t, ordered=ordered_list, worst=5)
+    report = audit(table, qi_list, sens, k=k, l=l, t=t, ordered=orders, worst=5)
     if not report.passed:  # a bug, never a user error: the construction guarantees it
         raise AssertionError("anonymised table fails its own audit: " +
                              ", ".join(r.name for r in report.failed))
@@ -310,7 +313,7 @@ def _parts_ok(part: np.ndarray, n_parts: int, counts: np.ndarray, sa_cols: list[
     sizes = np.bincount(part, weights=counts, minlength=n_parts)
     ok = np.ones(n_parts, dtype=bool)
     if k is not None:
-        ok &= sizes >= k
+        ok &= at_least(sizes, k)
     if l is None and t is None:
         return ok
     for s, m, total, is_ordered in zip(sa_cols, sa_cards, overall, ordered):
@@ -323,9 +326,9 @@ def _parts_ok(part: np.ndarray, n_parts: int, counts: np.ndarray, sa_cols: list[
                              cell_count=cell_count,
                              class_start=np.searchsorted(cell_part, np.arange(n_parts + 1)))
         if l is not None:
-            ok &= sc.distinct >= l
+            ok &= at_least(sc.distinct, l)
         if t is not None:
-            ok &= emd_per_class(sc) <= t
+            ok &= at_most(emd_per_class(sc), t)
     return ok
 
 
@@ -361,7 +364,11 @@ def _generalise(source: pd.DataFrame, qi: list[str], qi_codes: list[ColumnCodes]
         varies = (lo != hi)[row_part]
         generalised[name] = int(varies.sum())
         if generalised[name]:
-            column = source[name].astype(object)
+            column = source[name]
+            # "*" fits a text column as it is (pandas 3 reads text as `str`: keep that dtype);
+            # any other column becomes object to hold it beside its values.
+            column = column.copy() if isinstance(column.dtype, pd.StringDtype) else \
+                column.astype(object)
             column[varies] = GENERALISED
             out[name] = column
     return out, generalised

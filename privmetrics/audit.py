@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from .anonymity import RiskSummary, reidentification_risk
-from .closeness import GroundDistance, emd_per_class
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency
+from .closeness import GroundDistance, emd_per_class, without_matrices
+from .compare import exceeds, falls_short
+from .contingency import ContingencyTable, Ordered, SensitiveCounts, as_contingency
 from .diversity import entropy_l_per_class, recursive_l_per_class
 from .errors import InputError
 from .likeness import basic_beta_per_class, delta_disclosure_per_class, enhanced_beta_per_class
@@ -258,19 +259,23 @@ def class_metrics(sc: SensitiveCounts, *, c: float,
 
 def _class_fails(requirements: Requirements, ct: ContingencyTable,
                  per_sa: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """For each asked requirement, a boolean per class: does the class break it."""
+    """For each asked requirement, a boolean per class: does the class break it.
+
+    Every verdict goes through :mod:`.compare`, so a class that meets a bound up to rounding
+    (entropy l of 7 equal values: 6.999999999999998) meets it.
+    """
     fails: dict[str, np.ndarray] = {}
     asked = requirements.asked()
     if "k" in asked:
-        fails["k"] = ct.class_sizes < asked["k"]
+        fails["k"] = falls_short(ct.class_sizes, asked["k"])
     tests = {
-        "l": ("l_diversity", lambda v: v < asked["l"]),
-        "entropy_l": ("entropy_l_diversity", lambda v: v < asked["entropy_l"]),
-        "c": ("recursive_c_l_diversity", lambda v: v < requirements.recursive_l),
-        "t": ("t_closeness", lambda v: v > asked["t"]),
-        "beta": ("basic_beta_likeness", lambda v: v > asked["beta"]),
-        "enhanced_beta": ("enhanced_beta_likeness", lambda v: v > asked["enhanced_beta"]),
-        "delta": ("delta_disclosure", lambda v: v > asked["delta"]),
+        "l": ("l_diversity", lambda v: falls_short(v, asked["l"])),
+        "entropy_l": ("entropy_l_diversity", lambda v: falls_short(v, asked["entropy_l"])),
+        "c": ("recursive_c_l_diversity", lambda v: falls_short(v, requirements.recursive_l)),
+        "t": ("t_closeness", lambda v: exceeds(v, asked["t"])),
+        "beta": ("basic_beta_likeness", lambda v: exceeds(v, asked["beta"])),
+        "enhanced_beta": ("enhanced_beta_likeness", lambda v: exceeds(v, asked["enhanced_beta"])),
+        "delta": ("delta_disclosure", lambda v: exceeds(v, asked["delta"])),
     }
     for key, (metric, breaks) in tests.items():
         if key not in asked:
@@ -295,7 +300,7 @@ def audit(
     beta: float | None = None,
     enhanced_beta: float | None = None,
     delta: float | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     ground_distance: Mapping[str, GroundDistance] | None = None,
     risk_threshold: float = 0.2,
     worst: int = 10,
@@ -315,8 +320,11 @@ def audit(
     k, l, entropy_l, c, t, beta, enhanced_beta, delta : optional
         Requirements, see :class:`Requirements`. Without any, the audit only measures (and
         passes).
-    ordered : str or sequence of str, optional
-        Sensitive attributes with ordered values (t-closeness uses the ordered distance).
+    ordered : str, sequence of str or mapping, optional
+        Sensitive attributes with ordered values (t-closeness uses the ordered distance): names,
+        ordered as numbers, or a mapping of name to its order of values, smallest first (see
+        :func:`~.contingency.contingency_table`). A column with a ground-distance matrix is
+        measured through the matrix instead.
     ground_distance : mapping of SA name to matrix, optional
         A ground-distance matrix per SA for exact EMD (POT).
     risk_threshold : float, default 0.2
@@ -349,7 +357,8 @@ def audit(
                                 enhanced_beta=enhanced_beta, delta=delta)
     if isinstance(worst, bool) or not isinstance(worst, (int, np.integer)) or worst < 0:
         raise InputError(f"worst must be a whole number >= 0 (classes to list), got {worst!r}")
-    ct = as_contingency(data, qi, sensitive, ordered=ordered)
+    ct = as_contingency(data, qi, sensitive,
+                        ordered=without_matrices(ordered, ground_distance))
     if isinstance(sensitive, str):
         sensitive = [sensitive]
     sensitive_names = ct.select(sensitive or None) if ct.sensitive else []

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .contingency import ContingencyTable, SensitiveCounts, _count_cells, _names
+from .contingency import (ContingencyTable, Ordered, SensitiveCounts, _count_cells, _names,
+                          ordered_orders)
 from .encoding import encode_rows
 from .errors import InputError
 
@@ -101,7 +102,7 @@ def count_cells(frame: pd.DataFrame, qi: Sequence[str],
     Examples
     --------
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"Male": [1, 1, -1], "s": ["a", "a", None]})
+    >>> df = pd.DataFrame({"Male": [1, 1, -1], "s": pd.Series(["a", "a", None], dtype=object)})
     >>> counts = count_cells(df, ["Male"], "s")
     >>> counts.cells["s"].to_dict("list"), counts.counts["s"].tolist()
     ({'Male': [1, -1], 's': ['a', None]}, [2, 1])
@@ -130,6 +131,11 @@ def _kind(column: pd.Series) -> str:
         return "number"
     inferred = pd.api.types.infer_dtype(column, skipna=True)
     return {"string": "text", "boolean": "bool"}.get(inferred, "mixed")
+
+
+# pandas 2 copies what it concatenates unless told not to; pandas 3 copies lazily (copy-on-write)
+# and deprecates the keyword.
+_NO_COPY = {"copy": False} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
 def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
@@ -169,7 +175,8 @@ def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
         nonempty = [p for p in parts if len(p.counts[key])] or parts[:1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pandas' note on all-NA pieces
-            frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True, copy=False)
+            frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True,
+                              **_NO_COPY)
         weights = np.concatenate([p.counts[key] for p in nonempty])
         cells[key], counts[key] = _distinct_rows(frame, weights)
     kinds = {name: frozenset().union(*(p.kinds.get(name, frozenset()) for p in parts))
@@ -219,8 +226,7 @@ def add_up(parts: Iterable[CellCounts], *, buffer_cells: int = 4_000_000) -> Cel
     return total
 
 
-def to_contingency(counts: CellCounts, *, ordered: Sequence[str] | str = ()
-                   ) -> ContingencyTable:
+def to_contingency(counts: CellCounts, *, ordered: Ordered = ()) -> ContingencyTable:
     """The contingency table of the counted table, as :func:`contingency_table` would build it.
 
     Classes, sensitive values and cells come out in the same order and with the same values as
@@ -231,13 +237,15 @@ def to_contingency(counts: CellCounts, *, ordered: Sequence[str] | str = ()
     ----------
     counts : CellCounts
         The counts of the whole table (see :func:`merge_counts`).
-    ordered : str or sequence of str, optional
-        Sensitive attributes with ordered values, as for :func:`contingency_table`.
+    ordered : str, sequence of str or mapping, optional
+        Sensitive attributes with ordered values (and their orders), as for
+        :func:`contingency_table`.
 
     Raises
     ------
     InputError
-        An empty table, an ordered attribute that is not an SA or whose values cannot be sorted.
+        An empty table, an ordered attribute that is not an SA, or not wholly numeric without an
+        order.
 
     Examples
     --------
@@ -248,7 +256,8 @@ def to_contingency(counts: CellCounts, *, ordered: Sequence[str] | str = ()
     (3, [1, 2], [30, 40], True)
     """
     qi, sens = counts.qi, counts.sensitive
-    ordered_set = set(_names(ordered, "ordered attributes"))
+    orders = ordered_orders(ordered)
+    ordered_set = set(orders)
     not_sensitive = sorted(ordered_set - set(sens))
     if not_sensitive:
         raise InputError("declared ordered but not a sensitive attribute",
@@ -271,7 +280,8 @@ def to_contingency(counts: CellCounts, *, ordered: Sequence[str] | str = ()
         # in `classes` and encodes to the same codes: the cells' class keys are the classes'.
         keys = encode_rows(cells, qi)
         sc, class_keys = _count_cells(cells[name], name, keys.keys, keys.cardinality,
-                                      ordered=name in ordered_set, weights=counts.counts[name])
+                                      ordered=name in ordered_set, order=orders.get(name),
+                                      weights=counts.counts[name])
         if not (np.array_equal(class_keys, row_keys.keys)
                 and np.array_equal(sc.class_sizes, sizes)):
             raise RuntimeError(f"the counts of {name!r} do not cover the same classes as the "

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency
+from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
+                          ordered_orders)
 from .errors import InputError
 
 Data = pd.DataFrame | ContingencyTable
@@ -124,6 +125,21 @@ def _ground_matrix(sc: SensitiveCounts, ground_distance: GroundDistance) -> np.n
     return np.ascontiguousarray(dist)
 
 
+def without_matrices(ordered: Ordered, ground_distance: Mapping | None) -> dict[str, list | None]:
+    """The ordered SAs (with their orders) less those measured through a ground-distance matrix.
+
+    A matrix replaces the ordered distance, so a column that has one needs no order of its own:
+    declaring it ordered as well must not fail because its values are not numbers.
+
+    Examples
+    --------
+    >>> without_matrices(["age", "level"], {"level": [[0, 1], [1, 0]]})
+    {'age': None}
+    """
+    return {name: order for name, order in ordered_orders(ordered).items()
+            if name not in (ground_distance or {})}
+
+
 def emd_per_class(sc: SensitiveCounts, ground_distance: GroundDistance | None = None
                   ) -> np.ndarray:
     """EMD of each class under the attribute's ground distance (matrix, ordered or nominal)."""
@@ -139,7 +155,7 @@ def t_closeness(
     qi: Sequence[str] | None = None,
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     ground_distance: Mapping[str, GroundDistance] | None = None,
 ) -> float:
     """t-closeness: the largest EMD between a class's and the table's SA distribution.
@@ -148,7 +164,8 @@ def t_closeness(
     ----------
     data : DataFrame or ContingencyTable
     qi, sensitive : column names (needed with a DataFrame)
-    ordered : SAs declared ordered (with a DataFrame; a ContingencyTable carries its own)
+    ordered : SAs declared ordered, or a mapping of SA to its order of values (with a DataFrame;
+        a ContingencyTable carries its own); see :func:`~.contingency.contingency_table`
     ground_distance : mapping of SA name to a matrix, optional
         A square matrix over the SA's distinct values (sorted order, or a DataFrame labelled by
         value): exact EMD through POT.
@@ -162,8 +179,8 @@ def t_closeness(
     >>> round(t_closeness(df, ["Male"], "age", ordered="age"), 4)
     0.3333
     """
-    ct = as_contingency(data, qi, sensitive, ordered=ordered)
     ground_distance = dict(ground_distance or {})
+    ct = as_contingency(data, qi, sensitive, ordered=without_matrices(ordered, ground_distance))
     unknown = set(ground_distance) - set(ct.sensitive)
     if unknown:
         raise InputError("a ground-distance matrix was given for a column that is not a "

@@ -20,17 +20,21 @@ Examples
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from .encoding import RowKeys, encode_column, encode_rows
+from .encoding import ColumnCodes, RowKeys, encode_column, encode_rows
 from .errors import InputError
 
 _INT64_LIMIT = 1 << 63
+
+#: Ordered SAs: names (each ordered by its values), or a mapping of name to an explicit order
+#: (smallest first) or None.
+Ordered = Sequence[str] | str | Mapping[str, Sequence | None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,7 +243,7 @@ def contingency_table(
     qi: Sequence[str],
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
 ) -> ContingencyTable:
     """Group a table into equivalence classes and count sensitive values per class.
 
@@ -252,9 +256,12 @@ def contingency_table(
         Quasi-identifier columns (at least one).
     sensitive : str or sequence of str, optional
         Sensitive attribute columns (none, one or several).
-    ordered : str or sequence of str, optional
+    ordered : str, sequence of str, or mapping of str to a list of values, optional
         Sensitive attributes whose values are ordered (t-closeness then uses the ordered ground
-        distance over their sorted values). Every other SA is nominal.
+        distance over their values in order). Every other SA is nominal. A name alone orders the
+        column's values as numbers (see :func:`encode_sensitive`: a column that is not wholly
+        numeric is refused); a mapping gives a column's order explicitly, smallest first
+        (``{"level": ["young", "mid", "old"]}``; ``None`` for the values' own order).
 
     Returns
     -------
@@ -263,7 +270,8 @@ def contingency_table(
     Raises
     ------
     InputError
-        Missing or repeated columns, a column both QI and SA, an empty table.
+        Missing or repeated columns, a column both QI and SA, an empty table, an ordered SA that
+        is not wholly numeric and has no order given.
 
     Examples
     --------
@@ -272,7 +280,8 @@ def contingency_table(
     >>> contingency_table(df, ["Male"], ["Smiling"]).class_sizes.tolist()
     [1, 2]
     """
-    qi, sens, ordered_set = _check_columns(data, qi, sensitive, ordered)
+    qi, sens, _ = _check_columns(data, qi, sensitive, ordered)
+    orders = ordered_orders(ordered)
     n = len(data)
     row_keys = encode_rows(data, qi)
     keys = row_keys.keys
@@ -280,7 +289,7 @@ def contingency_table(
     class_keys = class_sizes = None
     for name in sens:
         counts, cls_keys = _count_cells(data[name], name, keys, row_keys.cardinality,
-                                        ordered=name in ordered_set)
+                                        ordered=name in orders, order=orders.get(name))
         sens_counts[name] = counts
         if class_keys is None:
             class_keys, class_sizes = cls_keys, counts.class_sizes
@@ -303,13 +312,10 @@ def _runs(sorted_keys: np.ndarray, weights: np.ndarray | None = None
 
 
 def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card: int,
-                 *, ordered: bool, weights: np.ndarray | None = None
-                 ) -> tuple[SensitiveCounts, np.ndarray]:
+                 *, ordered: bool, order: Sequence | None = None,
+                 weights: np.ndarray | None = None) -> tuple[SensitiveCounts, np.ndarray]:
     """Sparse counts of one SA per class; ``weights`` (int64): records each row stands for."""
-    codes = encode_column(column, sort=True)
-    if ordered and not (codes.in_order and _comparable(codes.values)):
-        raise InputError("declared ordered, but its values cannot be sorted "
-                         f"(values such as {list(codes.values[:3])})", column=name)
+    codes = encode_sensitive(column, name, ordered=ordered, order=order)
     card = codes.cardinality
     # A weighted bincount sums in float64, which is exact for any count below 2**53.
     overall_all = (np.bincount(codes.codes, minlength=card) if weights is None else
@@ -348,15 +354,128 @@ def _count_cells(column: pd.Series, name: str, class_key: np.ndarray, class_card
     return counts, class_keys_out
 
 
-def _comparable(values: pd.Index | None) -> bool:
-    """Whether the (non-missing) values have one order: pandas sorts mixed str/int, Python won't."""
-    if values is None:
-        return True
-    try:
-        sorted(v for v in values.tolist() if not pd.isna(v))
-    except TypeError:
-        return False
-    return True
+def ordered_orders(ordered: Ordered) -> dict[str, list | None]:
+    """The SAs declared ordered, each with its explicit order (``None``: the values' own order).
+
+    Examples
+    --------
+    >>> ordered_orders("age"), ordered_orders({"level": ["lo", "mid", "hi"], "age": None})
+    ({'age': None}, {'level': ['lo', 'mid', 'hi'], 'age': None})
+    """
+    if not isinstance(ordered, Mapping):
+        return dict.fromkeys(_names(ordered, "ordered attributes"))
+    out: dict[str, list | None] = {}
+    for name, order in ordered.items():
+        if not isinstance(name, str):
+            raise InputError(f"ordered attributes must be column names (strings), got {name!r}")
+        if order is None:
+            out[name] = None
+            continue
+        if isinstance(order, (str, bytes)) or not isinstance(order, Iterable):
+            raise InputError("the order of an ordered attribute must be a list of its values, "
+                             f"smallest first; got {order!r}", column=name)
+        order = list(order)
+        try:
+            repeated = pd.Index(order, dtype=object).duplicated()
+        except TypeError:
+            raise InputError("the order of an ordered attribute must list values (numbers or "
+                             f"text), got {order!r}", column=name) from None
+        if not order or repeated.any():
+            raise InputError("the order of an ordered attribute must list each value once"
+                             + (f" ({order[int(np.argmax(repeated))]!r} is listed twice)"
+                                if repeated.any() else ""), column=name)
+        out[name] = order
+    return out
+
+
+def encode_sensitive(column: pd.Series, name: str, *, ordered: bool = False,
+                     order: Sequence | None = None) -> ColumnCodes:
+    """Codes of a sensitive attribute whose order is its values' order when it is ordered.
+
+    Codes follow the values' sorted order (:func:`encode_column`), except that numbers stored as
+    text sort as numbers ("5" < "10"), and that ``order``, when given, decides (smallest first,
+    missing values last; a value is matched as given, else by its text, so that orders typed on a
+    command line match numbers too). An ordered attribute without an order must have one of its
+    own: numbers, dates, booleans, or the category dtype (its category order). Any other text is
+    refused, since sorting it as text would give a meaningless distance ("10" < "5" < "?").
+
+    Raises
+    ------
+    InputError
+        An ordered column that is not wholly numeric, without an order; a value missing from the
+        order.
+
+    Examples
+    --------
+    >>> encode_sensitive(pd.Series(["10", "5", "20"]), "age", ordered=True).values.tolist()
+    ['5', '10', '20']
+    >>> level = pd.Series(["old", "young", "mid"])
+    >>> encode_sensitive(level, "level", order=["young", "mid", "old"]).values.tolist()
+    ['young', 'mid', 'old']
+    """
+    codes = encode_column(column, sort=True)
+    if order is not None:
+        return _reorder(codes, *_ranks_in_order(codes, order, name))
+    if isinstance(column.dtype, pd.CategoricalDtype) or codes.values is None \
+            or _has_number_dtype(column.dtype):
+        return codes
+    # Text (or mixed objects): numbers stored as text sort as numbers, ordered or not, so that a
+    # column has one "sorted order" (the order of a ground-distance matrix's rows too).
+    values = codes.values
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    numbers = pd.to_numeric(pd.Series(values.to_numpy(dtype=object)[~missing], dtype=object),
+                            errors="coerce").to_numpy(dtype=np.float64)
+    not_number = np.isnan(numbers)
+    if not not_number.any():
+        rank = np.full(len(values), np.inf)
+        rank[~missing] = numbers
+        return _reorder(codes, rank, missing)
+    if ordered:
+        bad = values[~missing][int(np.flatnonzero(not_number)[0])]
+        raise InputError(f"declared ordered, but not every value is a number (found {bad!r}), "
+                         "so its values have no order of their own: give their order "
+                         f"(--order {name}=V1,V2,..., or ordered={{{name!r}: [V1, V2, ...]}} in "
+                         "Python) or a ground-distance matrix", column=name)
+    return codes
+
+
+def _has_number_dtype(dtype) -> bool:
+    """Bool, integer, float, datetime and timedelta columns, numpy or nullable: ordered as is."""
+    return (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype))
+
+
+def _ranks_in_order(codes: ColumnCodes, order: Sequence, name: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's position in ``order`` (inf for codes no row has) and whether it is missing."""
+    card = codes.cardinality
+    values = codes.decode(np.arange(card))
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    used = np.bincount(np.asarray(codes.codes, dtype=np.int64), minlength=card) > 0
+    as_object = values.to_numpy(dtype=object)
+    position = pd.Index(order, dtype=object).get_indexer(pd.Index(as_object, dtype=object))
+    # A value matches an entry of the order as given, else by its text (one per distinct value).
+    by_text: dict[str, int] = {}
+    for i, v in enumerate(order):
+        by_text.setdefault(str(v), i)
+    text_position = np.array([by_text.get(str(v), -1) for v in as_object], dtype=np.int64)
+    position = np.where(position >= 0, position, text_position)
+    unknown = np.flatnonzero(used & ~missing & (position < 0))
+    if len(unknown):
+        shown = ", ".join(str(v) for v in order[:8]) + (", ..." if len(order) > 8 else "")
+        raise InputError(f"value {values[int(unknown[0])]!r} is not in the order given for "
+                         f"it ({shown}): list every value of the column", column=name)
+    return np.where(position >= 0, position, np.inf).astype(np.float64), missing
+
+
+def _reorder(codes: ColumnCodes, rank: np.ndarray, missing: np.ndarray) -> ColumnCodes:
+    """The codes renumbered so that code order is ``rank`` order (missing values last)."""
+    card = len(rank)
+    by_rank = np.lexsort((np.arange(card), rank, missing))
+    new_of_old = np.empty(card, dtype=np.int64)
+    new_of_old[by_rank] = np.arange(card)
+    return ColumnCodes(new_of_old[np.asarray(codes.codes, dtype=np.int64)], card,
+                       codes.decode(by_rank))
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
@@ -411,7 +530,7 @@ the table; did you mean Male? (columns: Male)
     """
     qi = _names(qi, "quasi-identifiers")
     sens = _names(sensitive, "sensitive attributes")
-    ordered_list = _names(ordered, "ordered attributes")
+    ordered_list = list(ordered_orders(ordered))
     if not qi:
         raise InputError("at least one quasi-identifier column is needed")
     if n_rows == 0:
@@ -450,7 +569,7 @@ def as_contingency(
     qi: Sequence[str] | None = None,
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
 ) -> ContingencyTable:
     """Accept either a ready :class:`ContingencyTable` or a DataFrame with its column roles.
 

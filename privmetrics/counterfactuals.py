@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
-from .closeness import GroundDistance
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency, contingency_table
+from .closeness import GroundDistance, without_matrices
+from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
+                          contingency_table)
 
 _METRIC_OF = {"l": "l_diversity", "entropy_l": "entropy_l_diversity",
               "c": "recursive_c_l_diversity", "t": "t_closeness", "beta": "basic_beta_likeness",
@@ -149,7 +150,7 @@ def explain(
     beta: float | None = None,
     enhanced_beta: float | None = None,
     delta: float | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     ground_distance: Mapping[str, GroundDistance] | None = None,
     max_size: int = 4,
     beam: int = 5,
@@ -180,7 +181,7 @@ def explain(
     >>> e.records_breaking, [cf.generalise for cf in e.counterfactuals]
     ({'k': 1.0}, [('Hat',), ('Male',)])
     """
-    ct = as_contingency(data, qi, sensitive, ordered=ordered)
+    ct = as_contingency(data, qi, sensitive, ordered=without_matrices(ordered, ground_distance))
     requirements = Requirements(k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
                                 enhanced_beta=enhanced_beta, delta=delta)
     if not requirements.asked():
@@ -273,7 +274,8 @@ class _Evaluator:
                 return sizes, [_regroup(sc, new_of_old, len(sizes)) for sc in
                                (ct.select(None) if ct.sensitive else [])]
             sub = contingency_table(ct.frame, keep, ct.sensitive,
-                                    ordered=[s for s in ct.sensitive if ct[s].ordered])
+                                    ordered={s: list(ct[s].values) for s in ct.sensitive
+                                             if ct[s].ordered})
             return sub.class_sizes, [sub[s] for s in sub.sensitive]
         keys = ct.class_keys.copy()
         for name, col, radix in zip(ct.qi, ct.row_keys.columns, radices):

@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from .cell_counts import CellCounts, count_cells, merge_counts, to_contingency
-from .contingency import ContingencyTable, check_column_roles
+from .contingency import ContingencyTable, Ordered, check_column_roles
 from .errors import InputError
 from .readers.files import PathLike
 from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, _typed_text_counts, check_pieces,
@@ -72,7 +72,7 @@ def dask_contingency(
     qi: Sequence[str],
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     split_every: int = 8,
 ) -> ContingencyTable:
     """The contingency table of a Dask DataFrame, counted partition by partition.
@@ -121,7 +121,7 @@ def dask_files_contingency(
     qi: Sequence[str],
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     fmt: str | None = None,
     split_every: int = 8,

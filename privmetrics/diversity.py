@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .compare import falls_short
 from .contingency import ContingencyTable, SensitiveCounts, as_contingency
 from .errors import InputError
 
@@ -34,13 +35,15 @@ def recursive_l_per_class(sc: SensitiveCounts, c: float) -> np.ndarray:
 
     With counts ``r_1 >= r_2 >= ... >= r_m`` in a class, (c, l) holds when
     ``r_1 < c * (r_l + ... + r_m)``. The right side shrinks as l grows, so the l that hold form a
-    prefix ``1..L`` and ``L`` is the number of ranks where the inequality holds.
+    prefix ``1..L`` and ``L`` is the number of ranks where the inequality holds. The inequality is
+    strict up to :data:`~.compare.TOLERANCE`: ``c = 1.1`` with ``r_1 = 11`` and a tail of 10 does
+    not hold, although ``1.1 * 10`` is ``11.000000000000002`` in floating point.
     """
     _check_c(c)
     n_classes = len(sc.class_start) - 1
     distinct = sc.distinct
     # A class with one value has r_1 = total: (c, 1) holds iff c > 1; nothing else can hold.
-    out = np.full(n_classes, 1 if c > 1 else 0, dtype=np.int64)
+    out = np.full(n_classes, 1 if falls_short(1, c) else 0, dtype=np.int64)
     multi = distinct[sc.cell_class] > 1
     if not multi.any():
         return out
@@ -58,7 +61,7 @@ def recursive_l_per_class(sc: SensitiveCounts, c: float) -> np.ndarray:
     before = csum - cnt - (csum - cnt)[start_of][seg]  # counts ranked above this one
     r1 = cnt[start_of][seg]
     tail = sizes - before  # r_l + ... + r_m for l = this rank
-    holds = r1 < c * tail
+    holds = falls_short(r1, c * tail)
     out[cls[start_of]] = np.bincount(seg, weights=holds).astype(np.int64)
     return out
 

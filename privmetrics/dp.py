@@ -571,7 +571,9 @@ def randomized_response(
         else:
             other = np.minimum(((u - p) * ((k - 1) / (1.0 - p))).astype(np.int64), k - 2)
             new_codes = np.where(u < p, codes, (codes + 1 + np.maximum(other, 0)) % k)
-        out.isetitem(table.columns.get_loc(c), palette.array.take(new_codes))
+        # A Series of the palette's dtype: pandas 3 would infer `str` from a bare object array.
+        out.isetitem(table.columns.get_loc(c), pd.Series(palette.array.take(new_codes),
+                                                         index=out.index, dtype=palette.dtype))
 
     return DPRelease(
         table=out,

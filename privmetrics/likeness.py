@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .compare import exceeds
 from .contingency import ContingencyTable, SensitiveCounts, as_contingency
 
 Data = pd.DataFrame | ContingencyTable
@@ -39,7 +40,7 @@ def enhanced_beta_per_class(sc: SensitiveCounts) -> np.ndarray:
     """
     q, p = sc.cell_q, sc.cell_p
     gain = (q - p) / p
-    over_cap = (q > p) & (gain > -sc.cell_log_p)
+    over_cap = (q > p) & exceeds(gain, -sc.cell_log_p)
     out = basic_beta_per_class(sc)
     broken = np.zeros(len(out), dtype=bool)
     broken[sc.cell_class[over_cap]] = True

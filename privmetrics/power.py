@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .compare import exceeds
 from .contingency import ContingencyTable, as_contingency, contingency_table
 from .errors import InputError
 
@@ -74,7 +75,7 @@ def distinguishing_power(
             "attribute": name,
             "k": int(sizes.min()),
             "uniques": int(np.count_nonzero(sizes == 1)),
-            "records_at_risk": float(sizes[1.0 / sizes > threshold].sum() / ct.n_records),
+            "records_at_risk": float(sizes[exceeds(1.0 / sizes, threshold)].sum() / ct.n_records),
             "average_risk": float(len(sizes) / ct.n_records),
         })
     out = pd.DataFrame(rows, columns=["attribute", "k", "uniques", "records_at_risk",

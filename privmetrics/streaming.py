@@ -42,7 +42,7 @@ import pandas as pd
 
 from .cell_counts import (CellCounts, _distinct_rows, add_up, count_cells, merge_counts,
                           to_contingency)
-from .contingency import ContingencyTable, check_column_roles
+from .contingency import ContingencyTable, Ordered, check_column_roles
 from .errors import InputError
 from .readers.celeba import _INDEX_NAME, _celeba_header
 from .readers.files import PathLike, _check_readable
@@ -290,7 +290,7 @@ def stream_contingency(
     qi: Sequence[str],
     sensitive: Sequence[str] | str | None = None,
     *,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
     fmt: str | None = None,
 ) -> ContingencyTable:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .audit import Requirements, _class_fails, class_metrics
-from .closeness import GroundDistance
-from .contingency import ContingencyTable, as_contingency
+from .closeness import GroundDistance, without_matrices
+from .contingency import ContingencyTable, Ordered, as_contingency
 
 
 def class_view(
@@ -18,7 +18,7 @@ def class_view(
     sensitive: Sequence[str] | str | None = None,
     *,
     requirements: Requirements | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     ground_distance: Mapping[str, GroundDistance] | None = None,
 ) -> pd.DataFrame:
     """One row per equivalence class: QI values, size, risk, every SA metric, broken requirements.
@@ -34,7 +34,7 @@ def class_view(
     >>> v[["Male", "size", "id.l_diversity", "breaks_k"]].to_dict("list")
     {'Male': [-1, 1], 'size': [1, 2], 'id.l_diversity': [1, 2], 'breaks_k': [True, False]}
     """
-    ct = as_contingency(data, qi, sensitive, ordered=ordered)
+    ct = as_contingency(data, qi, sensitive, ordered=without_matrices(ordered, ground_distance))
     requirements = requirements or Requirements()
     c = requirements.c if requirements.c is not None else 2.0
     ground_distance = dict(ground_distance or {})
@@ -57,7 +57,7 @@ def record_view(
     sensitive: Sequence[str] | str | None = None,
     *,
     requirements: Requirements | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     ground_distance: Mapping[str, GroundDistance] | None = None,
 ) -> pd.DataFrame:
     """One row per record, indexed like the input: its class, risk and broken requirements.
@@ -69,7 +69,7 @@ def record_view(
     >>> record_view(df, ["Male"], requirements=Requirements(k=2))["breaks_k"].to_dict()
     {'a.jpg': False, 'b.jpg': False, 'c.jpg': True}
     """
-    ct = as_contingency(data, qi, sensitive, ordered=ordered)
+    ct = as_contingency(data, qi, sensitive, ordered=without_matrices(ordered, ground_distance))
     classes = class_view(ct, sensitive=sensitive, requirements=requirements,
                          ground_distance=ground_distance)
     record_class = ct.record_class

@@ -38,3 +38,20 @@ def celeba_dir() -> Path:
     if not (celeba / "list_attr_celeba_first20k.txt").is_file():
         pytest.skip(f"{celeba} has no list_attr_celeba_first20k.txt")
     return celeba
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """tests/reference.py, the brute-force definitions (loaded once, as test_metrics_properties
+    loads it: tests/ is not a package under --import-mode=importlib)."""
+    import importlib.util
+    import sys
+
+    name = "privface_tests_reference"
+    if name not in sys.modules:
+        path = Path(__file__).with_name("reference.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

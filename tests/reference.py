@@ -110,7 +110,8 @@ def class_counts(df: pd.DataFrame, qi, sa: str) -> tuple[dict, dict, int]:
 def sorted_values(df: pd.DataFrame, sa: str) -> list:
     """The distinct values of a column in the spec's order.
 
-    Ascending, missing last; the category dtype uses its category order; bools sort False < True.
+    Ascending, missing last; the category dtype uses its category order; bools sort False < True;
+    text that is wholly numbers sorts as numbers ("9" < "10").
     """
     series = df[sa]
     present = set(column(df, sa))
@@ -118,6 +119,8 @@ def sorted_values(df: pd.DataFrame, sa: str) -> list:
         order = [c for c in series.dtype.categories.tolist() if c in present]
     else:
         order = [v for v in present if v is not MISSING]
+        if order and all(isinstance(v, str) and _number(v) is not None for v in order):
+            return sorted(order, key=_number) + ([MISSING] if MISSING in present else [])
         try:
             order = sorted(order)
         except TypeError:  # mixed types (str and int): no order, fine for nominal metrics
@@ -125,6 +128,13 @@ def sorted_values(df: pd.DataFrame, sa: str) -> list:
     if MISSING in present:
         order.append(MISSING)
     return order
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 # --- k-anonymity and risk -----------------------------------------------------------------------

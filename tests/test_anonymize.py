@@ -36,8 +36,10 @@ from privface.privmetrics.anonymize import GENERALISED, anonymize_table
 from privface.privmetrics.dp import randomized_response
 from privface.privmetrics.errors import InputError
 
-pycanon = pytest.importorskip("pycanon", reason="pycanon (the peer library) is not installed")
-from pycanon import anonymity as pc  # noqa: E402
+try:  # the peer library (pinned by the test extra); the core-only run under pandas 3 lacks it
+    from pycanon import anonymity as pc
+except ImportError:
+    pc = None
 
 STAR = GENERALISED
 assert STAR == "*"
@@ -186,7 +188,9 @@ def check_output(df, out_result, qi, sa, *, k, l, t, ordered=(), original=None):
     assert cert["information_loss"]["generalised_cells"] == loss.generalised_cells
     assert cert["reached"]["k_anonymity"] == report.metrics["k_anonymity"]
 
-    # (b) pycanon's audit on the same output (last: the slowest check).
+    # (b) pycanon's audit on the same output (last: the slowest check), where it is installed.
+    if pc is None:
+        return classes
     conv = for_pycanon(out, qi, sa)
     with quiet():
         if k is not None:
@@ -479,6 +483,8 @@ QI10_COUNT = 10
 
 @pytest.fixture(scope="module")
 def celeba_identities(celeba_dir):
+    if pc is None:
+        pytest.skip("pycanon (the peer library) is not installed")
     from privface.privmetrics.readers import (join_identities, read_celeba_attributes,
                                               read_celeba_identities)
 
@@ -554,3 +560,16 @@ def test_real_celeba_binary_sa_t_closeness_agrees_with_pycanon(celeba_identities
         t_pc = pc.t_closeness(conv, qi, ["Male"])
     assert t_pc <= 0.1 + 1e-9
     assert t_pc == pytest.approx(result.audit.metrics["t_closeness"], abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [object, "string", pd.StringDtype("python", na_value=np.nan)],
+                         ids=["object", "string", "str"])
+def test_a_generalised_text_column_keeps_its_dtype(dtype):
+    """"*" fits a text column: a `string` or pandas 3 `str` QI stays so; an int QI becomes object
+    to hold "*" beside its numbers; the untouched columns keep their dtypes."""
+    df = pd.DataFrame({"zip": pd.Series(["02134", "02139"] * 4, dtype=dtype),
+                       "n": [1, 2, 1, 2, 3, 4, 3, 4], "s": list(range(8))})
+    result = anonymize_table(df, ["zip", "n"], "s", k=8)
+    assert result.table["zip"].dtype == df["zip"].dtype
+    assert result.table["n"].dtype == object and result.table["s"].dtype == df["s"].dtype
+    assert result.table["zip"].tolist() == [STAR] * 8

@@ -622,3 +622,17 @@ def test_celeba_frequencies_recovered(celeba_dir):
         est = estimate_frequencies(release, c).to_numpy()
         sd = np.sqrt(_grr_variance(truth, p, 2, n))  # about 0.07 at eps_j = 0.1, n = 20,000
         assert np.all(np.abs(est - truth) <= Z * sd), (c, est, truth, sd)
+
+
+TEXT_DTYPES = [object, "string", pd.StringDtype("python", na_value=np.nan)]  # the last: pandas 3's
+
+
+@pytest.mark.parametrize("dtype", TEXT_DTYPES, ids=["object", "string", "str"])
+def test_a_release_keeps_the_dtype_of_a_text_column(dtype):
+    """pandas 3 infers `str` from an object array: the release must still keep the input's dtype
+    (object stays object, `string` stays `string`), values drawn from the domain."""
+    table = pd.DataFrame({"hair": pd.Series(["black", "blond", "brown", "black"] * 5,
+                                            dtype=dtype), "Male": [1, -1] * 10})
+    release = randomized_response(table, ["hair", "Male"], 1.0, seed=0)
+    pd.testing.assert_series_equal(release.table.dtypes, table.dtypes)
+    assert set(release.table["hair"]) <= {"black", "blond", "brown"}

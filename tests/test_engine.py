@@ -103,11 +103,11 @@ def test_sensitive_metric_without_sensitive_attribute():
         l_diversity(pd.DataFrame({"Male": [1, 1]}), ["Male"])
 
 
-def test_ordered_attribute_must_be_sensitive_and_sortable():
+def test_ordered_attribute_must_be_sensitive_and_numeric():
     df = pd.DataFrame({"Male": [1, 1], "mix": ["a", 1]})
     with pytest.raises(InputError, match="not a sensitive attribute"):
         t_closeness(df, ["Male"], "mix", ordered="Male")
-    with pytest.raises(InputError, match="cannot be sorted"):
+    with pytest.raises(InputError, match="not every value is a number"):
         t_closeness(df, ["Male"], "mix", ordered="mix")
 
 

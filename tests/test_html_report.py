@@ -264,6 +264,22 @@ def test_table_anonymization_report_matches_its_certificate(faces):
     assert number(sizes["smallest class (k)"]) == result.audit.metrics["k_anonymity"]
 
 
+def test_report_verdicts_use_the_engines_comparison(faces):
+    """A certificate that reached its bound up to rounding (t 0.30000000000000004 for t = 0.3,
+    entropy-style 6.999999999999998 for k = 7) shows "ok", as the audit that wrote it decided."""
+    from privface.reports.photos import _meets
+
+    table, qi = faces
+    certificate = anonymize_table(table, qi, ["identity"], k=5).certificate()
+    certificate["requirements"] = {"k": 7, "t": 0.3}
+    certificate["reached"].update(k_anonymity=6.999999999999998, t_closeness=0.1 + 0.2)
+    parsed = assert_self_contained(render_table_anonymization(certificate))
+    verdicts = [row[1] for row in parsed.sections["requirements"]["tables"][0][1:]]
+    assert verdicts == ["ok", "ok"]
+    assert _meets("t", 0.1 + 0.2, 0.3) and _meets("k", 6.999999999999998, 7)
+    assert not _meets("t", 0.31, 0.3) and not _meets("l", 1, 2)
+
+
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
                         min_size=1, max_size=30), min_size=1, max_size=4))
 def test_any_text_survives_a_table_as_text(names):

@@ -30,6 +30,7 @@ from privface.privmetrics.closeness import (
     t_closeness,
 )
 from privface.privmetrics.contingency import contingency_table
+from privface.privmetrics.errors import InputError
 from privface.privmetrics.diversity import (
     distinct_l_per_class,
     entropy_l_diversity,
@@ -94,9 +95,12 @@ def same_per_class(values: np.ndarray, ct, df: pd.DataFrame, qi, expected: dict,
 
 NA_MARKERS = [None, np.nan, pd.NA]
 ALL_KINDS = ["int", "int_pm1", "int_wide", "uint8", "str", "bool", "category", "float_nan",
-             "object_none", "object_missing", "Int64", "string", "datetime"]
-# Kinds whose values can be sorted (an ordered SA must be sortable); all of them are.
-ORDERED_KINDS = ALL_KINDS
+             "object_none", "object_missing", "Int64", "string", "datetime", "number_text"]
+# Kinds with an order of their own (an ordered SA must have one): numbers, numbers stored as text
+# (ordered as numbers), dates, and categories (their category order). Words have none.
+ORDERED_KINDS = ["int", "int_pm1", "int_wide", "uint8", "bool", "category", "float_nan", "Int64",
+                 "datetime", "number_text", "int_span16", "int_span17"]
+TEXT_KINDS = ["str", "object_none", "object_missing", "string"]
 
 
 def _pick(draw, n, pool):
@@ -141,6 +145,10 @@ def column(draw, n: int, kind: str, *, category_order: str = "any"):
         pool = draw(st.lists(st.sampled_from([0.5, 1.5, -2.25, 3.0, np.nan]), min_size=1,
                              max_size=4, unique_by=repr))
         return np.array(_pick(draw, n, pool), dtype=np.float64)
+    if kind == "number_text":  # a CSV column read as text: "10" < "9" as text, not as numbers
+        pool = draw(st.lists(st.sampled_from(["9", "10", "-2.5", "100", "1e3", None]),
+                             min_size=1, max_size=4, unique_by=repr))
+        return np.array(_pick(draw, n, pool), dtype=object)
     if kind == "object_none":
         pool = draw(st.lists(st.sampled_from(["u", "v", "w", None]), min_size=1, max_size=4,
                              unique_by=repr))
@@ -309,6 +317,19 @@ def test_t_closeness_ordered(table, data):
         assert ((per_class >= 0) & (per_class <= 1)).all(), "ordered EMD must lie in [0, 1]"
 
 
+@given(tables(max_sa=1, sa_kinds=TEXT_KINDS))
+def test_ordered_words_are_refused_not_sorted_as_text(table):
+    """Words have no order of their own: declared ordered without an order, they are an input
+    error naming the column (a column with no value but missing ones has nothing to order)."""
+    df, qi, sa = table
+    if all(ref.is_missing(v) for v in df[sa[0]]):
+        t_closeness(df, qi, sa, ordered=sa)
+        return
+    with pytest.raises(InputError, match="not every value is a number") as info:
+        t_closeness(df, qi, sa, ordered=sa)
+    assert info.value.column == sa[0]
+
+
 @given(tables(max_sa=1, sa_kinds=["category"], category_order="any"))
 def test_t_closeness_ordered_category_uses_category_order(table):
     """A declared-ordered category SA is ordered by its categories, whatever their spelling.
@@ -420,6 +441,12 @@ def test_bounds_and_relations(table):
 
 # --- invariances --------------------------------------------------------------------------------
 
+def orderable_subset(sa: list[str]):
+    """Some of the SAs (named ``s<i>_<kind>``) whose kind has an order of its own."""
+    orderable = [s for s in sa if s.split("_", 1)[1] in ORDERED_KINDS]
+    return st.lists(st.sampled_from(orderable), unique=True) if orderable else st.just([])
+
+
 def all_metrics(df, qi, sa, *, ordered=()) -> dict:
     """Every table-level number the engine reports, keyed by name (one contingency table)."""
     ct = contingency_table(df, qi, sa, ordered=ordered)
@@ -453,7 +480,7 @@ def test_row_order_and_index_do_not_matter(table, data):
     perm = data.draw(st.permutations(list(range(n))), label="row order")
     shuffled = df.iloc[perm]
     shuffled.index = data.draw(index_for(n), label="new index")
-    ordered = data.draw(st.lists(st.sampled_from(sa), unique=True), label="ordered")
+    ordered = data.draw(orderable_subset(sa), label="ordered")
     same_metrics(all_metrics(shuffled, qi, sa, ordered=ordered),
                  all_metrics(df, qi, sa, ordered=ordered))
     # record_risk follows the rows it belongs to.
@@ -517,7 +544,7 @@ def test_many_wide_quasi_identifiers(table, data):
     AttributeError. Minimal table: four columns with values {0, 65535} then a constant column.
     """
     df, qi, sa = table
-    ordered = data.draw(st.lists(st.sampled_from(sa), unique=True), label="ordered")
+    ordered = data.draw(orderable_subset(sa), label="ordered")
     ct = contingency_table(df, qi, sa, ordered=ordered)
     assert k_anonymity(ct) == ref.k_anonymity(df, qi)
     assert l_diversity(ct) == ref.l_diversity(df, qi, sa)
@@ -549,7 +576,7 @@ def test_hand_made_values():
     # nominal: class 1: 0.5*(0 + 1/12 + 1/12) = 1/12; class 2: 0.5*(0 + 1/6 + 1/6) = 1/6.
     assert t_closeness(df, ["q"], "s") == pytest.approx(1 / 6)
     # ordered a<b<c: class 2 cumulative diffs (0, 1/6, 0) -> (1/6)/2 = 1/12; class 1 (0,-1/12,0).
-    assert t_closeness(df, ["q"], "s", ordered="s") == pytest.approx(1 / 12)
+    assert t_closeness(df, ["q"], "s", ordered={"s": ["a", "b", "c"]}) == pytest.approx(1 / 12)
     # basic beta: class 2 value b: (1/2 - 1/3)/(1/3) = 1/2; enhanced: 1/2 <= -ln(1/3) -> 1/2.
     assert basic_beta_likeness(df, ["q"], "s") == pytest.approx(0.5)
     assert enhanced_beta_likeness(df, ["q"], "s") == pytest.approx(0.5)

@@ -200,15 +200,24 @@ def test_difference_index_labels_used_as_positions():
     assert l_diversity(shifted, ["q"], "s") == 1
 
 
-def test_difference_rows_with_missing_qi_are_dropped():
-    """pycanon's groupby drops rows whose QI is NaN (pandas' dropna=True): the lone record with an
-    unknown QI disappears and k goes from 1 to 2. A record with a missing QI is still a record (its
-    "unknown" value is as linkable as any other), so privface keeps it in a class of its own.
+def test_difference_rows_with_a_missing_single_qi_are_dropped():
+    """pycanon's groupby drops rows whose QI is NaN when there is one QI (pandas' dropna=True in
+    ``.groups``): the lone record with an unknown QI disappears and k goes from 1 to 2. A record
+    with a missing QI is still a record (its "unknown" value is as linkable as any other), so
+    privface keeps it in a class of its own.
+
+    With two QIs pandas 2.3 keeps NaN keys in ``.groups``: pycanon keeps the record too and agrees
+    (docs/pycanon-differences.md, section 2, says both).
     """
     df = pd.DataFrame({"q": [1.0, 1.0, np.nan], "s": ["x", "y", "x"]})
     with quiet():
         assert pc.k_anonymity(df, ["q"]) == 2  # wrong: the third record is unique
     assert k_anonymity(df, ["q"]) == 1
+    two = df.assign(r=1)
+    with quiet():
+        assert pc.k_anonymity(two, ["q", "r"]) == 1
+        assert pc.l_diversity(two, ["q", "r"], ["s"]) == 1
+    assert k_anonymity(two, ["q", "r"]) == 1 and l_diversity(two, ["q", "r"], "s") == 1
 
 
 def test_difference_missing_sensitive_values_are_lost():

@@ -85,8 +85,8 @@ def test_the_command_line_turns_sigterm_into_an_exit_status():
         import time
         from privface.cli import main as cli
         def slow_command():
-            print("ready", flush=True)
-            try:
+            try:  # "ready" inside: a SIGTERM right after it must still unwind through `finally`
+                print("ready", flush=True)
                 time.sleep(60)
             finally:
                 print("unwound", flush=True)

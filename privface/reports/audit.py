@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privface.privmetrics.compare import at_least, at_most
+
 from . import plots
 from .html import Markup, Page, badge, definitions, figure, fmt, join, note, table, tag
 
@@ -330,7 +332,7 @@ def render_table_anonymization(certificate: dict, *, audit: AuditReport | None =
         value = reached.get(metric)
         value = float("inf") if value == "inf" else value
         ok = value is not None and asked is not None and (
-            value >= asked if metric in _AT_LEAST else value <= asked)
+            at_least(value, asked) if metric in _AT_LEAST else at_most(value, asked))
         rows.append([_METRIC_NAMES.get(metric, metric), badge(ok, "ok" if ok else "FAIL"),
                      value, ">=" if metric in _AT_LEAST else "<=", asked])
         classes.append("pass" if ok else "fail")

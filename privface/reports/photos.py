@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from privface.privmetrics.compare import at_least, at_most
 from privface.privmetrics.errors import InputError
 
 from .html import Page, badge, definitions, fmt, join, note, prose, table, tag
@@ -98,7 +99,8 @@ def _meets(key: str, reached: Any, asked: Any) -> bool | None:
     if reached is None or asked is None:
         return None
     reached = float("inf") if reached == "inf" else float(reached)
-    return reached >= asked if key in _AT_LEAST else reached <= asked
+    # The engine's comparison: a value equal to the bound up to rounding meets it, as in the audit.
+    return at_least(reached, asked) if key in _AT_LEAST else at_most(reached, asked)
 
 
 def _requirements(page: Page, run: dict) -> tuple[bool | None, bool | None]:

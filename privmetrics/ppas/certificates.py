@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..audit import Requirements
+from ..compare import at_most, falls_short
 from ..errors import InputError
 
 #: Version tag of :meth:`PPASCertificate.to_dict`.
@@ -353,11 +354,11 @@ def _infeasible_reason(best_k: int, best_l: int, best_t: float, n_agree: int,
     """The explanation shared by the error and the certificates of skipped faces."""
     req, asked, where = ctx.requirements, ctx.asked, ctx.where
     unmet = []
-    if req.k is not None and best_k < req.k:
+    if req.k is not None and falls_short(best_k, req.k):
         unmet.append("k")
-    if req.l is not None and best_l < req.l:
+    if req.l is not None and falls_short(best_l, req.l):
         unmet.append("l")
-    if req.t is not None and not best_t <= req.t:
+    if req.t is not None and not at_most(best_t, req.t):
         unmet.append("t")
     if n_agree == 0:
         head = (f"no class of the reference agrees with this face on {where}, so no target "

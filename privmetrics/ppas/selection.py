@@ -64,7 +64,8 @@ import pandas as pd
 
 from ..audit import Requirements
 from ..closeness import emd_per_class
-from ..contingency import ContingencyTable, contingency_table
+from ..compare import at_least, at_most
+from ..contingency import ContingencyTable, Ordered, contingency_table
 from ..errors import InputError
 
 from .bits import (_DP_CHUNK_DRAWS, _check_epsilon, _flip_probability, _mask_words, _nearest, _pack,
@@ -198,7 +199,7 @@ def select_attributes(
     t: float | None = None,
     epsilon: float | None,
     seed: int | None = None,
-    ordered: Sequence[str] | str = (),
+    ordered: Ordered = (),
     on_infeasible: Literal["raise", "skip"] = "raise",
 ) -> PPASResult:
     """Choose a private target attribute vector for each face (PPAS, DESIGN.md).
@@ -318,11 +319,11 @@ def select_attributes(
     class_t = np.max([emd_per_class(ct[s]) for s in sens], axis=0).astype(np.float64)
     ok = np.ones(ct.n_classes, dtype=bool)
     if k is not None:
-        ok &= sizes >= k
+        ok &= at_least(sizes, k)
     if l is not None:
-        ok &= class_l >= l
+        ok &= at_least(class_l, l)
     if t is not None:
-        ok &= class_t <= t  # the audit's own test, so that every certificate re-audits
+        ok &= at_most(class_t, t)  # the audit's own test, so that every certificate re-audits
     feasible = np.flatnonzero(ok)
 
     q = len(qi_list)

@@ -78,8 +78,21 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         table = _read_parquet(file)
         if len(table) == 0:
             raise InputError("the table has a header but no rows", file=str(file))
-        return _use_image_index(table, file, None)
+        return _text_labels_as_object(_use_image_index(table, file, None))
     return _read_delimited_table(file, kind)
+
+
+def _text_labels_as_object(table: pd.DataFrame) -> pd.DataFrame:
+    """Column names and image names as plain Python strings (object dtype), as the CelebA reader
+    gives them: pandas 3 would read them as its ``str`` dtype, and a table must read the same
+    whatever its format and the pandas version."""
+    if pd.api.types.is_string_dtype(table.columns.dtype) and table.columns.dtype != object:
+        table.columns = table.columns.astype(object)
+    index = table.index
+    if not isinstance(index, pd.MultiIndex) and pd.api.types.is_string_dtype(index.dtype) \
+            and index.dtype != object:
+        table.index = index.astype(object)
+    return table
 
 
 def detect_format(path: PathLike) -> str:
@@ -145,7 +158,7 @@ def _read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
     check_short_rows(table, file, sep)
     if len(table) == 0:
         raise InputError("the table has a header but no rows", file=str(file))
-    return _use_image_index(table, file, header)
+    return _text_labels_as_object(_use_image_index(table, file, header))
 
 
 def _read_delimited(file: Path, sep: str, **options) -> tuple[pd.DataFrame, list[str]]:
