@@ -347,7 +347,7 @@ def typed_alike(counts: CellCounts) -> bool:
     """Whether CSV/TSV chunks, each typed by pandas on its own, agree on every column's type.
 
     Chunks that agree (all numbers, all booleans, all text; a chunk of only missing cells goes
-    with any) have the values a read of the whole file would give. Chunks that disagree (ints
+    with numbers and text, not with booleans) have the values a read of the whole file would give. Chunks that disagree (ints
     in one chunk, an ``"x"`` in another) mix types in one column: their cells must be read
     again as text (``count_piece(..., as_text=True)``) and typed once, for the whole table.
 
@@ -361,6 +361,10 @@ def typed_alike(counts: CellCounts) -> bool:
     for kinds in counts.kinds.values():
         present = kinds - {"missing"}
         if len(present) > 1 or "mixed" in present:
+            return False
+        # A whole file reads booleans beside missing cells as objects (True stays True), but a
+        # chunk of only missing cells is float and would turn a boolean chunk's True into 1.0.
+        if present == {"bool"} and "missing" in kinds:
             return False
     return True
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -53,6 +53,8 @@ def _audit(path: Path, *extra) -> tuple[int, dict]:
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=_rows(), chunk_rows=st.integers(1, 6))
+# A chunk of only missing cells beside a chunk of booleans: True must not come back as 1.0.
+@example(rows=[["a", "b", "s"], ["", "1", "0"], ["True", "1", "0"]], chunk_rows=1)
 def test_chunked_reading_gives_the_in_memory_report(tmp_path, rows, chunk_rows):
     path, parquet = _write(tmp_path, rows)
     expected = _audit(path)
