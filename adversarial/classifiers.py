@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 #: The attributes StarGAN's release and PPAS edit: the multi-label default.
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")

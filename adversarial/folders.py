@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 MODELS = ("attributes", "recognizer")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .storage import SavedPerturbation
 from .tensors import add_quantized
@@ -361,7 +361,7 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
     """
     from privface.attributes.analysis import FaceAnalyzer
     from privface.attributes.images import ImageError, list_images, load_image, save_image
-    from privface.privmetrics.readers import atomic_write
+    from privface.base.files import atomic_write
     from privface.quality import QualityMeter
 
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 #: Format tag of a saved perturbation; a file with another tag is refused.
 FORMAT = "privface.perturbation/1"
@@ -105,7 +105,7 @@ def save_perturbation(path: str | os.PathLike, perturbation, *, xi: float, p,
     >>> bool((loaded.perturbation == v).all()), loaded.xi, loaded.p
     (True, 0.04, 'inf')
     """
-    from privface.privmetrics.readers import atomic_write
+    from privface.base.files import atomic_write
 
     from .norms import p_name
 

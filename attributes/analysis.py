@@ -167,7 +167,7 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     chunks = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     parts: list[_Part] = []
     if workers > 1 and len(chunks) > 1:
-        from privface.workers import worker_pool
+        from privface.base.workers import worker_pool
 
         with worker_pool(min(workers, len(chunks)), _start_worker,
                          (analyzer, largest_only, batch_size, max_pixels)) as pool:

@@ -122,7 +122,7 @@ class AttributeCNN(nn.Module):
             Not such a file (a pickle, say: never unpickled), another format, or weights that
             do not fit the network; the message names the file.
         """
-        from privface.privmetrics.errors import InputError
+        from privface.base.errors import InputError
 
         state, header = read_weights(path, FORMAT)
         if tuple(header.get("attributes", ())) != cls.attributes or \

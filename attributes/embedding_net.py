@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .recognizers import FaceRecognizer
 from .torch_nets import (PixelNormalisation, ResNetBackbone, check_pixels, faces_to_tensor,

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .torch_nets import round_to_storage
 from .torch_training import (Log, augment, read_faces, resolve_seed, train_epochs,

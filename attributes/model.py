@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 #: CelebA's 40 binary attributes, in the order of its attribute file.
 CELEBA_ATTRIBUTES = (
@@ -163,7 +163,7 @@ class AttributeModel:
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as arrays in a ``.npz`` file (atomically; no pickle)."""
-        from privface.privmetrics.readers import atomic_write
+        from privface.base.files import atomic_write
 
         self._check_fitted()
         header = {"format": _FORMAT, "alphas": list(self.alphas), "views": list(self.views),

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .images import ImageError, load_image
 from .torch_nets import faces_to_tensor, round_to_storage

@@ -11,9 +11,9 @@ import typer
 import pandas as pd
 
 from privface.privmetrics.anonymize import GENERALISED, anonymize_table
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import (check_distinct_paths, committed_together,
-                                          read_table_text, write_table)
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths, committed_together
+from privface.privmetrics.readers import read_table_text, write_table
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
                      OrderedOption, OrderOption, QiOption, SensitiveOption, fail_input, is_stdin,

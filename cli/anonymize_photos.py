@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -70,7 +70,7 @@ def check_report_path(report: Path, folder: Path, out: Path, inputs: list[Path |
     >>> check_report_path(folder / "out" / "run.json", folder / "photos", folder / "out", [])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...--report would overwrite a file this run writes...
+    privface.base.errors.InputError: ...--report would overwrite a file this run writes...
     """
     from privface.pipeline.outdir import LOCK, PARTIAL
     from privface.pipeline.records import CERTIFICATES, REPORT

@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 
 from privface.privmetrics import audit
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .audit_input import (ChunkRowsOption, DaskAddressOption, EngineOption, dask_scheduler,
                           load_for_audit)
@@ -59,7 +59,7 @@ def _check_output(output: Path, data: Optional[Path], identities: Optional[Path]
     """Refuse an --output that is one of the files the audit reads."""
     import glob
 
-    from privface.privmetrics.readers import check_distinct_paths
+    from privface.base.files import check_distinct_paths
     from privface.privmetrics.streaming import is_pattern
 
     inputs: dict[str, Optional[Path]] = {"DATA": data, "--identities": identities}

@@ -19,7 +19,7 @@ import pandas as pd
 import typer
 
 from privface.privmetrics.contingency import ContingencyTable
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import LoadedTable, is_stdin, load_table, resolve_columns, split_names, stderr
 

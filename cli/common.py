@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import atomic_write
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail_input, split_names, stderr, write_atomically
 
@@ -30,7 +30,7 @@ def parse_fars(values: list[str] | None) -> tuple[float, ...]:
     >>> parse_fars(["2"])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: --far must lie between 0 and 1 (exclusive), got '2'
+    privface.base.errors.InputError: --far must lie between 0 and 1 (exclusive), got '2'
     """
     names = split_names(values)
     if not names:
@@ -59,7 +59,7 @@ def parse_recognizers(values: list[str] | None) -> list[str]:
     >>> parse_recognizers(["arcface"])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: unknown recognizer 'arcface'; expected dlib or sface
+    privface.base.errors.InputError: unknown recognizer 'arcface'; expected dlib or sface
     """
     known = ("sface", "dlib")
     names = list(dict.fromkeys(n.lower() for n in split_names(values))) or list(known)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import stderr
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -59,8 +59,8 @@ def predict_command(
     Photos with no face, or that cannot be read, are listed on stderr with the reason.
     Exit status: 0 on success, 2 for bad input.
     """
-    from privface.privmetrics.readers import (check_distinct_paths, write_celeba_attributes,
-                                              write_table)
+    from privface.base.files import check_distinct_paths
+    from privface.privmetrics.readers import write_celeba_attributes, write_table
 
     from .photos import analyze_folder, photos_table, report_skipped
 

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr, write_atomically
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from .base import check_faces
 from .grouping import class_codes, group_class, merge_small_classes
 from .shape import warp_to_shapes

@@ -20,6 +20,8 @@ Examples
 (False, 1)
 """
 
+from privface.base.errors import InputError
+
 from .anonymity import RiskSummary, k_anonymity, record_risk, reidentification_risk
 from .anonymize import AnonymizationResult, InformationLoss, anonymize_table
 from .audit import METRICS, SCHEMA, AuditReport, Requirements, RequirementResult, audit
@@ -30,7 +32,6 @@ from .diversity import entropy_l_diversity, l_diversity, recursive_c, recursive_
 from .dp import (DPRelease, epsilon_for_flip_probability, estimate_frequencies,
                  estimate_joint_frequencies, flip_probability, keep_probability,
                  randomized_response)
-from .errors import InputError
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
 from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .compare import exceeds
 from .contingency import ContingencyTable, as_contingency
-from .errors import InputError
 
 
 def k_anonymity(data: pd.DataFrame | ContingencyTable, qi: Sequence[str] | None = None) -> int:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .audit import AuditReport, audit
 from .closeness import emd_per_class
 from .compare import at_least, at_most
 from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
 from .encoding import ColumnCodes, combine_codes, encode_column
-from .errors import InputError
 
 #: What a generalised (suppressed) quasi-identifier cell holds in the output table.
 GENERALISED = "*"

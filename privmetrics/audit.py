@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .anonymity import RiskSummary, reidentification_risk
 from .closeness import GroundDistance, emd_per_class, without_matrices
 from .compare import exceeds, falls_short
 from .contingency import ContingencyTable, Ordered, SensitiveCounts, as_contingency
 from .diversity import entropy_l_per_class, recursive_l_per_class
-from .errors import InputError
 from .likeness import basic_beta_per_class, delta_disclosure_per_class, enhanced_beta_per_class
 
 SCHEMA = "privface.audit/1"

@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
                           ordered_orders)
-from .errors import InputError
 
 Data = pd.DataFrame | ContingencyTable
 GroundDistance = np.ndarray | pd.DataFrame

@@ -27,8 +27,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .encoding import ColumnCodes, RowKeys, encode_column, encode_rows
-from .errors import InputError
 
 _INT64_LIMIT = 1 << 63
 
@@ -525,7 +526,7 @@ def check_column_roles(
     >>> check_column_roles(["Male"], ["Mle"], None)
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: column 'Mle': no such quasi-identifier column in \
+    privface.base.errors.InputError: column 'Mle': no such quasi-identifier column in \
 the table; did you mean Male? (columns: Male)
     """
     qi = _names(qi, "quasi-identifiers")

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .compare import falls_short
 from .contingency import ContingencyTable, SensitiveCounts, as_contingency
-from .errors import InputError
 
 Data = pd.DataFrame | ContingencyTable
 

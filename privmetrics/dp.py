@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from privface.base.errors import InputError
 
 __all__ = [
     "DPRelease",

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .compare import exceeds
 from .contingency import ContingencyTable, as_contingency, contingency_table
-from .errors import InputError
 
 
 def distinguishing_power(

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from privface.privmetrics import audit
 from privface.privmetrics.anonymize import GENERALISED, anonymize_table
 from privface.privmetrics.dp import randomized_response
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 try:  # the peer library (pinned by the test extra); the core-only run under pandas 3 lacks it
     from pycanon import anonymity as pc

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 runner = CliRunner()
 

@@ -30,7 +30,7 @@ from privface.privmetrics.closeness import (
     t_closeness,
 )
 from privface.privmetrics.contingency import contingency_table
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.diversity import (
     distinct_l_per_class,
     entropy_l_diversity,

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 
 def celeba_square(image: np.ndarray, size: int) -> np.ndarray:

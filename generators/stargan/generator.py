@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from ..base import check_faces
@@ -117,7 +117,7 @@ class StarGANGenerator:
         >>> gan.generate(np.zeros((2, 16, 16, 3), np.uint8), None, pd.DataFrame({"Age": [1, 1]}))
         Traceback (most recent call last):
         ...
-        privface.privmetrics.errors.InputError: target_attributes: no column 'Male' ...
+        privface.base.errors.InputError: target_attributes: no column 'Male' ...
         """
         faces = check_faces(faces)
         size = self.image_size

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .checkpoints import (load_state_strictly, read_checkpoint, save_checkpoint,
                           save_generator_shards)
@@ -387,7 +387,7 @@ def _check_settings(attributes: list[str], image_size: int, batch_size: int, ite
 
 
 def _write_settings(folder: Path, settings: dict) -> None:
-    from privface.privmetrics.readers.files import atomic_write
+    from privface.base.files import atomic_write
 
     text = json.dumps(settings, indent=2) + "\n"
     atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

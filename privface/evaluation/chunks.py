@@ -291,7 +291,7 @@ def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], 
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    from privface.workers import spawn_pool, stop_workers
+    from privface.base.workers import spawn_pool, stop_workers
 
     total = sum(len(chunk) for chunk in chunks)
     results: list[_Chunk | None] = [None] * len(chunks)

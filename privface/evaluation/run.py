@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.quality import QualityScores
 
 from .chunks import (_Chunk, _chunk_size, _default_attribute_model, _evaluate_chunk, _Parts,

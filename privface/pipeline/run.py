@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import atomic_write
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 from .leakage import summarise_leakage
 from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
@@ -335,7 +335,7 @@ def check_output_folder(source: Path, out: Path) -> None:
     >>> check_output_folder(folder, folder / "out" / "..")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...is the input folder: the originals would be ...
+    privface.base.errors.InputError: ...is the input folder: the originals would be ...
     """
     if out.exists() and not out.is_dir():
         raise InputError("--out names an existing file, not a folder: photos, certificates and "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 # Attributes that define the classes by default: those StarGAN's released models edit, which a
 # viewer reads off a face at a glance (hair colour, sex, age). Forty attributes would make almost

@@ -205,7 +205,7 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
             for outcome in writer.write_all(chunk):
                 on_outcome(outcome)
         return
-    from privface.workers import worker_pool
+    from privface.base.workers import worker_pool
 
     # A stop lets running chunks end: a worker killed while writing would leave a temporary file.
     with worker_pool(workers, _start_worker, (writer,), finish_running=True) as pool:

@@ -49,7 +49,7 @@ def write_html(path: str | os.PathLike, html: str) -> None:
     >>> target.read_text()
     '<!DOCTYPE html><p>hi</p>'
     """
-    from privface.privmetrics.readers import atomic_write
+    from privface.base.files import atomic_write
 
     atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
 

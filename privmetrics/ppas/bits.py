@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from privface.base.errors import InputError
 
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.

@@ -11,9 +11,10 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from ..audit import Requirements
 from ..compare import at_most, falls_short
-from ..errors import InputError
 
 #: Version tag of :meth:`PPASCertificate.to_dict`.
 SCHEMA = "privface.ppas/1"

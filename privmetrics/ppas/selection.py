@@ -62,11 +62,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table
-from ..errors import InputError
 
 from .bits import (_DP_CHUNK_DRAWS, _check_epsilon, _flip_probability, _mask_words, _nearest, _pack,
                    _row_ids, _unpack)
