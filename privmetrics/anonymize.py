@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from privface.base.errors import InputError
+from privface.base.jsonenc import json_value
 
 from .audit import AuditReport, audit
 from .closeness import emd_per_class
@@ -67,9 +68,7 @@ class InformationLoss:
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
-        from .report import json_number
-
-        out = {k: json_number(v) for k, v in self.__dict__.items() if k != "per_attribute"}
+        out = {k: json_value(v) for k, v in self.__dict__.items() if k != "per_attribute"}
         out["per_attribute"] = {k: float(v) for k, v in self.per_attribute.items()}
         return out
 
@@ -101,16 +100,14 @@ class AnonymizationResult:
 
     def certificate(self) -> dict:
         """A JSON-ready certificate: requirements asked and reached, loss, DP budget."""
-        from .report import json_number
-
         return {
             "schema": "privface.anonymize-certificate/1",
             "method": "mondrian-generalisation",
             "generalised_value": GENERALISED,
             "quasi_identifiers": self.qi,
             "sensitive": self.sensitive,
-            "requirements": {k: json_number(v) for k, v in self.requirements.items()},
-            "reached": {k: json_number(v) for k, v in self.audit.metrics.items()},
+            "requirements": {k: json_value(v) for k, v in self.requirements.items()},
+            "reached": {k: json_value(v) for k, v in self.audit.metrics.items()},
             "passed": bool(self.audit.passed),
             "information_loss": self.loss.to_dict(),
             "differential_privacy": self.dp or {"epsilon": 0, "applied": False},

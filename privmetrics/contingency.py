@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from privface.base.errors import InputError
+from privface.base.validation import did_you_mean
 
 from .encoding import ColumnCodes, RowKeys, encode_column, encode_rows
 
@@ -544,8 +544,7 @@ the table; did you mean Male? (columns: Male)
     for name, what in [(c, "quasi-identifier") for c in qi] + [(c, "sensitive attribute")
                                                                for c in sens]:
         if name not in present:
-            close = difflib.get_close_matches(name, columns, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, columns)
             raise InputError(f"no such {what} column in the table{hint} "
                              f"(columns: {', '.join(columns[:12])}"
                              f"{', ...' if len(columns) > 12 else ''})", column=name)

@@ -25,6 +25,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from privface.base.jsonenc import json_value
+
 from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
 from .closeness import GroundDistance, without_matrices
 from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
@@ -61,10 +63,8 @@ class Counterfactual:
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
-        from .report import json_number
-
         return {"generalise": list(self.generalise),
-                "metrics": {k: json_number(v) for k, v in self.metrics.items()},
+                "metrics": {k: json_value(v) for k, v in self.metrics.items()},
                 "n_classes": self.n_classes, "generalised_share": self.generalised_share,
                 "discernibility": self.discernibility}
 

@@ -13,34 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privface.base.jsonenc import json_value
+
 if TYPE_CHECKING:
     from .audit import AuditReport
-
-
-def json_number(value: Any) -> Any:
-    """A JSON-safe scalar: ints stay ints, infinities become ``"inf"`` / ``"-inf"``.
-
-    Examples
-    --------
-    >>> json_number(float("inf")), json_number(np.int64(3)), json_number(0.5)
-    ('inf', 3, 0.5)
-    """
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if math.isnan(v):
-            return None
-        return v
-    if pd.isna(value):
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _frame_records(frame: pd.DataFrame | None) -> list[dict]:
@@ -48,8 +24,8 @@ def _frame_records(frame: pd.DataFrame | None) -> list[dict]:
         return []
     rows = []
     for idx, row in zip(frame.index.tolist(), frame.to_dict(orient="records")):
-        entry = {"class": json_number(idx)} if frame.index.name == "class" else {}
-        entry.update({str(k): json_number(v) for k, v in row.items()})
+        entry = {"class": json_value(idx)} if frame.index.name == "class" else {}
+        entry.update({str(k): json_value(v) for k, v in row.items()})
         rows.append(entry)
     return rows
 
@@ -76,14 +52,14 @@ def report_to_dict(report: AuditReport) -> dict:
         "n_classes": int(report.n_classes),
         "quasi_identifiers": list(report.qi),
         "sensitive": list(report.sensitive),
-        "parameters": {k: (json_number(v) if not isinstance(v, list) else v)
+        "parameters": {k: (json_value(v) if not isinstance(v, list) else v)
                        for k, v in report.parameters.items()},
         "requirements": [
             {
                 "name": r.name,
                 "metric": r.metric,
-                "asked": json_number(r.asked),
-                "value": json_number(r.value),
+                "asked": json_value(r.asked),
+                "value": json_value(r.value),
                 "passed": bool(r.passed),
                 "sensitive": r.sensitive,
                 "records_failing": int(r.records_failing),
@@ -92,10 +68,10 @@ def report_to_dict(report: AuditReport) -> dict:
             }
             for r in report.requirements
         ],
-        "metrics": {k: json_number(v) for k, v in report.metrics.items()},
-        "by_sensitive": {sa: {k: json_number(v) for k, v in values.items()}
+        "metrics": {k: json_value(v) for k, v in report.metrics.items()},
+        "by_sensitive": {sa: {k: json_value(v) for k, v in values.items()}
                          for sa, values in report.by_sensitive.items()},
-        "risk": {k: json_number(v) for k, v in report.risk.to_dict().items()},
+        "risk": {k: json_value(v) for k, v in report.risk.to_dict().items()},
         "worst_classes": _frame_records(report.worst_classes),
         "distinguishing_power": _frame_records(report.distinguishing_power),
     }
