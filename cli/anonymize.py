@@ -10,9 +10,10 @@ import typer
 
 import pandas as pd
 
-from privface.privmetrics.anonymize import GENERALISED, anonymize_table
+from privface.privmetrics.anonymize import anonymize_table
 from privface.base.errors import InputError
 from privface.base.files import check_distinct_paths, committed_together
+from privface.privmetrics.encoding import GENERALISED
 from privface.privmetrics.readers import read_table_text, write_table
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,

@@ -15,9 +15,8 @@ import pandas as pd
 from privface.base.errors import InputError
 
 from .compare import exceeds
-from .contingency import ContingencyTable, as_contingency
-
-
+from .contingency import ContingencyTable
+from .engines import as_contingency
 def k_anonymity(data: pd.DataFrame | ContingencyTable, qi: Sequence[str] | None = None) -> int:
     """The k of k-anonymity: the size of the smallest equivalence class.
 

@@ -23,15 +23,12 @@ import pandas as pd
 from privface.base.errors import InputError
 from privface.base.jsonenc import json_value
 
-from .audit import AuditReport, audit
+from .audit import audit
 from .closeness import emd_per_class
 from .compare import at_least, at_most
 from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
-from .encoding import ColumnCodes, combine_codes, encode_column
-
-#: What a generalised (suppressed) quasi-identifier cell holds in the output table.
-GENERALISED = "*"
-
+from .encoding import GENERALISED, ColumnCodes, combine_codes, encode_column
+from .report import AuditReport
 
 @dataclass(frozen=True)
 class InformationLoss:

@@ -20,8 +20,8 @@ import pandas as pd
 
 from privface.base.errors import InputError
 
-from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
-                          ordered_orders)
+from .contingency import ContingencyTable, Ordered, SensitiveCounts, ordered_orders
+from .engines import as_contingency
 
 Data = pd.DataFrame | ContingencyTable
 GroundDistance = np.ndarray | pd.DataFrame

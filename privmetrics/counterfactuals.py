@@ -29,8 +29,8 @@ from privface.base.jsonenc import json_value
 
 from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
 from .closeness import GroundDistance, without_matrices
-from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
-                          contingency_table)
+from .contingency import ContingencyTable, Ordered, SensitiveCounts, contingency_table
+from .engines import as_contingency
 
 _METRIC_OF = {"l": "l_diversity", "entropy_l": "entropy_l_diversity",
               "c": "recursive_c_l_diversity", "t": "t_closeness", "beta": "basic_beta_likeness",

@@ -14,8 +14,8 @@ import pandas as pd
 from privface.base.errors import InputError
 
 from .compare import falls_short
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency
-
+from .contingency import ContingencyTable, SensitiveCounts
+from .engines import as_contingency
 Data = pd.DataFrame | ContingencyTable
 
 

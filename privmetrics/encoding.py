@@ -19,6 +19,9 @@ import pandas as pd
 
 from privface.base.errors import InputError
 
+#: What a generalised (suppressed) quasi-identifier cell holds in an anonymized table.
+GENERALISED = "*"
+
 # Keys stay below this bound so that ``key * radix + code`` never overflows a signed int64.
 _KEY_LIMIT = 1 << 62
 # An integer column whose range is at most this wide is coded by offset, without a hash table.

@@ -15,9 +15,8 @@ import pandas as pd
 from privface.base.errors import InputError
 
 from .compare import exceeds
-from .contingency import ContingencyTable, as_contingency, contingency_table
-
-
+from .contingency import ContingencyTable, contingency_table
+from .engines import as_contingency
 def distinguishing_power(
     data: pd.DataFrame | ContingencyTable,
     qi: Sequence[str] | None = None,

@@ -32,7 +32,8 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from privface.privmetrics import audit
-from privface.privmetrics.anonymize import GENERALISED, anonymize_table
+from privface.privmetrics.anonymize import anonymize_table
+from privface.privmetrics.encoding import GENERALISED
 from privface.privmetrics.dp import randomized_response
 from privface.base.errors import InputError
 

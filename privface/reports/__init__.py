@@ -8,7 +8,7 @@ escaped. Needs the ``report`` extra (``pip install "privface[report]"``: matplot
 ==============================  =================================================================
 function                        renders
 ==============================  =================================================================
-:func:`render_audit`            an :class:`~privface.privmetrics.audit.AuditReport` (+ explain)
+:func:`render_audit`            an :class:`~privface.privmetrics.report.AuditReport` (+ explain)
 :func:`render_table_anonymization`  the certificate of ``privface anonymize TABLE``
 :func:`render_photo_run`        the ``--out`` folder of ``privface anonymize PHOTOS_DIR``
 :func:`render_evaluation`       an :class:`~privface.evaluation.EvaluationReport`

@@ -1,4 +1,4 @@
-"""HTML reports of tables: an audit (:class:`~privface.privmetrics.audit.AuditReport`) and the
+"""HTML reports of tables: an audit (:class:`~privface.privmetrics.report.AuditReport`) and the
 certificate of a table anonymized by ``privface anonymize``.
 
 An audit report reads top-down as a privacy officer asks: the verdict on each requirement, every
@@ -20,7 +20,7 @@ from . import plots
 from .html import Markup, Page, badge, definitions, figure, fmt, join, note, table, tag
 
 if TYPE_CHECKING:
-    from privface.privmetrics.audit import AuditReport
+    from privface.privmetrics.report import AuditReport
     from privface.privmetrics.counterfactuals import Explanation
 
 #: Metrics where a larger value is more private; the requirement is then "value >= asked".

@@ -16,7 +16,7 @@ import pandas as pd
 from privface.base.errors import InputError
 from privface.base.files import PathLike, atomic_write
 
-from ..anonymize import GENERALISED  # "*" in memory, written as 0 in this layout
+from ..encoding import GENERALISED  # "*" in memory, written as 0 in this layout
 from .files import _HEAD_BYTES, _LINE_BREAK_RE, _check_readable, _head_lines, _iter_lines
 
 #: Values of an attribute: 1 present, -1 absent, 0 generalised (suppressed) by privface.
