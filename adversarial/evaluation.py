@@ -3,7 +3,7 @@
 * **Fooling rate**: the share of images whose prediction changes (:func:`fooling_rate`). For the
   attribute models that is "at least one chosen attribute flips" (:func:`label_flip_rates`, which
   also gives each attribute's own flip rate); for a recognizer read as a gallery classifier, "the
-  top-1 identity changes" (:func:`top1_change_rate`).
+  top-1 identity changes" (:func:`privface.evaluation.adversarial.top1_change_rate`).
 * **Identity-match break rate** (:func:`match_break_rate`): a recognizer with a threshold set at a
   false-accept rate on impostor pairs (:func:`~privface.attributes.recognizers.calibrate_threshold`)
   matches a probe to its person when some reference photo of that person lies within the
@@ -90,25 +90,6 @@ def label_flip_rates(clean: np.ndarray, perturbed: np.ndarray,
     return {"any": float(flips.any(axis=1).mean()) if len(a) else 0.0,
             "per_attribute": {n: float(r) for n, r in zip(names, flips.mean(axis=0))},
             "images": int(len(a))}
-
-
-def top1_change_rate(clean: np.ndarray, perturbed: np.ndarray, gallery: np.ndarray,
-                     gallery_identities: Sequence, metric: str) -> float:
-    """Share of probes whose nearest gallery identity differs between clean and perturbed.
-
-    Examples
-    --------
-    >>> gallery = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> top1_change_rate(np.array([[1.0, 0.1], [0.1, 1.0]]),
-    ...                  np.array([[0.1, 1.0], [0.1, 1.0]]), gallery, ["a", "b"], "cosine")
-    0.5
-    """
-    from privface.evaluation import nearest_in_gallery
-
-    ids = np.asarray(gallery_identities)
-    before = ids[nearest_in_gallery(clean, gallery, metric)]
-    after = ids[nearest_in_gallery(perturbed, gallery, metric)]
-    return float((before != after).mean()) if len(before) else 0.0
 
 
 def match_break_rate(clean: np.ndarray, perturbed: np.ndarray, probe_identities: Sequence,

@@ -142,7 +142,7 @@ def folder_uap(folder: str | os.PathLike, out: str | os.PathLike, *, model: str 
         max_iter=max_iter, batch_size=batch_size, seed=seed,
         on_pass=lambda n, rate: log(f"pass {n}: fooling rate {rate:.3f} "
                                     f"({time.perf_counter() - started:.0f} s)"))
-    from privface import __version__
+    from privface.base import __version__
 
     header_extra = {
         "fooling_rates": result.fooling_rates, "fooling_rate": result.fooling_rate,

@@ -187,7 +187,8 @@ def recognizer_part(args, celeba: Path) -> dict:
 
     from privface.adversarial import perceptibility, to_tensor
     from privface.adversarial.evaluation import (locate_faces, match_break_rate,
-                                                 recognizer_embeddings, top1_change_rate)
+                                                 recognizer_embeddings)
+    from privface.evaluation.adversarial import top1_change_rate
     from privface.adversarial.models import FrameInput, embed, gallery_classifier
     from privface.attributes.embedding_net import FACE_BOX, load_face_embedding_net
     from privface.attributes.recognizers import (DlibRecognizer, SFaceRecognizer,

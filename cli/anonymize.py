@@ -158,7 +158,7 @@ def anonymize_command(
     """
     if data is not None and data.is_dir():
         from .anonymize_photos import run_photos
-        from .photos import note_subfolders
+        from .common import note_subfolders
 
         table_only = {"--sensitive": sensitive, "--ordered": ordered, "--order": order,
                       "--input-format": input_format, "--demo": demo or None}

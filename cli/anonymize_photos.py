@@ -112,7 +112,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                perturb: str | None = None, xi: float | None = None, uap: Path | None = None,
                perturb_norm: str = "inf") -> None:
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     target = out if out is not None else Path(f"{folder.name}.anonymized")
     try:

@@ -131,7 +131,7 @@ def evaluate_command(
         _check_folder(anonymized, "anonymized")
         check_distinct_paths(inputs={"ORIGINALS": originals, "ANONYMIZED": anonymized,
                                      "--identities": identities}, outputs={"--output": output})
-        from .photos import note_subfolders
+        from .common import note_subfolders
 
         for folder in (originals, anonymized):
             note_subfolders(folder, quiet=quiet)

@@ -130,7 +130,7 @@ def perturb_apply_command(
     crop, warped back into the photo and added (no pixel changes by more than its l_inf norm).
     Photos without a face are listed and not written. Exit status: 0 on success, 2 for bad input.
     """
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     try:
         check_distinct_paths(inputs={"PERTURBATION": perturbation, "PHOTOS": photos},

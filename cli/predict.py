@@ -62,7 +62,7 @@ def predict_command(
     from privface.base.files import check_distinct_paths
     from privface.privmetrics.readers import write_celeba_attributes, write_table
 
-    from .photos import analyze_folder, photos_table, report_skipped
+    from .common import analyze_folder, photos_table, report_skipped
 
     try:
         if not photos.is_dir():

@@ -46,7 +46,7 @@ def train_attributes_command(
     """
     from privface.privmetrics.readers import read_celeba_attributes
 
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     try:
         check_distinct_paths(inputs={"--images": images, "--labels": labels},

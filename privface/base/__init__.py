@@ -9,3 +9,5 @@
 
 See docs/design.md for the layers above it.
 """
+
+__version__ = "0.1.0"  # the one place the version is written besides pyproject.toml

@@ -16,8 +16,8 @@ import pandas as pd
 
 from privface.privmetrics.compare import at_least, at_most
 
-from . import plots
 from .html import Markup, Page, badge, definitions, figure, fmt, join, note, table, tag
+from .plots import class_size_histogram, distinguishing_power_chart, risk_distribution, share_bars
 
 if TYPE_CHECKING:
     from privface.privmetrics.report import AuditReport
@@ -116,7 +116,7 @@ def _sizes_sections(page: Page, report: AuditReport, sizes: np.ndarray | None,
     if sizes is not None and len(sizes):
         facts["largest class"] = int(sizes.max())
         facts["median class size"] = float(np.median(sizes))
-        chart = figure(plots.class_size_histogram(sizes, k), "class-size histogram",
+        chart = figure(class_size_histogram(sizes, k), "class-size histogram",
                        "How many equivalence classes have each size. Small classes are where "
                        "records can be singled out.")
     else:
@@ -128,7 +128,7 @@ def _sizes_sections(page: Page, report: AuditReport, sizes: np.ndarray | None,
                   "sample uniques": risk.uniques}
     content: list[Any] = [definitions(risk_facts)]
     if sizes is not None and len(sizes):
-        content.append(figure(plots.risk_distribution(sizes, risk.threshold),
+        content.append(figure(risk_distribution(sizes, risk.threshold),
                               "risk distribution",
                               "Share of records at each prosecutor re-identification risk "
                               "(one over the size of the record's class)."))
@@ -150,7 +150,7 @@ def _power_section(page: Page, report: AuditReport) -> None:
                  Markup("<p>How k and the sample uniques change when one quasi-identifier is "
                         "dropped: the attributes at the top single out the most records and "
                         "are the first to generalise or suppress.</p>"),
-                 figure(plots.distinguishing_power_chart(power), "distinguishing power chart"),
+                 figure(distinguishing_power_chart(power), "distinguishing power chart"),
                  table(["attribute (dropped)", "k without it", "uniques without it",
                         "uniques removed", "records at risk without it"], rows,
                        numeric=[1, 2, 3, 4]))
@@ -170,7 +170,7 @@ def _counterfactual_section(page: Page, report: AuditReport,
     content: list[Any] = [
         Markup("<h3>How far from private</h3><p>Share of records in classes that break each "
                "requirement (what suppressing those classes would cost).</p>"),
-        figure(plots.share_bars(explanation.records_breaking, xlabel="records breaking it"),
+        figure(share_bars(explanation.records_breaking, xlabel="records breaking it"),
                "records breaking each requirement"),
     ]
     if explanation.counterfactuals:
@@ -349,7 +349,7 @@ def render_table_anonymization(certificate: dict, *, audit: AuditReport | None =
              "discernibility": loss.get("discernibility")}
     content: list[Any] = [definitions(facts)]
     if loss.get("per_attribute"):
-        content.append(figure(plots.share_bars(loss["per_attribute"],
+        content.append(figure(share_bars(loss["per_attribute"],
                                                xlabel="records generalised"),
                               "generalised share per attribute",
                               "Share of records whose value of each quasi-identifier was "

@@ -271,7 +271,7 @@ class Page:
 
     def render(self) -> str:
         """The whole page as one self-contained HTML document."""
-        from privface import __version__
+        from privface.base import __version__
 
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         head = join([Markup('<meta charset="utf-8">'),
