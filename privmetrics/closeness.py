@@ -1,6 +1,6 @@
 """t-closeness: the Earth Mover's Distance between each class's and the table's SA distribution.
 
-Three ground distances, as in DESIGN.md:
+Three ground distances (docs/metrics.md, "t-closeness ground distances"):
 
 * nominal (every SA unless declared otherwise): equal distance, EMD = half the L1 distance;
 * ordered (declared by the user): ``(1/(m-1)) sum_i |sum_{j<=i} (P_E,j - P_j)|`` over the sorted

@@ -10,7 +10,8 @@ values). With ``k`` values in a column's domain and budget ``eps_j``,
 so the ratio of the probabilities of any output under any two inputs is at most ``p / q = e^eps_j``:
 each released cell is ``eps_j``-locally differentially private. A row's randomised columns are
 randomised independently, so by sequential composition the row as a whole is
-``sum_j eps_j``-locally private (DESIGN.md, "PPAS", step 1).
+``sum_j eps_j``-locally private (docs/making-it-private.md, "Randomised response and unbiased
+estimates").
 
 The release is post-processed into unbiased estimates of the true value shares
 (:func:`estimate_frequencies`) and of the joint distribution of a few columns
@@ -494,7 +495,8 @@ def randomized_response(
     -----
     Privacy holds per row (local DP) for the listed columns; unlisted columns are released as
     they are, so a caller must not leave identifying columns unlisted. ``numpy``'s PCG64 is a
-    statistical, not a cryptographic, generator; it is seeded from OS entropy as DESIGN.md asks.
+    statistical, not a cryptographic, generator; it is seeded from OS entropy (docs/design.md,
+    "The privacy model").
 
     Examples
     --------

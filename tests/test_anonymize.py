@@ -13,7 +13,7 @@ output
     of its "*" QIs with every part meeting the requirements,
 (e) reports consistent information-loss numbers.
 
-DESIGN.md, "Anonymising a table".
+docs/making-it-private.md, "Generalising a table".
 """
 
 from __future__ import annotations

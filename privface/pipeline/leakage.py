@@ -8,8 +8,8 @@ rate of 1e-3 (a recognizer would call them the same person). When face analysis 
 originals with SFace (to find the persons), those embeddings are reused: only the output is
 embedded again. Without the detector's points (plans saved by older versions), five points taken
 from the 68 landmarks stand in. ``privface evaluate`` measures leakage more fully (top-1
-re-identification against a gallery, two recognizers); this is the per-photo number DESIGN.md
-asks the certificate for, at about 30 ms per face.
+re-identification against a gallery, two recognizers); this is the per-photo number the certificate
+records (docs/photo-pipeline.md), at about 30 ms per face.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PPAS: privacy-preserving attribute selection (DESIGN.md, "PPAS", normative).
+"""PPAS: privacy-preserving attribute selection (docs/making-it-private.md, "PPAS"; docs/design.md).
 
 For each face, PPAS picks the attribute vector a generator should give it: a *target* that is
 epsilon-locally differentially private for the editable attributes and whose equivalence class in
@@ -194,7 +194,7 @@ def select_attributes(
     ordered: Ordered = (),
     on_infeasible: Literal["raise", "skip"] = "raise",
 ) -> PPASResult:
-    """Choose a private target attribute vector for each face (PPAS, DESIGN.md).
+    """Choose a private target attribute vector for each face (PPAS, docs/making-it-private.md).
 
     Step 1 applies randomised response to the editable attributes (budget ``epsilon`` split
     evenly); step 2 projects the noisy vector onto the nearest class of the reference that meets
