@@ -28,6 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from privface.attributes.recognizers import pairwise_distances
+from privface.quality import image_quality
+
 from .classifiers import Reference, as_classifier, evaluating
 
 
@@ -113,7 +116,6 @@ def match_break_rate(clean: np.ndarray, perturbed: np.ndarray, probe_identities:
     ...                  ["a", "b"], refs, ["a", "b"], threshold=0.1, metric="cosine")
     {'matched_clean': 1.0, 'matched_perturbed': 0.5, 'break_rate': 0.5, 'probes': 2}
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     probe_ids = np.asarray(probe_identities)
     ref_ids = np.asarray(reference_identities)
@@ -144,7 +146,6 @@ def perceptibility(clean: np.ndarray, perturbed: np.ndarray) -> dict:
     >>> round(out["psnr"], 2), out["linf_levels"]
     (42.11, 2)
     """
-    from privface.quality import image_quality
 
     clean, perturbed = np.asarray(clean), np.asarray(perturbed)
     if clean.shape != perturbed.shape or clean.dtype != np.uint8 or perturbed.dtype != np.uint8:
@@ -178,6 +179,7 @@ def locate_faces(images: Sequence[np.ndarray], analyzer=None) -> list:
     >>> locate_faces([np.zeros((64, 64, 3), np.uint8)])
     [None]
     """
+    # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
     analyzer = analyzer or FaceAnalyzer()

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from privface.base.errors import InputError
 
+from .alignment import align_face
 from .recognizers import FaceRecognizer
 from .torch_nets import (PixelNormalisation, ResNetBackbone, check_pixels, faces_to_tensor,
                          load_state, read_weights, save_weights)
@@ -290,8 +291,6 @@ class EmbeddingNetRecognizer(FaceRecognizer):
         self.net = net if net is not None else load_face_embedding_net()
 
     def chip(self, image: np.ndarray, face, landmarks68: np.ndarray) -> np.ndarray:
-        from .alignment import align_face
-
         return align_face(image, landmarks68).image
 
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:

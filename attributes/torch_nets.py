@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 
 class ResidualBlock(nn.Module):
@@ -200,7 +201,6 @@ def save_weights(module: nn.Module, path: str | os.PathLike, header: dict) -> No
     >>> sorted(read_weights(p, "demo/1")[0])
     ['bias', 'weight']
     """
-    from privface.base.files import atomic_write
 
     # Floating-point tensors are stored in half precision: half the file, and the trainers round
     # the weights the same way (round_to_storage) before measuring them, so the accuracy a file

@@ -3,6 +3,9 @@ and photo folders read as tables."""
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import dataclasses
 import os
 import stat

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import json
 from pathlib import Path
 from typing import Annotated, Optional

@@ -23,12 +23,14 @@ import pandas as pd
 from privface.base.errors import InputError
 from privface.base.jsonenc import json_value
 
-from .audit import audit
+from .audit import Requirements, audit
 from .closeness import emd_per_class
 from .compare import at_least, at_most
 from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
+from .dp import randomized_response
 from .encoding import GENERALISED, ColumnCodes, combine_codes, encode_column
 from .report import AuditReport
+
 
 @dataclass(frozen=True)
 class InformationLoss:
@@ -175,14 +177,10 @@ def anonymize_table(
         raise InputError("l-diversity and t-closeness need a sensitive attribute")
     orders = ordered_orders(ordered)
     # Validate the requirements the same way audit() does, before any work.
-    from .audit import Requirements
-
     Requirements(k=k, l=l, t=t)
     dp_summary = None
     source = data
     if epsilon is not None:
-        from .dp import randomized_response
-
         # CelebA-style attributes have the domain {-1, 1} even where a column shows one value.
         domains = {c: [-1, 1] for c in qi_list
                    if pd.api.types.is_integer_dtype(data[c]) and data[c].isin([-1, 1]).all()}

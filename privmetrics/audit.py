@@ -32,6 +32,7 @@ from .contingency import ContingencyTable, Ordered, SensitiveCounts
 from .diversity import entropy_l_per_class, recursive_l_per_class
 from .engines import as_contingency
 from .likeness import basic_beta_per_class, delta_disclosure_per_class, enhanced_beta_per_class
+from .power import distinguishing_power
 from .report import AuditReport, RequirementResult
 
 
@@ -343,8 +344,6 @@ def audit(
         class_metrics=per_sa,
     )
     if power:
-        from .power import distinguishing_power
-
         report.distinguishing_power = distinguishing_power(ct, threshold=risk_threshold)
     return report
 

@@ -28,6 +28,7 @@ import pandas as pd
 from privface.base.jsonenc import json_value
 
 from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
+from .cell_counts import merge_classes
 from .closeness import GroundDistance, without_matrices
 from .contingency import ContingencyTable, Ordered, SensitiveCounts, contingency_table
 from .engines import as_contingency
@@ -268,7 +269,6 @@ class _Evaluator:
                 return np.array([ct.n_records]), [_single_class(sc) for sc in
                                                   ct.select(None)] if ct.sensitive else []
             if ct.row_counts is not None:  # built from counts (chunked, Dask): no rows
-                from .cell_counts import merge_classes
 
                 new_of_old, sizes = merge_classes(ct, keep)
                 return sizes, [_regroup(sc, new_of_old, len(sizes)) for sc in

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from privface.attributes.recognizers import calibrate_threshold, pairwise_distances
 from privface.base.jsonenc import json_value
 
 #: Distances computed per block (rows x gallery): 4M float64 values, 32 MB at a time.
@@ -185,7 +186,6 @@ def impostor_distances(gallery: np.ndarray, metric: str,
     >>> impostor_distances(g, "euclidean", np.array([1, 1, 2])).tolist()
     [10.0, 5.0]
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     n = len(gallery)
     out = []
@@ -207,7 +207,6 @@ def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str) -> 
     ...                    np.array([[0.0, 2.0], [2.0, 0.0]]), "cosine").tolist()
     [1, 0]
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     out = np.zeros(len(probes), np.int64)
     for rows in _blocks(len(probes), len(gallery)):
@@ -365,8 +364,6 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
     rates: dict[float, float | None] = {}
     for far in fars:
         if impostors.size:
-            from privface.attributes.recognizers import calibrate_threshold
-
             thresholds[far] = calibrate_threshold(impostors, far)
             rates[far] = float(np.mean(distances <= thresholds[far])) if n else None
         else:

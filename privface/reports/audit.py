@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from privface.privmetrics.compare import at_least, at_most
+from privface.privmetrics.contingency import ContingencyTable, contingency_table
 
 from .html import Markup, Page, badge, definitions, figure, fmt, join, note, table, tag
 from .plots import class_size_histogram, distinguishing_power_chart, risk_distribution, share_bars
@@ -49,7 +50,6 @@ def class_sizes(table: Any, qi: Sequence[str]) -> np.ndarray:
     >>> sorted(class_sizes(df, ["a", "b"]).tolist())
     [1, 1, 2]
     """
-    from privface.privmetrics.contingency import ContingencyTable, contingency_table
 
     if isinstance(table, ContingencyTable):
         return np.asarray(table.class_sizes, dtype=np.int64)

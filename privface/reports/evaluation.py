@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from privface.evaluation import far_key
+
 from .html import Page, definitions, figure, fmt, join, note, table, tag
 from .plots import distance_histograms, leakage_chart, quality_histograms, share_bars
 from .thumbnails import Pair, evenly, pair_grid
@@ -29,7 +31,6 @@ def _leakage(page: Page, report: EvaluationReport) -> None:
     if not report.identity:
         page.section("leakage", "Identity leakage", note("No recognizer was run."))
         return
-    from privface.evaluation import far_key
 
     names = list(report.identity)
     leaks: list[IdentityLeakage] = [report.identity[n] for n in names]
