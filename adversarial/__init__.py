@@ -52,7 +52,7 @@ _EXPORTS = {
     "apply_perturbation": "attacks",
     "fooled_flags": "evaluation", "fooling_rate": "evaluation",
     "label_flip_rates": "evaluation", "match_break_rate": "evaluation",
-    "top1_change_rate": "evaluation", "perceptibility": "evaluation",
+    "perceptibility": "evaluation",
     "save_perturbation": "storage", "load_perturbation": "storage",
     "SavedPerturbation": "storage",
     "FrameInput": "models", "attribute_classifier": "models", "gallery_classifier": "models",

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from privface.privmetrics.errors import InputError
+from privface.attributes.model import CELEBA_ATTRIBUTES
+from privface.base.errors import InputError
 
 #: The attributes StarGAN's release and PPAS edit: the multi-label default.
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
@@ -233,7 +234,7 @@ class MultiLabel(Classifier):
         if names is None:
             names = getattr(model, "attributes", None)
         if names is None:
-            from privface.attributes.model import CELEBA_ATTRIBUTES as names
+            names = CELEBA_ATTRIBUTES
         self.names = tuple(str(n) for n in names)
         if isinstance(attributes, str):
             attributes = self.names if attributes == "all" else \

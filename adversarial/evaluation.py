@@ -3,7 +3,7 @@
 * **Fooling rate**: the share of images whose prediction changes (:func:`fooling_rate`). For the
   attribute models that is "at least one chosen attribute flips" (:func:`label_flip_rates`, which
   also gives each attribute's own flip rate); for a recognizer read as a gallery classifier, "the
-  top-1 identity changes" (:func:`top1_change_rate`).
+  top-1 identity changes" (:func:`privface.evaluation.adversarial.top1_change_rate`).
 * **Identity-match break rate** (:func:`match_break_rate`): a recognizer with a threshold set at a
   false-accept rate on impostor pairs (:func:`~privface.attributes.recognizers.calibrate_threshold`)
   matches a probe to its person when some reference photo of that person lies within the
@@ -27,6 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from privface.attributes.recognizers import pairwise_distances
+from privface.quality import image_quality
 
 from .classifiers import Reference, as_classifier, evaluating
 
@@ -92,25 +95,6 @@ def label_flip_rates(clean: np.ndarray, perturbed: np.ndarray,
             "images": int(len(a))}
 
 
-def top1_change_rate(clean: np.ndarray, perturbed: np.ndarray, gallery: np.ndarray,
-                     gallery_identities: Sequence, metric: str) -> float:
-    """Share of probes whose nearest gallery identity differs between clean and perturbed.
-
-    Examples
-    --------
-    >>> gallery = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> top1_change_rate(np.array([[1.0, 0.1], [0.1, 1.0]]),
-    ...                  np.array([[0.1, 1.0], [0.1, 1.0]]), gallery, ["a", "b"], "cosine")
-    0.5
-    """
-    from privface.evaluation import nearest_in_gallery
-
-    ids = np.asarray(gallery_identities)
-    before = ids[nearest_in_gallery(clean, gallery, metric)]
-    after = ids[nearest_in_gallery(perturbed, gallery, metric)]
-    return float((before != after).mean()) if len(before) else 0.0
-
-
 def match_break_rate(clean: np.ndarray, perturbed: np.ndarray, probe_identities: Sequence,
                      references: np.ndarray, reference_identities: Sequence, *,
                      threshold: float, metric: str) -> dict:
@@ -132,7 +116,6 @@ def match_break_rate(clean: np.ndarray, perturbed: np.ndarray, probe_identities:
     ...                  ["a", "b"], refs, ["a", "b"], threshold=0.1, metric="cosine")
     {'matched_clean': 1.0, 'matched_perturbed': 0.5, 'break_rate': 0.5, 'probes': 2}
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     probe_ids = np.asarray(probe_identities)
     ref_ids = np.asarray(reference_identities)
@@ -163,7 +146,6 @@ def perceptibility(clean: np.ndarray, perturbed: np.ndarray) -> dict:
     >>> round(out["psnr"], 2), out["linf_levels"]
     (42.11, 2)
     """
-    from privface.quality import image_quality
 
     clean, perturbed = np.asarray(clean), np.asarray(perturbed)
     if clean.shape != perturbed.shape or clean.dtype != np.uint8 or perturbed.dtype != np.uint8:
@@ -197,6 +179,7 @@ def locate_faces(images: Sequence[np.ndarray], analyzer=None) -> list:
     >>> locate_faces([np.zeros((64, 64, 3), np.uint8)])
     [None]
     """
+    # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
     analyzer = analyzer or FaceAnalyzer()

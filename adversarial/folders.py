@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base import __version__
+from privface.base.errors import InputError
+
+from .storage import save_perturbation
 
 MODELS = ("attributes", "recognizer")
 
@@ -46,6 +49,7 @@ def read_folder_faces(folder: str | os.PathLike, size: Sequence[int], *,
     Photos are taken in file-name order (the first ``limit`` when given); unreadable photos and
     photos without a face are listed in ``skipped`` with the reason.
     """
+    # imported on use: it loads Pillow, torch
     from privface.attributes.images import list_images
     from privface.attributes.torch_nets import faces_to_tensor
     from privface.attributes.training import aligned_crops
@@ -93,11 +97,12 @@ def folder_uap(folder: str | os.PathLike, out: str | os.PathLike, *, model: str 
     """
     import torch
 
+    # imported on use: it loads Pillow, torch
     from .classifiers import DEFAULT_ATTRIBUTES
     from .models import attribute_classifier, gallery_classifier
-    from .storage import save_perturbation
     from .uap import universal_perturbation
 
+    # imported on use: it loads Pillow
     from privface.attributes.images import list_images
 
     log = log or (lambda line: None)
@@ -105,16 +110,19 @@ def folder_uap(folder: str | os.PathLike, out: str | os.PathLike, *, model: str 
     if model not in MODELS:
         raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     if model == "attributes":
+        # imported on use: it loads torch
         from privface.attributes.cnn import load_attribute_cnn
 
         net = load_attribute_cnn(weights)
     else:
+        # imported on use: it loads torch
         from privface.attributes.embedding_net import load_face_embedding_net
 
         if identities is None:
             raise InputError("--model recognizer needs --identities (the persons of the photos: "
                              "the classes of the gallery)")
         net = load_face_embedding_net(weights)
+    # imported on use: it loads torch
     from .models import RECOGNIZER_FRAME
 
     # Default frames: the attribute CNN reads the whole aligned crop at its input size; the
@@ -142,7 +150,6 @@ def folder_uap(folder: str | os.PathLike, out: str | os.PathLike, *, model: str 
         max_iter=max_iter, batch_size=batch_size, seed=seed,
         on_pass=lambda n, rate: log(f"pass {n}: fooling rate {rate:.3f} "
                                     f"({time.perf_counter() - started:.0f} s)"))
-    from privface import __version__
 
     header_extra = {
         "fooling_rates": result.fooling_rates, "fooling_rate": result.fooling_rate,

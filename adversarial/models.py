@@ -106,6 +106,7 @@ def attribute_classifier(model: nn.Module | None = None, *,
         The perturbation's resolution in CelebA's aligned geometry; default the model's input.
     """
     if model is None:
+        # imported on use: it loads torch
         from privface.attributes.cnn import load_attribute_cnn
 
         model = load_attribute_cnn()
@@ -156,6 +157,7 @@ def gallery_classifier(images: torch.Tensor, identities: Sequence | np.ndarray, 
     candidates : int
         DeepFool's candidate classes.
     """
+    # imported on use: it loads torch
     from privface.attributes.embedding_net import (FACE_BOX, GalleryClassifier,
                                                    load_face_embedding_net)
 

@@ -36,9 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.attributes.alignment import CELEBA, align_face, eye_transform, square
+from privface.attributes.landmarks import eye_centres
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
+from privface.quality import QualityMeter
 
-from .storage import SavedPerturbation
+from .storage import SavedPerturbation, load_perturbation
 from .tensors import add_quantized
 
 RECORD_SCHEMA = "privface.perturb-photos/1"
@@ -55,7 +59,6 @@ def frame_geometry(frame: dict | None):
     >>> frame_geometry(None)
     FaceGeometry('celeba', 178x218)
     """
-    from privface.attributes.alignment import CELEBA, square
 
     name = (frame or {}).get("geometry", "celeba")
     if name == "celeba":
@@ -142,8 +145,6 @@ def perturb_faces(photo: np.ndarray, landmarks: Sequence[np.ndarray],
     >>> int(out[150, 150, 0]), int(out[5, 5, 0])
     (105, 100)
     """
-    from privface.attributes.alignment import eye_transform
-    from privface.attributes.landmarks import eye_centres
 
     geometry = frame_geometry(saved.header.get("frame"))
     matrices = [eye_transform(*eye_centres(points), geometry) for points in landmarks]
@@ -169,8 +170,8 @@ def attack_faces(photo: np.ndarray, landmarks: Sequence[np.ndarray], *, method: 
     >>> int(np.abs(out.astype(int) - photo).max()) <= 10, int(out[5, 5, 0])
     (True, 100)
     """
-    from privface.attributes.alignment import CELEBA, align_face
 
+    # imported on use: it loads torch
     from .attacks import fgsm, gaussian_noise, pgd
     from .tensors import to_tensor
 
@@ -228,8 +229,8 @@ class PhotoPerturber:
 
     def __init__(self, method: str, *, xi: float | None = None, p="inf", uap=None,
                  target=None, steps: int = 10, seed: int | None = None) -> None:
+        # imported on use: it loads torch
         from .norms import p_name
-        from .storage import load_perturbation
 
         if method not in METHODS:
             raise InputError(f"--perturb must be one of {', '.join(METHODS)}, got {method!r}")
@@ -255,8 +256,7 @@ class PhotoPerturber:
         self.xi, self.p = float(xi), norm
         self.target = target
         if method in ("fgsm", "pgd") and target is None:
-            from privface.attributes.alignment import CELEBA
-
+            # imported on use: it loads torch
             from .models import attribute_classifier
 
             self.target = attribute_classifier(frame_size=(CELEBA.height, CELEBA.width))
@@ -359,10 +359,9 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
     PerturbRun
         Photos without a face or unreadable are skipped with the reason, never written.
     """
+    # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
     from privface.attributes.images import ImageError, list_images, load_image, save_image
-    from privface.privmetrics.readers import atomic_write
-    from privface.quality import QualityMeter
 
     started = time.perf_counter()
     geometry = frame_geometry(saved.header.get("frame"))

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 #: Format tag of a saved perturbation; a file with another tag is refused.
 FORMAT = "privface.perturbation/1"
@@ -105,8 +106,8 @@ def save_perturbation(path: str | os.PathLike, perturbation, *, xi: float, p,
     >>> bool((loaded.perturbation == v).all()), loaded.xi, loaded.p
     (True, 0.04, 'inf')
     """
-    from privface.privmetrics.readers import atomic_write
 
+    # imported on use: it loads torch
     from .norms import p_name
 
     array = perturbation.detach().cpu().numpy() if hasattr(perturbation, "detach") else \

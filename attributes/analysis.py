@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privface.base.workers import worker_pool
+
 from .alignment import CELEBA, AlignedFace, FaceGeometry, align_face
 from .detection import DetectedFace, FaceDetector
 from .images import MAX_PIXELS, ImageError, list_images, load_image
 from .landmarks import LandmarkPredictor
+from .model import load_default_model
 
 
 @dataclass
@@ -100,8 +103,6 @@ class FaceAnalyzer:
     def attribute_model(self):
         """The attribute model, loaded on first use."""
         if self._attribute_model is None:
-            from .model import load_default_model
-
             self._attribute_model = load_default_model()
         return self._attribute_model
 
@@ -167,8 +168,6 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     chunks = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     parts: list[_Part] = []
     if workers > 1 and len(chunks) > 1:
-        from privface.workers import worker_pool
-
         with worker_pool(min(workers, len(chunks)), _start_worker,
                          (analyzer, largest_only, batch_size, max_pixels)) as pool:
             for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from privface.base.errors import InputError
+
 from .model import CELEBA_ATTRIBUTES
 from .torch_nets import (PixelNormalisation, ResNetBackbone, check_pixels, faces_to_tensor,
                          load_state, read_weights, save_weights)
@@ -122,7 +124,6 @@ class AttributeCNN(nn.Module):
             Not such a file (a pickle, say: never unpickled), another format, or weights that
             do not fit the network; the message names the file.
         """
-        from privface.privmetrics.errors import InputError
 
         state, header = read_weights(path, FORMAT)
         if tuple(header.get("attributes", ())) != cls.attributes or \

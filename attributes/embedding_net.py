@@ -37,8 +37,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
+from .alignment import align_face
 from .recognizers import FaceRecognizer
 from .torch_nets import (PixelNormalisation, ResNetBackbone, check_pixels, faces_to_tensor,
                          load_state, read_weights, save_weights)
@@ -290,8 +291,6 @@ class EmbeddingNetRecognizer(FaceRecognizer):
         self.net = net if net is not None else load_face_embedding_net()
 
     def chip(self, image: np.ndarray, face, landmarks68: np.ndarray) -> np.ndarray:
-        from .alignment import align_face
-
         return align_face(image, landmarks68).image
 
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:

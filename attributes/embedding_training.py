@@ -22,8 +22,9 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
+from .recognizers import calibrate_threshold, pairwise_distances
 from .torch_nets import round_to_storage
 from .torch_training import (Log, augment, read_faces, resolve_seed, train_epochs,
                              training_layout)
@@ -75,6 +76,7 @@ def train_face_embedding(faces: torch.Tensor, people: Sequence, *, epochs: int =
     >>> net.training, net.metadata["train_people"]
     (False, 2)
     """
+    # imported on use: it loads torch
     from .embedding_net import FaceEmbeddingNet
 
     if tuple(faces.shape[1:]) != (3, *FaceEmbeddingNet.input_size) or faces.dtype != torch.uint8:
@@ -128,8 +130,6 @@ def verification_metrics(embeddings: np.ndarray, people: Sequence, *, metric: st
     (1.0, 2, 4, 1.0)
     """
     from scipy.stats import rankdata
-
-    from .recognizers import calibrate_threshold, pairwise_distances
 
     people = np.asarray(people)
     if len(people) != len(embeddings):
@@ -201,6 +201,7 @@ def fit_face_embedding(folder: str | os.PathLike, identities: pd.Series, *, hold
     skipped : DataFrame
         Images left out (``file``, ``reason``).
     """
+    # imported on use: it loads torch
     from .embedding_net import FACE_BOX, FaceEmbeddingNet
 
     people = _photos_of(folder, identities)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .alignment import CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE
+from .alignment import CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, FaceGeometry, eye_transform
 from .detection import SFACE_FILE, bundled_model
 
 # SFace's 112 x 112 alignment template (ArcFace's five points): the two eye centres.
@@ -72,7 +72,6 @@ def block_dimension(block: str) -> int:
 
 def _tight_matrix() -> np.ndarray:
     """CelebA-crop -> SFace-crop similarity (both are fixed templates, so this is a constant)."""
-    from .alignment import FaceGeometry, eye_transform
 
     template = FaceGeometry("sface", 112, 112, _SFACE_LEFT_EYE, _SFACE_RIGHT_EYE)
     return eye_transform(CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, template)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 #: File suffixes treated as photos when a folder is listed.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -135,7 +136,6 @@ def save_image(array: np.ndarray, path: str | os.PathLike, *, quality: int = 95)
     >>> load_image(p).shape
     (2, 2, 3)
     """
-    from privface.privmetrics.readers import atomic_write
 
     target = Path(path)
     image = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")

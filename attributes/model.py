@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
+
+from .features import DEFAULT_BLOCKS, SFaceFeatures
 
 #: CelebA's 40 binary attributes, in the order of its attribute file.
 CELEBA_ATTRIBUTES = (
@@ -63,8 +66,6 @@ class AttributeModel:
     def __init__(self, alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0),
                  views: Sequence[str] = ("full", "tight"),
                  blocks: Sequence[str] | None = None, flip: bool = True) -> None:
-        from .features import DEFAULT_BLOCKS
-
         if not len(alphas) or min(alphas) <= 0:
             raise ValueError(f"alphas must be positive, got {list(alphas)}")
         self.alphas = tuple(float(a) for a in alphas)
@@ -83,8 +84,6 @@ class AttributeModel:
     def extractor(self):
         """The feature extractor, built on first use."""
         if self._extractor is None:
-            from .features import SFaceFeatures
-
             self._extractor = SFaceFeatures(self.views, self.blocks)
         return self._extractor
 
@@ -163,7 +162,6 @@ class AttributeModel:
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as arrays in a ``.npz`` file (atomically; no pickle)."""
-        from privface.privmetrics.readers import atomic_write
 
         self._check_fitted()
         header = {"format": _FORMAT, "alphas": list(self.alphas), "views": list(self.views),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 # Impostor-pair thresholds at FAR 1e-2 and 1e-3, measured on the 17.9M impostor pairs of the
 # shared 200-identity CelebA set (benchmarks/bench_faces.py); cosine distance for SFace, Euclidean

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 
 class ResidualBlock(nn.Module):
@@ -200,7 +201,6 @@ def save_weights(module: nn.Module, path: str | os.PathLike, header: dict) -> No
     >>> sorted(read_weights(p, "demo/1")[0])
     ['bias', 'weight']
     """
-    from privface.privmetrics.readers import atomic_write
 
     # Floating-point tensors are stored in half precision: half the file, and the trainers round
     # the weights the same way (round_to_storage) before measuring them, so the accuracy a file
@@ -244,7 +244,7 @@ def read_weights(path: str | os.PathLike, expected_format: str
     """Read a weight file written by :func:`save_weights`: (state dict, header).
 
     Nothing is unpickled: a pickle (a ``torch.save`` file, say) is refused with an
-    :class:`~privface.privmetrics.errors.InputError` naming the file.
+    :class:`~privface.base.errors.InputError` naming the file.
 
     Examples
     --------
@@ -254,7 +254,7 @@ def read_weights(path: str | os.PathLike, expected_format: str
     >>> read_weights(p, "demo/1")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...x.pt: not a privface weight file (a .npz of
+    privface.base.errors.InputError: ...x.pt: not a privface weight file (a .npz of
     arrays with a JSON header): ...
     """
     name = str(path)
@@ -287,7 +287,7 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], source: str) -
     >>> load_state(nn.Linear(2, 1), {"weight": torch.zeros(1, 3)}, "w.npz")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: w.npz: the weights do not fit the network (missing
+    privface.base.errors.InputError: w.npz: the weights do not fit the network (missing
     bias; weight has shape (1, 3), expected (1, 2))
     """
     expected = module.state_dict()

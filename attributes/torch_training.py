@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .images import ImageError, load_image
 from .torch_nets import faces_to_tensor, round_to_storage
@@ -241,6 +241,7 @@ def train_attribute_cnn(faces: torch.Tensor, labels: np.ndarray, *, epochs: int 
     >>> model.training, model.metadata["seed"], len(model.metadata["loss_per_epoch"])
     (False, 0, 1)
     """
+    # imported on use: it loads torch
     from .cnn import AttributeCNN
 
     labels = np.asarray(labels)
@@ -290,6 +291,7 @@ def fit_attribute_cnn(folder: str | os.PathLike, labels: pd.DataFrame, *,
     skipped : DataFrame
         Images left out (``file``, ``reason``).
     """
+    # imported on use: it loads Pillow, torch
     from .cnn import AttributeCNN
     from .training import accuracy_table, labelled_names
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.workers import worker_pool
 
 from .analysis import FaceAnalyzer
 from .images import ImageError, load_image
@@ -84,8 +85,6 @@ def labelled_features(folder: str | os.PathLike, names: Sequence[str], model: At
     tasks = [(folder, c, model, mirrored) for c in chunks]
     parts = []
     if workers > 1 and len(chunks) > 1:
-        from privface.workers import worker_pool
-
         with worker_pool(min(workers, len(chunks))) as pool:
             for task, part in zip(tasks, pool.map(_features_chunk, tasks)):
                 parts.append(part)

@@ -33,14 +33,11 @@ benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-from common import default_data_dir, find_celeba, log
+from common import default_data_dir, find_celeba, log, machine_info, write_json
 
 ATTACKS = ("uap", "fgsm", "pgd", "gauss", "gauss_l2")
 
@@ -187,7 +184,8 @@ def recognizer_part(args, celeba: Path) -> dict:
 
     from privface.adversarial import perceptibility, to_tensor
     from privface.adversarial.evaluation import (locate_faces, match_break_rate,
-                                                 recognizer_embeddings, top1_change_rate)
+                                                 recognizer_embeddings)
+    from privface.evaluation.adversarial import top1_change_rate
     from privface.adversarial.models import FrameInput, embed, gallery_classifier
     from privface.attributes.embedding_net import FACE_BOX, load_face_embedding_net
     from privface.attributes.recognizers import (DlibRecognizer, SFaceRecognizer,
@@ -336,9 +334,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     celeba = find_celeba(args.data, "img_align_celeba_89x109", "img_align_celeba_200ids",
                          "identity_CelebA.txt", "list_attr_celeba_first20k.txt")
-    results: dict = {"machine": {"cpus": os.cpu_count(), "threads": args.threads,
-                                 "python": platform.python_version(),
-                                 "torch": torch.__version__},
+    results: dict = {"machine": machine_info(threads=args.threads, torch=torch.__version__),
                      "settings": {k: (str(v) if isinstance(v, Path) else v)
                                   for k, v in vars(args).items() if k != "data"}}
     started = time.perf_counter()
@@ -347,9 +343,9 @@ def main() -> None:
         results[part] = attribute_part(args, celeba) if part == "attributes" else \
             recognizer_part(args, celeba)
         results[part]["seconds"] = round(time.perf_counter() - begun, 1)
-        args.out.write_text(json.dumps(results, indent=1, default=str))
+        write_json(args.out, results, indent=1, default=str)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.write_text(json.dumps(results, indent=1, default=str))
+    write_json(args.out, results, indent=1, default=str)
     print(tables(results))
     log(f"wrote {args.out} ({results['seconds']:.0f} s)")
 

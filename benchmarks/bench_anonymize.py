@@ -74,13 +74,12 @@ import io
 import json
 import math
 import multiprocessing as mp
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-from common import default_data_dir, find_celeba, log
+from common import (default_data_dir, find_celeba, git_state, log, machine_info, versions,
+                    write_json)
 
 SEED = 20240517
 REPO = Path(__file__).resolve().parents[1]
@@ -241,21 +240,6 @@ def anonymize_sha() -> str:
     return hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
 
 
-def git_state() -> dict:
-    import subprocess
-
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "dirty": (git("status", "--short", "--untracked-files=no") or "").splitlines(),
-            "anonymize_sha": anonymize_sha()}
-
-
 def _num(v):
     if v is None:
         return None
@@ -403,31 +387,6 @@ def pycanon_check(ctx, path, qi, sa, reqs, n, res, args) -> dict:
 # Reporting
 # --------------------------------------------------------------------------------------------
 
-def machine_info() -> dict:
-    from importlib.metadata import version
-
-    import numpy
-    import pandas
-
-    def ver(p):
-        try:
-            return version(p)
-        except Exception:  # noqa: BLE001
-            return None
-
-    cpu = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(),
-            "sched_affinity": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity") else None,
-            "cpu": cpu, "python": platform.python_version(), "platform": platform.platform(),
-            "numpy": numpy.__version__, "pandas": pandas.__version__,
-            "privface": ver("privface"), "anjana": ver("anjana"), "pycanon": ver("pycanon")}
-
 
 def _fmt_time(r: dict) -> str:
     if r.get("status") == "timeout":
@@ -511,16 +470,6 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path | None, doc: dict) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=_num))
-    tmp.replace(path)
-
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -577,8 +526,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown requirement set {r!r}")
     celeba_dir(args.data)
     ctx = mp.get_context("spawn")
-    info = machine_info()
-    info["git_start"] = git_state()
+    info = machine_info(**versions("numpy", "pandas", "privface", "anjana", "pycanon"))
+    info["git_start"] = {**git_state(untracked=False), "anonymize_sha": anonymize_sha()}
     log(f"machine: {info}")
     doc = {"machine": info, "seed": args.seed, "args": {k: str(v) for k, v in
                                                         vars(args).items()},
@@ -646,8 +595,8 @@ def main(argv=None) -> int:
                         log("  " + " | ".join(rows_for_table([entry])[0]))
                         if res.get("status") == "error":
                             log("  error: " + str(res.get("error"))[-2000:])
-                        write_json(args.out, doc)
-    info["git_end"] = git_state()
+                        write_json(args.out, doc, default=_num)
+    info["git_end"] = {**git_state(untracked=False), "anonymize_sha": anonymize_sha()}
     shas = sorted({e["result"]["anonymize_sha"] for e in results
                    if e["method"] == "privface" and "anonymize_sha" in e["result"]}
                   | {info["git_start"]["anonymize_sha"], info["git_end"]["anonymize_sha"]})
@@ -661,7 +610,7 @@ def main(argv=None) -> int:
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)
         args.md.write_text(table + "\n")
-    write_json(args.out, doc)
+    write_json(args.out, doc, default=_num)
     return 0
 
 

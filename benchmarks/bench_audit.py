@@ -53,16 +53,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import multiprocessing as mp
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-from common import default_data_dir, find_celeba, log
+from common import (default_data_dir, find_celeba, git_state, log, machine_info, versions,
+                    write_json)
 
 SEED = 20240517
 REPO = Path(__file__).resolve().parents[1]
@@ -419,56 +417,6 @@ def reader_used() -> str:
     return "privface.privmetrics.readers"
 
 
-def git_state() -> dict:
-    import subprocess
-
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "dirty": [line for line in (git("status", "--short", "--untracked-files=no") or
-                                        "").splitlines()]}
-
-
-def machine_info() -> dict:
-    import numpy
-    import pandas
-
-    try:
-        from importlib.metadata import version
-
-        pycanon_version = version("pycanon")
-    except Exception:  # noqa: BLE001
-        pycanon_version = None
-    cpu = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    mem_gb = int(line.split()[1]) / 2**20
-                    break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "sched_affinity": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity") else None, "cpu": cpu, "ram_gib": mem_gb,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "numpy": numpy.__version__, "pandas": pandas.__version__,
-            "pycanon": pycanon_version}
-
-
 def _fmt_s(r: dict | None) -> str:
     if r is None:
         return "-"
@@ -567,16 +515,6 @@ def value_checks(r: dict) -> list[dict]:
     return out
 
 
-def write_json(path: Path | None, doc: dict) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -621,8 +559,9 @@ def main(argv=None) -> int:
     celeba_dir(args.data)  # fail early with a clear message
 
     ctx = mp.get_context("spawn")
-    info = machine_info()
-    doc = {"machine": info, "git": git_state(), "reader": reader_used(), "seed": args.seed,
+    info = machine_info(**versions("numpy", "pandas", "pycanon"))
+    doc = {"machine": info, "git": git_state(untracked=False), "reader": reader_used(),
+           "seed": args.seed,
            "requirements": REQUIREMENTS,
            "settings": {k: {"label": v["label"], "sa": v["sa"], "n_qi": v["n_qi"]}
                         for k, v in SETTINGS.items()},

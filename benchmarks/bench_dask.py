@@ -49,15 +49,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from common import log
+from common import log, machine_info, write_json
 
 QI = ["Male", "Young", "Eyeglasses", "Bald", "Blond_Hair", "Black_Hair", "Brown_Hair",
       "Gray_Hair", "Wearing_Hat", "Smiling"]
@@ -245,8 +243,7 @@ def main() -> None:
     manifest = generate(folder, args.rows, args.files)
     results = {"manifest": manifest, "qi": QI, "sensitive": SA, "requirements": REQUIREMENTS,
                "workers": args.workers, "chunk_rows": args.chunk_rows,
-               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "platform": platform.platform()},
+               "machine": machine_info(),
                "versions": _versions(), "engines": {}}
     for engine in args.engines.split(","):
         log(f"{engine}: counting and auditing {manifest['rows']:,} rows ...")
@@ -264,8 +261,7 @@ def main() -> None:
             f"(CPU {result['cpu_s']} s); peak RSS "
             f"{result['peak_rss_process_gb']} GB (process) + {result['peak_rss_children_gb']} "
             f"GB (workers), {result['n_classes']:,} classes, {result['n_cells']:,} cells")
-        if args.out:
-            args.out.write_text(json.dumps(results, indent=2))
+        write_json(args.out, results)
     ran = [r for r in results["engines"].values() if "error" not in r]
     identical = len(ran) > 1 and all(r["report_json"] == ran[0]["report_json"]
                                      and r["table_sha256"] == ran[0]["table_sha256"]
@@ -274,8 +270,7 @@ def main() -> None:
     log(f"reports and contingency tables identical: {'yes' if identical else 'NO'}")
     if ran:
         log("metrics: " + json.dumps(ran[0]["metrics"]))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+    write_json(args.out, results)
 
 
 def _versions() -> dict:

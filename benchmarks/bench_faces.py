@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from common import default_data_dir, find_celeba, log
+from common import (default_data_dir, find_celeba, git_state, log, machine_info, versions,
+                    write_json)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = "img_align_celeba_89x109"
@@ -53,53 +53,12 @@ def celeba_dir(data_dir: Path) -> Path:
 
 
 
-def write_json(path: Path | None, doc: dict) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-
-
-def machine_info() -> dict:
+def faces_machine() -> dict:
     import cv2
 
-    cpu = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh
-                        if line.startswith("model name")), None)
-    except OSError:
-        pass
-    versions = {}
-    for module in ("numpy", "cv2", "dlib", "PIL", "sklearn"):
-        try:
-            versions[module] = __import__(module).__version__
-        except (ImportError, AttributeError):
-            versions[module] = None
-    return {"nproc": os.cpu_count(),
-            "sched_affinity": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity") else None,
-            "cpu": cpu, "opencv_threads": cv2.getNumThreads(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            **versions}
-
-
-def git_state() -> dict:
-    import subprocess
-
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "dirty": (git("status", "--short") or "").splitlines()}
-
+    return machine_info(opencv_threads=cv2.getNumThreads(),
+                        load_average_at_start=os.getloadavg() if hasattr(os, "getloadavg")
+                        else None, **versions("numpy", "cv2", "dlib", "PIL", "sklearn"))
 
 # --------------------------------------------------------------------------------------------
 # (a) detection rate
@@ -389,7 +348,7 @@ def main(argv=None) -> int:
     from privface.attributes.landmarks import LandmarkPredictor
     from privface.attributes.recognizers import load_recognizer
 
-    doc: dict = {"machine": machine_info(), "git": git_state(), "limit": args.limit,
+    doc: dict = {"machine": faces_machine(), "git": git_state(), "limit": args.limit,
                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     log(f"machine: {doc['machine']}")
     detector, predictor = FaceDetector(), LandmarkPredictor()

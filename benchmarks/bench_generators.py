@@ -23,14 +23,12 @@ the one in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
-from common import default_data_dir, find_celeba, log
+from common import default_data_dir, find_celeba, log, machine_info, write_json
 
 CONFIGS = {
     "blur": {"generator": "blur", "params": {"sigma": 8}},
@@ -126,10 +124,8 @@ def main() -> None:
         log(f"{name}: evaluated in {time.perf_counter() - started:.0f} s")
         results.append({"config": name, "run": run, "evaluation": report,
                         "row": row(name, report, run)})
-        args.out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(),
-                                                    "python": platform.python_version()},
-                                        "persons": args.persons, "photos": args.photos,
-                                        "results": results}, indent=1, default=str))
+        write_json(args.out, {"machine": machine_info(), "persons": args.persons,
+                              "photos": args.photos, "results": results}, indent=1, default=str)
     columns = ["config", "psnr", "ssim", "ms_ssim", "sface_top1", "sface_top1_person",
                "sface_match_1e-3", "dlib_top1", "dlib_top1_person", "dlib_match_1e-3",
                "detection_rate", "attributes_preserved", "photos_per_second"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,10 +13,11 @@ import typer
 
 import pandas as pd
 
-from privface.privmetrics.anonymize import GENERALISED, anonymize_table
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import (check_distinct_paths, committed_together,
-                                          read_table_text, write_table)
+from privface.privmetrics.anonymize import anonymize_table
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths, committed_together
+from privface.privmetrics.encoding import GENERALISED
+from privface.privmetrics.readers import read_table_text, write_table
 
 from .common import (EXIT_OK, DataArgument, DemoOption, IdentitiesOption, InputFormatOption,
                      OrderedOption, OrderOption, QiOption, SensitiveOption, fail_input, is_stdin,
@@ -157,7 +161,7 @@ def anonymize_command(
     """
     if data is not None and data.is_dir():
         from .anonymize_photos import run_photos
-        from .photos import note_subfolders
+        from .common import note_subfolders
 
         table_only = {"--sensitive": sensitive, "--ordered": ordered, "--order": order,
                       "--input-format": input_format, "--demo": demo or None}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import contextlib
 import os
 from pathlib import Path
 
 import typer
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -70,7 +73,7 @@ def check_report_path(report: Path, folder: Path, out: Path, inputs: list[Path |
     >>> check_report_path(folder / "out" / "run.json", folder / "photos", folder / "out", [])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...--report would overwrite a file this run writes...
+    privface.base.errors.InputError: ...--report would overwrite a file this run writes...
     """
     from privface.pipeline.outdir import LOCK, PARTIAL
     from privface.pipeline.records import CERTIFICATES, REPORT
@@ -112,7 +115,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                perturb: str | None = None, xi: float | None = None, uap: Path | None = None,
                perturb_norm: str = "inf") -> None:
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     target = out if out is not None else Path(f"{folder.name}.anonymized")
     try:

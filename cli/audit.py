@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +14,7 @@ import pandas as pd
 import typer
 
 from privface.privmetrics import audit
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .audit_input import (ChunkRowsOption, DaskAddressOption, EngineOption, dask_scheduler,
                           load_for_audit)
@@ -59,7 +62,7 @@ def _check_output(output: Path, data: Optional[Path], identities: Optional[Path]
     """Refuse an --output that is one of the files the audit reads."""
     import glob
 
-    from privface.privmetrics.readers import check_distinct_paths
+    from privface.base.files import check_distinct_paths
     from privface.privmetrics.streaming import is_pattern
 
     inputs: dict[str, Optional[Path]] = {"DATA": data, "--identities": identities}

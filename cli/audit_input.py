@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ import pandas as pd
 import typer
 
 from privface.privmetrics.contingency import ContingencyTable
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import LoadedTable, is_stdin, load_table, resolve_columns, split_names, stderr
 

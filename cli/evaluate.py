@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import os
 import sys
 import time
@@ -10,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail_input, split_names, stderr, write_atomically
 
@@ -30,7 +33,7 @@ def parse_fars(values: list[str] | None) -> tuple[float, ...]:
     >>> parse_fars(["2"])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: --far must lie between 0 and 1 (exclusive), got '2'
+    privface.base.errors.InputError: --far must lie between 0 and 1 (exclusive), got '2'
     """
     names = split_names(values)
     if not names:
@@ -59,7 +62,7 @@ def parse_recognizers(values: list[str] | None) -> list[str]:
     >>> parse_recognizers(["arcface"])
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: unknown recognizer 'arcface'; expected dlib or sface
+    privface.base.errors.InputError: unknown recognizer 'arcface'; expected dlib or sface
     """
     known = ("sface", "dlib")
     names = list(dict.fromkeys(n.lower() for n in split_names(values))) or list(known)
@@ -131,7 +134,7 @@ def evaluate_command(
         _check_folder(anonymized, "anonymized")
         check_distinct_paths(inputs={"ORIGINALS": originals, "ANONYMIZED": anonymized,
                                      "--identities": identities}, outputs={"--output": output})
-        from .photos import note_subfolders
+        from .common import note_subfolders
 
         for folder in (originals, anonymized):
             note_subfolders(folder, quiet=quiet)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from privface import __version__
+from privface.base import __version__
 
 from .anonymize import anonymize_command
 from .audit import audit_command

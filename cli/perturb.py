@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -130,7 +133,7 @@ def perturb_apply_command(
     crop, warped back into the photo and added (no pixel changes by more than its l_inf norm).
     Photos without a face are listed and not written. Exit status: 0 on success, 2 for bad input.
     """
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     try:
         check_distinct_paths(inputs={"PERTURBATION": perturbation, "PHOTOS": photos},

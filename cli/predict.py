@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .common import EXIT_OK, fail_input, stderr
 
@@ -59,10 +62,10 @@ def predict_command(
     Photos with no face, or that cannot be read, are listed on stderr with the reason.
     Exit status: 0 on success, 2 for bad input.
     """
-    from privface.privmetrics.readers import (check_distinct_paths, write_celeba_attributes,
-                                              write_table)
+    from privface.base.files import check_distinct_paths
+    from privface.privmetrics.readers import write_celeba_attributes, write_table
 
-    from .photos import analyze_folder, photos_table, report_skipped
+    from .common import analyze_folder, photos_table, report_skipped
 
     try:
         if not photos.is_dir():

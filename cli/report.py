@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr
 

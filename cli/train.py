@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import the metrics engine, the face parts and the reports when they run, not at
+# the top: `privface --help` then starts without scipy, POT, torch or OpenCV.
+
 import contextlib
 import json
 import os
@@ -10,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import check_distinct_paths
+from privface.base.errors import InputError
+from privface.base.files import check_distinct_paths
 
 from .common import EXIT_OK, fail_input, stderr, write_atomically
 
@@ -46,7 +49,7 @@ def train_attributes_command(
     """
     from privface.privmetrics.readers import read_celeba_attributes
 
-    from .photos import require_faces_extra
+    from .common import require_faces_extra
 
     try:
         check_distinct_paths(inputs={"--images": images, "--labels": labels},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from .base import check_faces
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from .base import check_faces
@@ -148,7 +148,7 @@ class DiffusersInpaintGenerator:
     >>> DiffusersInpaintGenerator("no/such/folder")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: no diffusers pipeline folder at no/such/folder ...
+    privface.base.errors.InputError: no diffusers pipeline folder at no/such/folder ...
     >>> gen = DiffusersInpaintGenerator("models/sd-inpainting", steps=30)  # doctest: +SKIP
     >>> gen.geometry  # doctest: +SKIP
     FaceGeometry('square512', 512x512)

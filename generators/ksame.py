@@ -30,7 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.attributes.alignment import CELEBA
+from privface.attributes.model import CELEBA_ATTRIBUTES
+from privface.base.errors import InputError
+
 from .base import check_faces
 from .grouping import class_codes, group_class, merge_small_classes
 from .shape import warp_to_shapes
@@ -340,8 +343,6 @@ class KSameSelectGenerator:
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
                  warp: bool = True) -> None:
-        from privface.attributes.alignment import CELEBA
-
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
@@ -356,7 +357,6 @@ class KSameSelectGenerator:
     @property
     def editable(self) -> tuple[str, ...]:
         """The attributes that define classes (the average has its class's attributes)."""
-        from privface.attributes.model import CELEBA_ATTRIBUTES
 
         return self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
 

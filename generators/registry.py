@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .base import Generator
 
@@ -73,11 +73,11 @@ def load_generator(name: str, **params) -> Generator:
     >>> load_generator("nope")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: unknown generator 'nope'; available: blur, ...
+    privface.base.errors.InputError: unknown generator 'nope'; available: blur, ...
     >>> load_generator("blur", radius=3)
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: generator 'blur' has no parameter 'radius'; ...
+    privface.base.errors.InputError: generator 'blur' has no parameter 'radius'; ...
     """
     if name in _BUILT_IN:
         module, _, attribute = _BUILT_IN[name].partition(":")

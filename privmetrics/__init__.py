@@ -20,21 +20,24 @@ Examples
 (False, 1)
 """
 
+from privface.base.errors import InputError
+
 from .anonymity import RiskSummary, k_anonymity, record_risk, reidentification_risk
 from .anonymize import AnonymizationResult, InformationLoss, anonymize_table
-from .audit import METRICS, SCHEMA, AuditReport, Requirements, RequirementResult, audit
+from .audit import METRICS, Requirements, audit
 from .closeness import t_closeness
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency, contingency_table
+from .contingency import ContingencyTable, SensitiveCounts, contingency_table
 from .counterfactuals import Counterfactual, Explanation, explain
 from .diversity import entropy_l_diversity, l_diversity, recursive_c, recursive_c_l_diversity
 from .dp import (DPRelease, epsilon_for_flip_probability, estimate_frequencies,
                  estimate_joint_frequencies, flip_probability, keep_probability,
                  randomized_response)
-from .errors import InputError
+from .engines import as_contingency
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
 from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,
                    randomized_response_bits, select_attributes)
+from .report import SCHEMA, AuditReport, RequirementResult
 from .views import class_view, record_view
 
 __all__ = [

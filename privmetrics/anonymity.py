@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .compare import exceeds
-from .contingency import ContingencyTable, as_contingency
-from .errors import InputError
-
-
+from .contingency import ContingencyTable
+from .engines import as_contingency
 def k_anonymity(data: pd.DataFrame | ContingencyTable, qi: Sequence[str] | None = None) -> int:
     """The k of k-anonymity: the size of the smallest equivalence class.
 

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .audit import AuditReport, audit
+from privface.base.errors import InputError
+from privface.base.jsonenc import json_value
+
+from .audit import Requirements, audit
 from .closeness import emd_per_class
 from .compare import at_least, at_most
 from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
-from .encoding import ColumnCodes, combine_codes, encode_column
-from .errors import InputError
-
-#: What a generalised (suppressed) quasi-identifier cell holds in the output table.
-GENERALISED = "*"
+from .dp import randomized_response
+from .encoding import GENERALISED, ColumnCodes, combine_codes, encode_column
+from .report import AuditReport
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,7 @@ class InformationLoss:
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
-        from .report import json_number
-
-        out = {k: json_number(v) for k, v in self.__dict__.items() if k != "per_attribute"}
+        out = {k: json_value(v) for k, v in self.__dict__.items() if k != "per_attribute"}
         out["per_attribute"] = {k: float(v) for k, v in self.per_attribute.items()}
         return out
 
@@ -100,16 +99,14 @@ class AnonymizationResult:
 
     def certificate(self) -> dict:
         """A JSON-ready certificate: requirements asked and reached, loss, DP budget."""
-        from .report import json_number
-
         return {
             "schema": "privface.anonymize-certificate/1",
             "method": "mondrian-generalisation",
             "generalised_value": GENERALISED,
             "quasi_identifiers": self.qi,
             "sensitive": self.sensitive,
-            "requirements": {k: json_number(v) for k, v in self.requirements.items()},
-            "reached": {k: json_number(v) for k, v in self.audit.metrics.items()},
+            "requirements": {k: json_value(v) for k, v in self.requirements.items()},
+            "reached": {k: json_value(v) for k, v in self.audit.metrics.items()},
             "passed": bool(self.audit.passed),
             "information_loss": self.loss.to_dict(),
             "differential_privacy": self.dp or {"epsilon": 0, "applied": False},
@@ -180,14 +177,10 @@ def anonymize_table(
         raise InputError("l-diversity and t-closeness need a sensitive attribute")
     orders = ordered_orders(ordered)
     # Validate the requirements the same way audit() does, before any work.
-    from .audit import Requirements
-
     Requirements(k=k, l=l, t=t)
     dp_summary = None
     source = data
     if epsilon is not None:
-        from .dp import randomized_response
-
         # CelebA-style attributes have the domain {-1, 1} even where a column shows one value.
         domains = {c: [-1, 1] for c in qi_list
                    if pd.api.types.is_integer_dtype(data[c]) and data[c].isin([-1, 1]).all()}

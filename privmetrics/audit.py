@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .anonymity import RiskSummary, reidentification_risk
+from privface.base.errors import InputError
+
+from .anonymity import reidentification_risk
 from .closeness import GroundDistance, emd_per_class, without_matrices
 from .compare import exceeds, falls_short
-from .contingency import ContingencyTable, Ordered, SensitiveCounts, as_contingency
+from .contingency import ContingencyTable, Ordered, SensitiveCounts
 from .diversity import entropy_l_per_class, recursive_l_per_class
-from .errors import InputError
+from .engines import as_contingency
 from .likeness import basic_beta_per_class, delta_disclosure_per_class, enhanced_beta_per_class
+from .power import distinguishing_power
+from .report import AuditReport, RequirementResult
 
-SCHEMA = "privface.audit/1"
 
 #: Metric names of the report, in display order, with whether larger values are more private.
 METRICS: dict[str, bool] = {
@@ -118,106 +121,6 @@ class Requirements:
     def needs_sensitive(self) -> list[str]:
         """Names of the given requirements that need a sensitive attribute."""
         return [k for k in self.asked() if k != "k"]
-
-
-@dataclass(frozen=True)
-class RequirementResult:
-    """The verdict on one requirement.
-
-    Attributes
-    ----------
-    name : str
-        Human name, e.g. ``"k-anonymity"``.
-    metric : str
-        The metric it bounds (a key of :data:`METRICS`).
-    asked : float
-        The threshold asked for.
-    value : float
-        The table's value (worst over sensitive attributes).
-    passed : bool
-    sensitive : str or None
-        The sensitive attribute with the worst value (None for k).
-    records_failing : int
-        Records in classes that break the requirement (for any sensitive attribute).
-    classes_failing : int
-    """
-
-    name: str
-    metric: str
-    asked: float
-    value: float
-    passed: bool
-    sensitive: str | None
-    records_failing: int
-    classes_failing: int
-
-
-@dataclass
-class AuditReport:
-    """Everything an audit found. ``passed`` is True when every requirement holds.
-
-    Attributes
-    ----------
-    passed : bool
-    metrics : dict
-        One value per metric of :data:`METRICS` for the whole table (the worst over sensitive
-        attributes; SA metrics are ``None`` without a sensitive attribute).
-    by_sensitive : dict
-        The same metrics for each sensitive attribute.
-    requirements : list of RequirementResult
-    risk : RiskSummary
-    worst_classes : pandas.DataFrame
-        The classes that break the most requirements (or the smallest classes when nothing
-        fails): QI values, size and the per-SA metrics.
-    n_records, n_classes : int
-    qi, sensitive : list of str
-    parameters : dict
-        Settings the metrics depend on: recursive c, risk threshold, ordered SAs.
-    """
-
-    passed: bool
-    metrics: dict[str, float | None]
-    by_sensitive: dict[str, dict[str, float]]
-    requirements: list[RequirementResult]
-    risk: RiskSummary
-    worst_classes: pd.DataFrame
-    n_records: int
-    n_classes: int
-    qi: list[str]
-    sensitive: list[str]
-    parameters: dict
-    distinguishing_power: pd.DataFrame | None = None
-    source: str | None = None
-    class_metrics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
-
-    @property
-    def failed(self) -> list[RequirementResult]:
-        """The requirements that do not hold."""
-        return [r for r in self.requirements if not r.passed]
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict following the versioned schema ``privface.audit/1``.
-
-        Unbounded values (an infinite delta, say) are written as the string ``"inf"``.
-        """
-        from .report import report_to_dict
-
-        return report_to_dict(self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON text (see :meth:`to_dict`)."""
-        import json
-
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    def to_text(self) -> str:
-        """A plain-text rendering for people."""
-        from .report import report_to_text
-
-        return report_to_text(self)
-
-    def __str__(self) -> str:
-        return self.to_text()
 
 
 _REQUIREMENT_NAMES = {
@@ -441,8 +344,6 @@ def audit(
         class_metrics=per_sa,
     )
     if power:
-        from .power import distinguishing_power
-
         report.distinguishing_power = distinguishing_power(ct, threshold=risk_threshold)
     return report
 

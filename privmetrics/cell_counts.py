@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
 from .contingency import (ContingencyTable, Ordered, SensitiveCounts, _count_cells, _names,
                           ordered_orders)
 from .encoding import encode_rows
-from .errors import InputError
 
 _KEY_LIMIT = 1 << 62
 

@@ -1,6 +1,6 @@
 """t-closeness: the Earth Mover's Distance between each class's and the table's SA distribution.
 
-Three ground distances, as in DESIGN.md:
+Three ground distances (docs/metrics.md, "t-closeness ground distances"):
 
 * nominal (every SA unless declared otherwise): equal distance, EMD = half the L1 distance;
 * ordered (declared by the user): ``(1/(m-1)) sum_i |sum_{j<=i} (P_E,j - P_j)|`` over the sorted
@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
-                          ordered_orders)
-from .errors import InputError
+from privface.base.errors import InputError
+
+from .contingency import ContingencyTable, Ordered, SensitiveCounts, ordered_orders
+from .engines import as_contingency
 
 Data = pd.DataFrame | ContingencyTable
 GroundDistance = np.ndarray | pd.DataFrame

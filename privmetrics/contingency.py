@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,8 +26,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+from privface.base.validation import did_you_mean
+
 from .encoding import ColumnCodes, RowKeys, encode_column, encode_rows
-from .errors import InputError
 
 _INT64_LIMIT = 1 << 63
 
@@ -525,7 +526,7 @@ def check_column_roles(
     >>> check_column_roles(["Male"], ["Mle"], None)
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: column 'Mle': no such quasi-identifier column in \
+    privface.base.errors.InputError: column 'Mle': no such quasi-identifier column in \
 the table; did you mean Male? (columns: Male)
     """
     qi = _names(qi, "quasi-identifiers")
@@ -543,8 +544,7 @@ the table; did you mean Male? (columns: Male)
     for name, what in [(c, "quasi-identifier") for c in qi] + [(c, "sensitive attribute")
                                                                for c in sens]:
         if name not in present:
-            close = difflib.get_close_matches(name, columns, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, columns)
             raise InputError(f"no such {what} column in the table{hint} "
                              f"(columns: {', '.join(columns[:12])}"
                              f"{', ...' if len(columns) > 12 else ''})", column=name)
@@ -562,38 +562,3 @@ the table; did you mean Male? (columns: Male)
         if c not in sens:
             raise InputError("declared ordered but not a sensitive attribute", column=c)
     return qi, sens, set(ordered_list)
-
-
-def as_contingency(
-    data: pd.DataFrame | ContingencyTable,
-    qi: Sequence[str] | None = None,
-    sensitive: Sequence[str] | str | None = None,
-    *,
-    ordered: Ordered = (),
-) -> ContingencyTable:
-    """Accept either a ready :class:`ContingencyTable` or a DataFrame with its column roles.
-
-    Every metric calls this first, so ``k_anonymity(df, qi=[...])`` and ``k_anonymity(ct)`` both
-    work, and a table reused across metrics is grouped once. A Dask DataFrame is counted on Dask
-    (:func:`~privface.privmetrics.dask_engine.dask_contingency`), with the same result.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"Male": [1, -1]})
-    >>> ct = as_contingency(df, ["Male"])
-    >>> as_contingency(ct) is ct
-    True
-    """
-    if isinstance(data, ContingencyTable):
-        if qi is not None and list(qi) != data.qi:
-            raise InputError(f"the contingency table was built for quasi-identifiers {data.qi}, "
-                             f"not {list(qi)}: build a new one")
-        return data
-    if qi is None:
-        raise InputError("quasi-identifiers (qi=) are needed when passing a DataFrame")
-    from .dask_engine import dask_contingency, is_dask_frame  # Dask itself only when used
-
-    if is_dask_frame(data):
-        return dask_contingency(data, qi, sensitive, ordered=ordered)
-    return contingency_table(data, qi, sensitive, ordered=ordered)

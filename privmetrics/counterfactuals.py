@@ -25,10 +25,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from privface.base.jsonenc import json_value
+
 from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
+from .cell_counts import merge_classes
 from .closeness import GroundDistance, without_matrices
-from .contingency import (ContingencyTable, Ordered, SensitiveCounts, as_contingency,
-                          contingency_table)
+from .contingency import ContingencyTable, Ordered, SensitiveCounts, contingency_table
+from .engines import as_contingency
 
 _METRIC_OF = {"l": "l_diversity", "entropy_l": "entropy_l_diversity",
               "c": "recursive_c_l_diversity", "t": "t_closeness", "beta": "basic_beta_likeness",
@@ -61,10 +64,8 @@ class Counterfactual:
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
-        from .report import json_number
-
         return {"generalise": list(self.generalise),
-                "metrics": {k: json_number(v) for k, v in self.metrics.items()},
+                "metrics": {k: json_value(v) for k, v in self.metrics.items()},
                 "n_classes": self.n_classes, "generalised_share": self.generalised_share,
                 "discernibility": self.discernibility}
 
@@ -268,7 +269,6 @@ class _Evaluator:
                 return np.array([ct.n_records]), [_single_class(sc) for sc in
                                                   ct.select(None)] if ct.sensitive else []
             if ct.row_counts is not None:  # built from counts (chunked, Dask): no rows
-                from .cell_counts import merge_classes
 
                 new_of_old, sizes = merge_classes(ct, keep)
                 return sizes, [_regroup(sc, new_of_old, len(sizes)) for sc in

@@ -27,10 +27,11 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from privface.base.errors import InputError
+from privface.base.files import PathLike
+
 from .cell_counts import CellCounts, count_cells, merge_counts, to_contingency
 from .contingency import ContingencyTable, Ordered, check_column_roles
-from .errors import InputError
-from .readers.files import PathLike
 from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, _typed_text_counts, check_pieces,
                         count_piece, find_files, plan_pieces, split_text_pieces, typed_alike)
 

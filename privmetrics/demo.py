@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .errors import InputError
+from privface.base.errors import InputError
 
 __all__ = ["DEMO_SEED", "demo_stats", "demo_table"]
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .compare import falls_short
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency
-from .errors import InputError
+from privface.base.errors import InputError
 
+from .compare import falls_short
+from .contingency import ContingencyTable, SensitiveCounts
+from .engines import as_contingency
 Data = pd.DataFrame | ContingencyTable
 
 

@@ -10,7 +10,8 @@ values). With ``k`` values in a column's domain and budget ``eps_j``,
 so the ratio of the probabilities of any output under any two inputs is at most ``p / q = e^eps_j``:
 each released cell is ``eps_j``-locally differentially private. A row's randomised columns are
 randomised independently, so by sequential composition the row as a whole is
-``sum_j eps_j``-locally private (DESIGN.md, "PPAS", step 1).
+``sum_j eps_j``-locally private (docs/making-it-private.md, "Randomised response and unbiased
+estimates").
 
 The release is post-processed into unbiased estimates of the true value shares
 (:func:`estimate_frequencies`) and of the joint distribution of a few columns
@@ -38,7 +39,6 @@ True
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -48,7 +48,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from privface.base.errors import InputError
+from privface.base.jsonenc import json_value
+from privface.base.validation import check_epsilon, check_seed, did_you_mean
 
 __all__ = [
     "DPRelease",
@@ -72,18 +74,6 @@ _DENSE_RANGE = 1 << 16
 
 
 # --------------------------------------------------------------------------- probabilities
-
-
-def _check_epsilon(epsilon: Any, what: str = "epsilon", column: str | None = None) -> float:
-    """``epsilon`` as a float, or an InputError unless it is a finite number > 0."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise InputError(f"{what} must be a positive finite number, got {epsilon!r}",
-                         column=column)
-    value = float(epsilon)
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{what} must be a positive finite number (> 0), got {value!r}",
-                         column=column)
-    return value
 
 
 def _check_k(k: Any) -> int:
@@ -111,7 +101,7 @@ def keep_probability(epsilon: float, k: int = 2) -> float:
     >>> round(keep_probability(1.0), 6), round(keep_probability(1.0, k=4), 6)
     (0.731059, 0.475367)
     """
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     k = _check_k(k)
     # 1 / (1 + (k-1) e^-eps) does not overflow for large eps, unlike e^eps / (e^eps + k - 1).
     return float(1.0 / (1.0 + (k - 1) * math.exp(-eps)))
@@ -141,7 +131,7 @@ def flip_probability(epsilon: float, k: int = 2) -> float:
     >>> round(flip_probability(math.log(3)), 6)  # e^eps = 3: one answer in four is a lie
     0.25
     """
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     k = _check_k(k)
     t = (k - 1) * math.exp(-eps)
     return float(t / (1.0 + t))
@@ -246,7 +236,7 @@ class DPRelease:
             "epsilon": float(self.epsilon),
             "per_attribute": {c: float(e) for c, e in self.per_attribute.items()},
             "keep_probability": {c: float(p) for c, p in self.keep_probability.items()},
-            "domains": {c: [_jsonable(v) for v in d] for c, d in self.domains.items()},
+            "domains": {c: [json_value(v) for v in d] for c, d in self.domains.items()},
             "rows": int(len(self.table)),
             "seeded": bool(self.seeded),
             "seed": self.seed,
@@ -254,15 +244,6 @@ class DPRelease:
                            "seed is secret (tests and reproducibility only)" if self.seeded else
                            "numpy.random.default_rng seeded from OS entropy"),
         }
-
-
-def _jsonable(value: Any) -> Any:
-    """A domain value as a JSON-ready Python scalar (str for anything exotic)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -290,8 +271,7 @@ def _column_names(table: pd.DataFrame, columns: Any, what: str = "column") -> li
         if not isinstance(c, str):
             raise InputError(f"columns must be column names (strings), got {c!r}")
         if c not in table.columns:
-            close = difflib.get_close_matches(c, existing, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(c, existing)
             raise InputError(f"no such {what} in the table{hint} "
                              f"(columns: {', '.join(existing[:12])}"
                              f"{', ...' if len(existing) > 12 else ''})", column=c)
@@ -356,7 +336,7 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
             raise InputError(f"split must be 'even' or a dict {{column: epsilon}}, got {split!r}")
         if epsilon is None:
             raise InputError("epsilon is needed to split the budget evenly over the columns")
-        total = _check_epsilon(epsilon)
+        total = check_epsilon(epsilon)
         each = total / len(columns)
         if each <= 0:
             raise InputError(f"epsilon {total!r} is too small to split over {len(columns)} "
@@ -372,22 +352,14 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
     for c in columns:
         if c not in split:
             raise InputError("no budget given for this column in split", column=c)
-        budgets[c] = _check_epsilon(split[c], "the column's epsilon", column=c)
+        budgets[c] = check_epsilon(split[c], "the column's epsilon", column=c)
     if epsilon is not None:
-        total = _check_epsilon(epsilon)
+        total = check_epsilon(epsilon)
         spent = math.fsum(budgets.values())
         if not math.isclose(total, spent, rel_tol=1e-9, abs_tol=1e-12):
             raise InputError(f"epsilon ({total!r}) must equal the sum of the per-attribute "
                              f"budgets ({spent!r}); or pass epsilon=None")
     return budgets
-
-
-def _check_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -523,7 +495,8 @@ def randomized_response(
     -----
     Privacy holds per row (local DP) for the listed columns; unlisted columns are released as
     they are, so a caller must not leave identifying columns unlisted. ``numpy``'s PCG64 is a
-    statistical, not a cryptographic, generator; it is seeded from OS entropy as DESIGN.md asks.
+    statistical, not a cryptographic, generator; it is seeded from OS entropy (docs/design.md,
+    "The privacy model").
 
     Examples
     --------
@@ -545,7 +518,7 @@ def randomized_response(
     names = _column_names(table, columns)
     budgets = _budgets(epsilon, split, names)
     declared = _domains_argument(domains, names)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
 
     n = len(table)
     # Validate and encode every column before drawing anything, so bad input fails early.
@@ -692,7 +665,7 @@ def estimate_frequencies(
         if epsilon is None or domain is None:
             raise InputError("estimating from a DataFrame needs the column's epsilon and domain "
                              "(or pass the DPRelease)", column=name)
-        eps = _check_epsilon(epsilon, "the column's epsilon", column=name)
+        eps = check_epsilon(epsilon, "the column's epsilon", column=name)
         dom = domain
     if len(table) == 0:
         raise InputError("the table has no rows")

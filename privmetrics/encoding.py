@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from privface.base.errors import InputError
+
+#: What a generalised (suppressed) quasi-identifier cell holds in an anonymized table.
+GENERALISED = "*"
 
 # Keys stay below this bound so that ``key * radix + code`` never overflows a signed int64.
 _KEY_LIMIT = 1 << 62

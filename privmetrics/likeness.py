@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .compare import exceeds
-from .contingency import ContingencyTable, SensitiveCounts, as_contingency
-
+from .contingency import ContingencyTable, SensitiveCounts
+from .engines import as_contingency
 Data = pd.DataFrame | ContingencyTable
 
 

@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+
+from .cell_counts import merge_classes
 from .compare import exceeds
-from .contingency import ContingencyTable, as_contingency, contingency_table
-from .errors import InputError
-
-
+from .contingency import ContingencyTable, contingency_table
+from .engines import as_contingency
 def distinguishing_power(
     data: pd.DataFrame | ContingencyTable,
     qi: Sequence[str] | None = None,
@@ -65,7 +66,6 @@ def distinguishing_power(
         elif radices is not None:
             sizes = _sizes_without_digit(ct, j, radices[j])
         elif ct.row_counts is not None:  # built from counts (chunked, Dask): one row per class
-            from .cell_counts import merge_classes
 
             sizes = merge_classes(ct, [q for q in ct.qi if q != name])[1]
         else:

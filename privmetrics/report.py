@@ -1,4 +1,4 @@
-"""Renderings of an :class:`~privface.privmetrics.audit.AuditReport`: JSON-ready dict and text.
+"""What an audit returns, :class:`AuditReport`, and its renderings: JSON-ready dict and text.
 
 The JSON layout is versioned (``"schema": "privface.audit/1"``) and described by
 ``schema/audit-v1.json`` in this package and ``docs/audit-json.md``. Unbounded values are written
@@ -7,40 +7,115 @@ as the string ``"inf"`` (JSON has no infinity).
 
 from __future__ import annotations
 
+import json
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from .audit import AuditReport
+from privface.base.jsonenc import json_value
+
+from .anonymity import RiskSummary
+
+#: The version of the audit's JSON layout (``schema/audit-v1.json``).
+SCHEMA = "privface.audit/1"
 
 
-def json_number(value: Any) -> Any:
-    """A JSON-safe scalar: ints stay ints, infinities become ``"inf"`` / ``"-inf"``.
+@dataclass(frozen=True)
+class RequirementResult:
+    """The verdict on one requirement.
 
-    Examples
-    --------
-    >>> json_number(float("inf")), json_number(np.int64(3)), json_number(0.5)
-    ('inf', 3, 0.5)
+    Attributes
+    ----------
+    name : str
+        Human name, e.g. ``"k-anonymity"``.
+    metric : str
+        The metric it bounds (a key of :data:`~privface.privmetrics.audit.METRICS`).
+    asked : float
+        The threshold asked for.
+    value : float
+        The table's value (worst over sensitive attributes).
+    passed : bool
+    sensitive : str or None
+        The sensitive attribute with the worst value (None for k).
+    records_failing : int
+        Records in classes that break the requirement (for any sensitive attribute).
+    classes_failing : int
     """
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if math.isnan(v):
-            return None
-        return v
-    if pd.isna(value):
-        return None
-    return value if isinstance(value, str) else str(value)
+
+    name: str
+    metric: str
+    asked: float
+    value: float
+    passed: bool
+    sensitive: str | None
+    records_failing: int
+    classes_failing: int
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found. ``passed`` is True when every requirement holds.
+
+    Attributes
+    ----------
+    passed : bool
+    metrics : dict
+        One value per metric of :data:`~privface.privmetrics.audit.METRICS` for the whole table
+        (the worst over sensitive attributes; SA metrics are ``None`` without a sensitive
+        attribute).
+    by_sensitive : dict
+        The same metrics for each sensitive attribute.
+    requirements : list of RequirementResult
+    risk : RiskSummary
+    worst_classes : pandas.DataFrame
+        The classes that break the most requirements (or the smallest classes when nothing
+        fails): QI values, size and the per-SA metrics.
+    n_records, n_classes : int
+    qi, sensitive : list of str
+    parameters : dict
+        Settings the metrics depend on: recursive c, risk threshold, ordered SAs.
+    """
+
+    passed: bool
+    metrics: dict[str, float | None]
+    by_sensitive: dict[str, dict[str, float]]
+    requirements: list[RequirementResult]
+    risk: RiskSummary
+    worst_classes: pd.DataFrame
+    n_records: int
+    n_classes: int
+    qi: list[str]
+    sensitive: list[str]
+    parameters: dict
+    distinguishing_power: pd.DataFrame | None = None
+    source: str | None = None
+    class_metrics: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @property
+    def failed(self) -> list[RequirementResult]:
+        """The requirements that do not hold."""
+        return [r for r in self.requirements if not r.passed]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict following the versioned schema ``privface.audit/1``.
+
+        Unbounded values (an infinite delta, say) are written as the string ``"inf"``.
+        """
+        return report_to_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_text(self) -> str:
+        """A plain-text rendering for people."""
+        return report_to_text(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
 
 
 def _frame_records(frame: pd.DataFrame | None) -> list[dict]:
@@ -48,8 +123,8 @@ def _frame_records(frame: pd.DataFrame | None) -> list[dict]:
         return []
     rows = []
     for idx, row in zip(frame.index.tolist(), frame.to_dict(orient="records")):
-        entry = {"class": json_number(idx)} if frame.index.name == "class" else {}
-        entry.update({str(k): json_number(v) for k, v in row.items()})
+        entry = {"class": json_value(idx)} if frame.index.name == "class" else {}
+        entry.update({str(k): json_value(v) for k, v in row.items()})
         rows.append(entry)
     return rows
 
@@ -65,8 +140,6 @@ def report_to_dict(report: AuditReport) -> dict:
     >>> d["schema"], d["passed"], d["metrics"]["k_anonymity"], d["metrics"]["delta_disclosure"]
     ('privface.audit/1', True, 2, 0.0)
     """
-    from .audit import SCHEMA
-
     return {
         "schema": SCHEMA,
         "passed": bool(report.passed),
@@ -76,14 +149,14 @@ def report_to_dict(report: AuditReport) -> dict:
         "n_classes": int(report.n_classes),
         "quasi_identifiers": list(report.qi),
         "sensitive": list(report.sensitive),
-        "parameters": {k: (json_number(v) if not isinstance(v, list) else v)
+        "parameters": {k: (json_value(v) if not isinstance(v, list) else v)
                        for k, v in report.parameters.items()},
         "requirements": [
             {
                 "name": r.name,
                 "metric": r.metric,
-                "asked": json_number(r.asked),
-                "value": json_number(r.value),
+                "asked": json_value(r.asked),
+                "value": json_value(r.value),
                 "passed": bool(r.passed),
                 "sensitive": r.sensitive,
                 "records_failing": int(r.records_failing),
@@ -92,10 +165,10 @@ def report_to_dict(report: AuditReport) -> dict:
             }
             for r in report.requirements
         ],
-        "metrics": {k: json_number(v) for k, v in report.metrics.items()},
-        "by_sensitive": {sa: {k: json_number(v) for k, v in values.items()}
+        "metrics": {k: json_value(v) for k, v in report.metrics.items()},
+        "by_sensitive": {sa: {k: json_value(v) for k, v in values.items()}
                          for sa, values in report.by_sensitive.items()},
-        "risk": {k: json_number(v) for k, v in report.risk.to_dict().items()},
+        "risk": {k: json_value(v) for k, v in report.risk.to_dict().items()},
         "worst_classes": _frame_records(report.worst_classes),
         "distinguishing_power": _frame_records(report.distinguishing_power),
     }

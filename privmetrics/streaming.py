@@ -40,12 +40,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+from privface.base.files import PathLike
+
 from .cell_counts import (CellCounts, _distinct_rows, add_up, count_cells, merge_counts,
                           to_contingency)
 from .contingency import ContingencyTable, Ordered, check_column_roles
-from .errors import InputError
 from .readers.celeba import _INDEX_NAME, _celeba_header
-from .readers.files import PathLike, _check_readable
+from .readers.files import _check_readable
 from .readers.tables import (_check_format, _csv_errors, _csv_header, _read_delimited_table,
                              _require_pyarrow, _sniff_format, _typed_like_read_csv,
                              check_short_rows, read_table)
@@ -91,7 +93,7 @@ def find_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     >>> find_files("/nonexistent/*.csv")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: /nonexistent/*.csv: no file matches this pattern
+    privface.base.errors.InputError: /nonexistent/*.csv: no file matches this pattern
     """
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if not sources:

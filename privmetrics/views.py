@@ -9,9 +9,8 @@ import pandas as pd
 
 from .audit import Requirements, _class_fails, class_metrics
 from .closeness import GroundDistance, without_matrices
-from .contingency import ContingencyTable, Ordered, as_contingency
-
-
+from .contingency import ContingencyTable, Ordered
+from .engines import as_contingency
 def class_view(
     data: pd.DataFrame | ContingencyTable,
     qi: Sequence[str] | None = None,

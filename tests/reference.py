@@ -1,6 +1,6 @@
 """A deliberately naive brute-force reference for every privmetrics metric.
 
-Written from the normative definitions in DESIGN.md ("privmetrics: definitions") and nothing else:
+Written from the definitions in docs/metrics.md and the conventions below, and nothing else:
 plain lists, dicts and loops over rows, no numpy in the metrics themselves, nothing shared with the
 engine. It is slow on purpose and only meant for small random tables in the tests.
 

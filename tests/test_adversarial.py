@@ -24,7 +24,7 @@ from privface.adversarial.storage import FORMAT, load_perturbation, save_perturb
 from privface.adversarial.tensors import add_quantized, check_images, to_tensor
 from privface.adversarial.uap import UniversalPerturbation, universal_perturbation
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 torch.set_num_threads(1)
 runner = CliRunner()

@@ -13,7 +13,7 @@ output
     of its "*" QIs with every part meeting the requirements,
 (e) reports consistent information-loss numbers.
 
-DESIGN.md, "Anonymising a table".
+docs/making-it-private.md, "Generalising a table".
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from privface.privmetrics import audit
-from privface.privmetrics.anonymize import GENERALISED, anonymize_table
+from privface.privmetrics.anonymize import anonymize_table
+from privface.privmetrics.encoding import GENERALISED
 from privface.privmetrics.dp import randomized_response
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 try:  # the peer library (pinned by the test extra); the core-only run under pandas 3 lacks it
     from pycanon import anonymity as pc

@@ -14,7 +14,7 @@ from privface.attributes.analysis import analyze_photos
 from privface.attributes.model import CELEBA_ATTRIBUTES, AttributeModel, load_default_model
 from privface.attributes.training import accuracy_table
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.readers import read_celeba_attributes
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 runner = CliRunner()
 
@@ -44,7 +44,7 @@ def test_list_or_struct_column_as_qi_exits_2_naming_it(tmp_path, column, engine)
 
 def test_a_bug_raising_valueerror_is_not_reported_as_bad_input(tmp_path, monkeypatch):
     """Only InputError (and OSError on a file) mean exit 2; anything else is a bug to show."""
-    import privface.cli.photos as photos
+    import privface.cli.common as photos
     import privface.pipeline as pipeline
 
     def broken(*args, **kwargs):
@@ -65,7 +65,7 @@ def test_a_bug_raising_valueerror_is_not_reported_as_bad_input(tmp_path, monkeyp
 
 
 def test_bad_input_in_a_photo_run_still_exits_2(tmp_path, monkeypatch):
-    import privface.cli.photos as photos
+    import privface.cli.common as photos
     import privface.pipeline as pipeline
 
     def refuses(*args, **kwargs):
@@ -216,7 +216,7 @@ def test_bad_input_on_standard_input_is_named_as_such():
 
 
 def test_photo_subfolders_that_are_not_read_are_named(tmp_path, monkeypatch):
-    import privface.cli.photos as photos
+    import privface.cli.common as photos
     import privface.pipeline as pipeline
 
     def refuses(*args, **kwargs):
@@ -235,7 +235,7 @@ def test_photo_subfolders_that_are_not_read_are_named(tmp_path, monkeypatch):
 
 def test_predict_refuses_a_spaced_photo_name_for_celeba_layout_before_any_work(
         tmp_path, monkeypatch):
-    import privface.cli.photos as photos
+    import privface.cli.common as photos
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -282,7 +282,7 @@ def test_audit_refuses_a_worst_count_that_is_not_a_whole_number(worst):
 
 
 def test_an_os_error_on_a_file_is_bad_input_naming_the_file(tmp_path, monkeypatch):
-    import privface.cli.photos as photos
+    import privface.cli.common as photos
     import privface.pipeline as pipeline
 
     def unreadable(*args, **kwargs):

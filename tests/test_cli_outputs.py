@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import (atomic_write, check_distinct_paths, committed_together,
-                                          read_table, read_table_text)
-from privface.privmetrics.readers import files as files_module
+from privface.base.errors import InputError
+from privface.base import files as files_module
+from privface.base.files import atomic_write, check_distinct_paths, committed_together
+from privface.privmetrics.readers import read_table, read_table_text
 
 runner = CliRunner()
 

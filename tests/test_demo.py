@@ -13,7 +13,7 @@ import pytest
 
 from privface.privmetrics import demo
 from privface.privmetrics.demo import DEMO_SEED, demo_stats, demo_table
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.readers import read_celeba_attributes
 
 STATS = demo_stats()

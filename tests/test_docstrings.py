@@ -20,7 +20,9 @@ import privface.privmetrics
 
 
 def _modules() -> list[str]:
-    names = ["privface", "privface.quality", "privface.workers"]
+    names = ["privface", "privface.quality", "privface.base", "privface.base.errors",
+             "privface.base.files", "privface.base.jsonenc", "privface.base.validation",
+             "privface.base.workers"]
     for package in (privface.privmetrics, privface.cli, privface.attributes, privface.evaluation,
                     privface.generators, privface.pipeline, privface.adversarial,
                     privface.reports):

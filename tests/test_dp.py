@@ -27,7 +27,7 @@ from privface.privmetrics.dp import (
     keep_probability,
     randomized_response,
 )
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.readers import read_celeba_attributes
 
 Z = 5.0  # tolerance in standard errors

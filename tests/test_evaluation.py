@@ -451,7 +451,7 @@ def test_no_usable_pair_gives_an_empty_report(originals, identities, tmp_path):
 
 
 def test_bad_arguments_raise_clear_errors(originals, tmp_path):
-    from privface.privmetrics.errors import InputError
+    from privface.base.errors import InputError
 
     empty = tmp_path / "empty"
     empty.mkdir()

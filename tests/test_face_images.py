@@ -16,7 +16,7 @@ from PIL import Image
 from privface.attributes.detection import FaceDetector
 from privface.attributes.images import (MAX_PIXELS, ImageError, iter_images, list_images,
                                         load_image, save_image, to_rgb)
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 # EXIF tag 0x0112: how the stored pixels must be turned to stand upright.
 ORIENTATION = 0x0112

@@ -387,7 +387,7 @@ def test_photo_run_report_marks_unreadable_and_missing_photos(photo_run):
 
 
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
-    from privface.privmetrics.errors import InputError
+    from privface.base.errors import InputError
 
     with pytest.raises(InputError, match="no run.json"):
         render_photo_run(tmp_path)

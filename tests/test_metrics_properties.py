@@ -4,9 +4,9 @@ The reference is tests/reference.py. Random small tables mix every dtype a user 
 CelebA-style 1/-1, wide and unsigned ints, str, bool, category with a random category order and
 unused categories, float with NaN, object with None / NaN / pd.NA, nullable Int64 and string,
 datetime with NaT), have arbitrary, duplicated or shuffled indexes, one or several sensitive
-attributes, ordered attributes and random ground-distance matrices. The reference follows DESIGN.md
-("privmetrics: definitions") literally; the engine must agree with it to 1e-9 relative (infinities
-exactly), table-level and per class.
+attributes, ordered attributes and random ground-distance matrices. The reference follows
+docs/metrics.md literally; the engine must agree with it to 1e-9 relative (infinities exactly),
+table-level and per class.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from privface.privmetrics.closeness import (
     t_closeness,
 )
 from privface.privmetrics.contingency import contingency_table
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.diversity import (
     distinct_l_per_class,
     entropy_l_diversity,

@@ -18,7 +18,7 @@ from privface.privmetrics.anonymize import anonymize_table
 from privface.privmetrics.closeness import t_closeness
 from privface.privmetrics.contingency import contingency_table
 from privface.privmetrics.counterfactuals import explain
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.streaming import stream_contingency
 from privface.privmetrics.views import class_view
 

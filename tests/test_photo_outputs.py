@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 
 from privface.cli.main import app
 from privface.pipeline.state import STATE_DIR
-from privface.privmetrics.readers import atomic_write, read_celeba_identities
+from privface.base.files import atomic_write
+from privface.privmetrics.readers import read_celeba_identities
 
 runner = CliRunner()
 N_PHOTOS = 32

@@ -17,7 +17,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from privface.privmetrics.ppas import bits as ppas_bits
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.ppas import (
     NO_DP_GUARANTEE,
     PPASInfeasibleError,

@@ -1,7 +1,7 @@
 """Differential tests against pycanon 1.3.6, the peer library (``from pycanon import anonymity``).
 
-DESIGN.md: where pycanon defines the same metric, privface returns the same value on the same table;
-where we differ on purpose, the docs say how and why (docs/pycanon-differences.md).
+docs/metrics.md: where pycanon defines the same metric, privface returns the same value on the
+same table; where we differ on purpose, the docs say how and why (docs/pycanon-differences.md).
 
 * Agreement: random tables on which pycanon's bugs do not bite (a RangeIndex, no missing values,
   string SAs for nominal t-closeness, integer SAs for ordered t-closeness) and the real CelebA

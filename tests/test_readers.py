@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from privface.privmetrics import readers
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.readers import (is_celeba_attribute_file, join_identities,
                                           read_celeba_attributes, read_celeba_identities,
                                           read_table, write_celeba_attributes, write_table)

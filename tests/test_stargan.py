@@ -20,7 +20,7 @@ from privface.generators.stargan import (RELEASED_ATTRIBUTES, Discriminator, Gen
                                          StarGANGenerator, celeba_square, gradient_penalty,
                                          load_stargan_discriminator, load_stargan_generator,
                                          read_checkpoint, train_stargan)
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 runner = CliRunner()
 TINY = dict(conv_dim=8, repeat_num=2, d_conv_dim=8, d_repeat_num=3, image_size=32)

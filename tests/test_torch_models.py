@@ -23,7 +23,7 @@ from privface.attributes.embedding_training import (cosface_logits, split_people
 from privface.attributes.model import CELEBA_ATTRIBUTES
 from privface.attributes.torch_training import augment, read_faces, train_attribute_cnn
 from privface.cli.main import app
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.privmetrics.readers import read_celeba_attributes, read_celeba_identities
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from privface.workers import worker_pool
+from privface.base.workers import worker_pool
 
 
 def _alive(pid: int) -> bool:
@@ -35,7 +35,7 @@ def _wait_gone(pids: list[int], seconds: float) -> list[int]:
 def test_workers_exit_when_the_process_that_started_them_is_killed(how):
     script = textwrap.dedent("""
         import time
-        from privface.workers import spawn_pool
+        from privface.base.workers import spawn_pool
         pool = spawn_pool(2)
         futures = [pool.submit(time.sleep, 120) for _ in range(2)]
         time.sleep(1.0)

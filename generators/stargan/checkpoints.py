@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers.files import atomic_write
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
 
 from .networks import Discriminator, Generator
 
@@ -157,7 +157,7 @@ def load_stargan_generator(path: str | os.PathLike, c_dim: int = 5, conv_dim: in
     >>> load_stargan_generator(p, c_dim=3, conv_dim=4, repeat_num=1)
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...1-G.ckpt: does not match the network built \
+    privface.base.errors.InputError: ...1-G.ckpt: does not match the network built \
 (main.0.weight has shape (4, 8, 7, 7), expected (4, 6, 7, 7)); the file holds conv_dim=4, \
 c_dim=5, repeat_num=1
     """

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 
 def celeba_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -117,6 +117,7 @@ def match_images(folder: str | os.PathLike, table: pd.DataFrame, attributes: Seq
     >>> [p.name for p in paths], labels.tolist(), counts
     (['000001.jpg'], [[1.0]], {'used': 1, 'unlabelled': 1, 'labels_without_image': 1})
     """
+    # imported on use: it loads Pillow
     from privface.attributes.images import list_images
 
     files = {path.name: path for path in list_images(folder)}
@@ -152,6 +153,7 @@ class FaceDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # imported on use: it loads Pillow
         from privface.attributes.images import load_image
 
         square = celeba_square(load_image(self.paths[index]), self.image_size)

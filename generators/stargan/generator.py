@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
 from ..base import check_faces
-from . import checkpoints as _checkpoints
-from .checkpoints import load_stargan_generator
+from .checkpoints import load_stargan_generator, shipped_generator_path
 from .data import from_model_output, label_vectors, to_model_input
 from .networks import RELEASED_ATTRIBUTES
 
@@ -66,7 +65,7 @@ class StarGANGenerator:
                  attributes: Sequence[str] = RELEASED_ATTRIBUTES, conv_dim: int = 64,
                  repeat_num: int = 6, batch_size: int = 16, device: str = "cpu") -> None:
         if checkpoint is None:
-            checkpoint = _checkpoints.shipped_generator_path()
+            checkpoint = shipped_generator_path()
         if checkpoint is None:
             raise InputError("StarGAN needs a checkpoint: no trained StarGAN weights ship with "
                              "this version of privface yet, and privface never downloads "
@@ -117,7 +116,7 @@ class StarGANGenerator:
         >>> gan.generate(np.zeros((2, 16, 16, 3), np.uint8), None, pd.DataFrame({"Age": [1, 1]}))
         Traceback (most recent call last):
         ...
-        privface.privmetrics.errors.InputError: target_attributes: no column 'Male' ...
+        privface.base.errors.InputError: target_attributes: no column 'Male' ...
         """
         faces = check_faces(faces)
         size = self.image_size

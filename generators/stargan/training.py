@@ -33,7 +33,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
+from privface.privmetrics.readers import read_celeba_attributes
 
 from .checkpoints import (load_state_strictly, read_checkpoint, save_checkpoint,
                           save_generator_shards)
@@ -221,8 +223,6 @@ def train_stargan(
     if isinstance(labels, pd.DataFrame):
         table, source = labels, "the labels"
     else:
-        from privface.privmetrics.readers import read_celeba_attributes
-
         table, source = read_celeba_attributes(labels), str(labels)
     paths, vectors, counts = match_images(images, table, attributes, source=source)
     say(f"privface train stargan: {counts['used']:,} image(s) in both {images} and {source} "
@@ -387,8 +387,6 @@ def _check_settings(attributes: list[str], image_size: int, batch_size: int, ite
 
 
 def _write_settings(folder: Path, settings: dict) -> None:
-    from privface.privmetrics.readers.files import atomic_write
-
     text = json.dumps(settings, indent=2) + "\n"
     atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
@@ -452,8 +450,8 @@ def _preloaded_batches(dataset: FaceDataset, batches: EpochBatches, device: str,
     """Batches as the DataLoader gives them, from every image decoded once and kept on device."""
     from concurrent.futures import ThreadPoolExecutor
 
+    # imported on use: it loads Pillow
     from privface.attributes.images import load_image
-
     from .data import celeba_square
 
     def read(path: Path) -> np.ndarray:

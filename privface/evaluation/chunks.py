@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from privface.attributes.alignment import align_face
+from privface.attributes.model import load_default_model
+from privface.attributes.recognizers import FaceRecognizer, RECOGNIZERS, load_recognizer
+from privface.base.workers import spawn_pool, stop_workers
 from privface.quality import QualityMeter, QualityScores
 
 
 
 def _recognizer_objects(recognizers) -> list:
-    from privface.attributes.recognizers import FaceRecognizer, load_recognizer
-
     if isinstance(recognizers, (str, FaceRecognizer)):
         recognizers = (recognizers,)
     out = [load_recognizer(r) if isinstance(r, str) else r for r in recognizers]
@@ -128,14 +130,11 @@ class _Chunk:
 
 
 def _default_attribute_model():
-    from privface.attributes.model import load_default_model
-
     return load_default_model()
 
 
 def _portable(recognizer):
     """A registry recognizer as its name (its weights do not pickle), any other as itself."""
-    from privface.attributes.recognizers import RECOGNIZERS
 
     return recognizer.name if type(recognizer) is RECOGNIZERS.get(recognizer.name) else \
         recognizer
@@ -169,7 +168,7 @@ def _evaluate_chunk(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
 
 def _evaluate_pairs(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
                     advance: Callable[[str], None] | None) -> _Chunk:
-    from privface.attributes.alignment import align_face
+    # imported on use: it loads Pillow
     from privface.attributes.images import ImageError, load_image
 
     analyzer, recs, model = parts.analyzer, parts.recognizers, parts.model
@@ -274,6 +273,7 @@ def _start_worker(setup: _Parts) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
+    # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
     analyzer = setup.analyzer if setup.analyzer is not None else \
@@ -290,8 +290,6 @@ def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], 
                     on_pair: Callable[[str, int, int], None] | None) -> list[_Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
-
-    from privface.workers import spawn_pool, stop_workers
 
     total = sum(len(chunk) for chunk in chunks)
     results: list[_Chunk | None] = [None] * len(chunks)

@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from privface.privmetrics.report import json_number
-
-
+from privface.attributes.recognizers import calibrate_threshold, pairwise_distances
+from privface.base.jsonenc import json_value
 
 #: Distances computed per block (rows x gallery): 4M float64 values, 32 MB at a time.
 _BLOCK_VALUES = 1 << 22
@@ -187,7 +186,6 @@ def impostor_distances(gallery: np.ndarray, metric: str,
     >>> impostor_distances(g, "euclidean", np.array([1, 1, 2])).tolist()
     [10.0, 5.0]
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     n = len(gallery)
     out = []
@@ -209,7 +207,6 @@ def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str) -> 
     ...                    np.array([[0.0, 2.0], [2.0, 0.0]]), "cosine").tolist()
     [1, 0]
     """
-    from privface.attributes.recognizers import pairwise_distances
 
     out = np.zeros(len(probes), np.int64)
     for rows in _blocks(len(probes), len(gallery)):
@@ -297,23 +294,23 @@ class IdentityLeakage:
             "impostor_pairs": self.impostor_pairs,
             "impostors": "different persons" if self.by_identity else "different photos",
             "top1_by": "identity" if self.by_identity else "photo",
-            "top1_reid": json_number(self.top1_reid),
+            "top1_reid": json_value(self.top1_reid),
             "top1_reid_ci95": _interval(self.top1_reid_ci95),
-            "top1_reid_person": json_number(self.top1_reid_person),
+            "top1_reid_person": json_value(self.top1_reid_person),
             "top1_reid_person_ci95": _interval(self.top1_reid_person_ci95),
             "persons": self.persons,
-            "top1_chance_person": json_number(self.top1_chance_person),
-            "top1_same_photo": json_number(self.top1_same_photo),
-            "top1_chance": json_number(self.top1_chance),
+            "top1_chance_person": json_value(self.top1_chance_person),
+            "top1_same_photo": json_value(self.top1_same_photo),
+            "top1_chance": json_value(self.top1_chance),
         }
         for far, rate in self.match_rates.items():
-            out[f"match_rate_far_{far_key(far)}"] = json_number(rate)
-        out["thresholds"] = {far_key(f): json_number(t) for f, t in self.thresholds.items()}
+            out[f"match_rate_far_{far_key(far)}"] = json_value(rate)
+        out["thresholds"] = {far_key(f): json_value(t) for f, t in self.thresholds.items()}
         return out
 
 
 def _interval(interval: tuple[float, float] | None) -> list | None:
-    return None if interval is None else [json_number(v) for v in interval]
+    return None if interval is None else [json_value(v) for v in interval]
 
 
 def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np.ndarray, *,
@@ -367,8 +364,6 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
     rates: dict[float, float | None] = {}
     for far in fars:
         if impostors.size:
-            from privface.attributes.recognizers import calibrate_threshold
-
             thresholds[far] = calibrate_threshold(impostors, far)
             rates[far] = float(np.mean(distances <= thresholds[far])) if n else None
         else:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.report import json_number
+from privface.base.jsonenc import json_value
 from privface.quality import PSNR_CAP, QualityScores
 
 from .leakage import IdentityLeakage, far_key
@@ -47,8 +47,8 @@ class AttributeAgreement:
     def to_dict(self) -> dict:
         """JSON-ready: ``model``, ``pairs``, ``preserved_mean``, ``per_attribute`` (name: rate)."""
         return {"model": self.model, "pairs": self.pairs,
-                "preserved_mean": json_number(self.preserved_mean),
-                "per_attribute": {name: json_number(v)
+                "preserved_mean": json_value(self.preserved_mean),
+                "per_attribute": {name: json_value(v)
                                   for name, v in zip(self.attributes, self.per_attribute)}}
 
 
@@ -132,18 +132,18 @@ class EvaluationReport:
             "pairs": self.pairs,
             "landmarks": self.landmarks,
             "pairs_own_detection": self.pairs_own_detection,
-            "detection_rate": json_number(self.detection_rate),
+            "detection_rate": json_value(self.detection_rate),
             "faces_detected": self.faces_detected,
             "fars": [float(f) for f in self.fars],
             "identity": {name: leak.to_dict() for name, leak in self.identity.items()},
             "quality": quality,
             "attributes": self.attributes.to_dict() if self.attributes is not None else None,
-            "skipped": [{k: json_number(v) for k, v in row.items()}
+            "skipped": [{k: json_value(v) for k, v in row.items()}
                         for row in self.skipped.to_dict(orient="records")],
             "notes": list(self.notes),
         }
         if per_pair:
-            out["per_pair"] = [{k: json_number(v) for k, v in row.items()}
+            out["per_pair"] = [{k: json_value(v) for k, v in row.items()}
                                for row in self.per_pair.to_dict(orient="records")]
         return out
 

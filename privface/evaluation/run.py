@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.privmetrics.readers import read_celeba_identities
 from privface.quality import QualityScores
 
 from .chunks import (_Chunk, _chunk_size, _default_attribute_model, _evaluate_chunk, _Parts,
@@ -22,7 +23,6 @@ from .report import AttributeAgreement, EvaluationReport
 def _identity_series(identities) -> pd.Series | None:
     if identities is None or isinstance(identities, pd.Series):
         return identities
-    from privface.privmetrics.readers import read_celeba_identities
 
     return read_celeba_identities(identities)
 
@@ -101,6 +101,7 @@ def evaluate_anonymization(
     >>> report.pairs, report.skipped["reason"].tolist()
     (0, ['no face found in the original'])
     """
+    # imported on use: it loads Pillow
     from privface.attributes.images import MAX_PIXELS, list_images
 
     fars = tuple(float(f) for f in fars)
@@ -128,6 +129,7 @@ def evaluate_anonymization(
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     processes = min(workers, len(chunks))
 
+    # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
     model = None

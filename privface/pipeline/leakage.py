@@ -8,13 +8,18 @@ rate of 1e-3 (a recognizer would call them the same person). When face analysis 
 originals with SFace (to find the persons), those embeddings are reused: only the output is
 embedded again. Without the detector's points (plans saved by older versions), five points taken
 from the 68 landmarks stand in. ``privface evaluate`` measures leakage more fully (top-1
-re-identification against a gallery, two recognizers); this is the per-photo number DESIGN.md
-asks the certificate for, at about 30 ms per face.
+re-identification against a gallery, two recognizers); this is the per-photo number the certificate
+records (docs/photo-pipeline.md), at about 30 ms per face.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from privface.attributes.detection import DetectedFace
+from privface.attributes.landmarks import eye_centres
+from privface.attributes.persons import CALIBRATED_THRESHOLDS
+from privface.attributes.recognizers import SFaceRecognizer
 
 FAR = 1e-3
 
@@ -31,7 +36,6 @@ def five_points(landmarks68: np.ndarray) -> np.ndarray:
     >>> five_points(points).tolist()
     [[10.0, 20.0], [30.0, 20.0], [20.0, 30.0], [12.0, 40.0], [28.0, 40.0]]
     """
-    from privface.attributes.landmarks import eye_centres
 
     points = np.asarray(landmarks68, np.float64)
     left, right = eye_centres(points)
@@ -55,9 +59,6 @@ class LeakageCheck:
     """
 
     def __init__(self) -> None:
-        from privface.attributes.persons import CALIBRATED_THRESHOLDS
-        from privface.attributes.recognizers import SFaceRecognizer
-
         self.recognizer = SFaceRecognizer()
         self.threshold = CALIBRATED_THRESHOLDS["sface"][FAR]
 
@@ -69,7 +70,6 @@ class LeakageCheck:
         original (default: five points from the 68 ``landmarks``). ``original_embeddings``
         (n, 128): SFace's embeddings of the originals cut there, if already computed.
         """
-        from privface.attributes.detection import DetectedFace
 
         if points5 is None:
             points5 = [five_points(points) for points in landmarks]
@@ -101,7 +101,6 @@ def summarise_leakage(records: list[dict]) -> dict:
     {'recognizer': 'sface', 'far': 0.001, 'threshold': 0.6165, 'faces': 2, 'match_rate': 0.5,
      'mean_distance': 0.55}
     """
-    from privface.attributes.persons import CALIBRATED_THRESHOLDS
 
     distances = np.array([r["distance"] for r in records], float)
     matches = np.array([r["matches_source"] for r in records], bool)

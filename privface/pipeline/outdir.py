@@ -22,14 +22,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import NOFOLLOW
 
 from .records import CERTIFICATES, REPORT
 from .state import STATE_DIR, file_sha256
 
 PARTIAL = ".partial"
 LOCK = ".privface.lock"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @contextmanager
@@ -50,7 +50,7 @@ def lock_output(out: Path) -> Iterator[None]:
     ...         pass
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...another privface run (PID ...) is writing into ...
+    privface.base.errors.InputError: ...another privface run (PID ...) is writing into ...
     """
     try:
         import fcntl
@@ -59,7 +59,7 @@ def lock_output(out: Path) -> Iterator[None]:
         return
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
     except OSError as exc:
         raise InputError(f"cannot use the output folder: {exc.strerror or exc}",
                          file=str(out)) from None

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privface.base.jsonenc import json_value
+
 from .state import Plan
 
 REPORT_SCHEMA = "privface.anonymize-photos/1"
@@ -69,23 +71,6 @@ def perturbation_summary(record: dict, released: pd.DataFrame, levels: Mapping[s
             "faces_read_differently": round(float(np.mean([observed[i] != before[i]
                                                            for i in read])), 4)
             if read else None}
-
-
-def json_value(value):
-    """A numpy scalar as the Python value JSON can hold; anything else unchanged.
-
-    Examples
-    --------
-    >>> json_value(np.int64(3)), json_value(np.float32(0.5)), json_value(np.bool_(True))
-    (3, 0.5, True)
-    """
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def photo_certificate(name: str, rows: pd.DataFrame, plan: Plan, generator,

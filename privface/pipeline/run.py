@@ -1,4 +1,4 @@
-"""``anonymize_photos``: the image pipeline of DESIGN.md, from a folder of photos to private ones.
+"""``anonymize_photos``: the photo pipeline (docs/design.md), from photos to private ones.
 
 detect -> align -> predict attributes -> PPAS -> generate -> paste back -> check -> perturb ->
 measure -> certify.
@@ -27,8 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
-from privface.privmetrics.readers import atomic_write
+from privface.attributes.alignment import CELEBA, align_face
+from privface.attributes.model import load_default_model
+from privface.attributes.recognizers import SFaceRecognizer
+from privface.base.errors import InputError
+from privface.base.files import atomic_write
+from privface.generators.registry import load_generator
+from privface.privmetrics.readers import (join_identities, read_celeba_attributes,
+                                          read_celeba_identities, read_table)
+from privface.privmetrics.readers.celeba import is_celeba_attribute_file
 
 from .leakage import summarise_leakage
 from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
@@ -69,8 +76,6 @@ class PhotoRunReport:
 
 
 def _load_generator(generator, params: Mapping, k: int | None):
-    from privface.generators.registry import load_generator
-
     if not isinstance(generator, str):
         return generator
     params = dict(params)
@@ -82,7 +87,6 @@ def _load_generator(generator, params: Mapping, k: int | None):
 def _identities(identities) -> pd.Series | None:
     if identities is None or isinstance(identities, pd.Series):
         return identities
-    from privface.privmetrics.readers import read_celeba_identities
 
     return read_celeba_identities(identities)
 
@@ -90,29 +94,24 @@ def _identities(identities) -> pd.Series | None:
 def _reference(reference) -> pd.DataFrame | None:
     if reference is None or isinstance(reference, pd.DataFrame):
         return reference
-    from privface.privmetrics.readers import read_celeba_attributes, read_table
-    from privface.privmetrics.readers.celeba import is_celeba_attribute_file
 
     path = Path(reference)
     table = read_celeba_attributes(path) if is_celeba_attribute_file(path) else read_table(path)
     beside = path.parent / "identity_CelebA.txt"
     if "identity" not in table.columns and beside.exists():
-        from privface.privmetrics.readers import join_identities, read_celeba_identities
-
         table = join_identities(table, read_celeba_identities(beside))
     return table
 
 
 def _make_plan(paths: list[Path], generator, *, analyzer, identities, reference, qi, k, l, t,
                epsilon, seed, workers, on_photo, fp: str) -> Plan:
+    # imported on use: stage I loads Pillow, OpenCV and dlib
     from privface.attributes import analyze_photos
     from privface.attributes.analysis import FaceAnalyzer
 
     if analyzer is None:
         recognizer = None
         if identities is None:
-            from privface.attributes.recognizers import SFaceRecognizer
-
             recognizer = SFaceRecognizer()
         analyzer = FaceAnalyzer(recognizer=recognizer)
     analysis = analyze_photos(paths, analyzer=analyzer, identities=identities, workers=workers,
@@ -153,7 +152,7 @@ def _make_plan(paths: list[Path], generator, *, analyzer, identities, reference,
 def _aligned(paths_by_name: Mapping[str, Path], faces: pd.DataFrame, landmarks: np.ndarray,
              geometry) -> tuple[np.ndarray, list[np.ndarray]]:
     """Aligned crops of the given faces (in order) and their photo -> crop matrices."""
-    from privface.attributes.alignment import align_face
+    # imported on use: it loads Pillow
     from privface.attributes.images import load_image
 
     crops, matrices = [], []
@@ -196,8 +195,6 @@ def _shows_class(model, controlled: Sequence[str]):
 
 
 def _default_model():
-    from privface.attributes.model import load_default_model
-
     return load_default_model()
 
 
@@ -296,6 +293,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     >>> report.written, report.skipped.to_dict("records")
     ([], [{'file': 'blank.png', 'reason': 'no face found'}])
     """
+    # imported on use: it loads Pillow
     from privface.attributes.images import list_images
 
     started = time.perf_counter()
@@ -335,7 +333,7 @@ def check_output_folder(source: Path, out: Path) -> None:
     >>> check_output_folder(folder, folder / "out" / "..")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...is the input folder: the originals would be ...
+    privface.base.errors.InputError: ...is the input folder: the originals would be ...
     """
     if out.exists() and not out.is_dir():
         raise InputError("--out names an existing file, not a folder: photos, certificates and "
@@ -424,7 +422,7 @@ def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, setti
     attributes = plan.info["attributes"]
     geometry = getattr(gen, "geometry", None)
     if geometry is None:
-        from privface.attributes.alignment import CELEBA as geometry
+        geometry = CELEBA
     # k-Same and other group generators need every face at once; the others go in batches of
     # photos, so that memory stays bounded.
     grouped = bool(getattr(gen, "uses_persons", False))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.readers import atomic_write
+from privface.base.files import atomic_write
 
 STATE_DIR = ".privface-run"
 SCHEMA = "privface.photo-plan/1"

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privface.privmetrics.errors import InputError
+from privface.attributes.persons import CALIBRATED_THRESHOLDS, group_persons
+from privface.base.errors import InputError
+from privface.privmetrics.audit import audit
+from privface.privmetrics.ppas import select_attributes
 
 # Attributes that define the classes by default: those StarGAN's released models edit, which a
 # viewer reads off a face at a glance (hair colour, sex, age). Forty attributes would make almost
@@ -61,7 +64,6 @@ def find_persons(faces: pd.DataFrame, embeddings: np.ndarray | None) -> Persons:
         labels[others] = (faces["file"] + "#" + faces["face"].astype(str)).to_numpy()[others]
         return Persons(labels, "identities",
                        "persons from the identity file: every group holds k different people")
-    from privface.attributes.persons import CALIBRATED_THRESHOLDS, group_persons
 
     if embeddings is None:
         raise ValueError("persons need identities or SFace embeddings")
@@ -108,7 +110,6 @@ def choose_targets(faces: pd.DataFrame, attributes: Sequence[str], persons: Pers
     if k is None and l is None and t is None and epsilon is None:
         return Targets(table, np.ones(n, bool), [None] * n, [None] * n,
                        {"ppas": False, "note": "no requirement asked: attributes unchanged"})
-    from privface.privmetrics.ppas import select_attributes
 
     missing = [q for q in qi if q not in table.columns]
     if missing:
@@ -161,7 +162,6 @@ def _controlled_qis(reference: pd.DataFrame, faces: pd.DataFrame, qi: list[str],
     controlled: no target is chosen for it and its certificate makes no claim about it, as a
     "*" in a generalised table.
     """
-    from privface.privmetrics.ppas import select_attributes
 
     def n_feasible(columns: list[str]) -> int:
         if not columns:
@@ -186,7 +186,6 @@ def _controlled_qis(reference: pd.DataFrame, faces: pd.DataFrame, qi: list[str],
 def _all_generalised(out: pd.DataFrame, reference: pd.DataFrame, sensitive: str,
                      qi: list[str], *, k, l, t) -> Targets:
     """Every QI generalised: the whole reference is the one class."""
-    from privface.privmetrics.audit import audit
 
     report = audit(reference[[sensitive]].assign(_all=0), qi=["_all"], sensitive=sensitive,
                    k=k, l=l, t=t)

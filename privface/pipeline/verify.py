@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from privface.attributes.alignment import CELEBA, align_face
+from privface.privmetrics import audit
+
 
 def predict_outputs(photo: np.ndarray, landmarks: np.ndarray, model) -> np.ndarray:
     """The attribute model's 1 / -1 predictions for the faces of a written photo.
@@ -31,7 +34,6 @@ def predict_outputs(photo: np.ndarray, landmarks: np.ndarray, model) -> np.ndarr
     >>> predict_outputs(np.zeros((100, 90, 3), np.uint8), points, Model()).tolist()
     [[1]]
     """
-    from privface.attributes.alignment import CELEBA, align_face
 
     crops = [align_face(photo, points, CELEBA).image for points in landmarks]
     if not crops:
@@ -68,7 +70,6 @@ def audit_outputs(observed: pd.DataFrame, targets: pd.DataFrame, persons: Sequen
     >>> out["realised"], out["reached"]["k"], out["requirements_met"]
     (1.0, 1, False)
     """
-    from privface.privmetrics import audit
 
     controlled = list(controlled)
     n = len(observed)

@@ -19,6 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from privface.attributes.alignment import paste_back
+from privface.base.workers import worker_pool
+
+from .leakage import LeakageCheck
+from .verify import predict_outputs
+
 
 @dataclass
 class PhotoJob:
@@ -130,19 +136,15 @@ class PhotoWriter:
     @property
     def leakage(self):
         if self._leakage is None:
-            from .leakage import LeakageCheck
-
             self._leakage = LeakageCheck()
         return self._leakage
 
     def _read(self, photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        from .verify import predict_outputs
-
         return predict_outputs(photo, landmarks, self.model)[:, self.columns]
 
     def write(self, job: PhotoJob) -> PhotoOutcome:
         """Finish one photo; the file is written (atomically) unless it is withheld."""
-        from privface.attributes.alignment import paste_back
+        # imported on use: it loads Pillow
         from privface.attributes.images import load_image, save_image
 
         original = image = load_image(job.source)
@@ -205,7 +207,6 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
             for outcome in writer.write_all(chunk):
                 on_outcome(outcome)
         return
-    from privface.workers import worker_pool
 
     # A stop lets running chunks end: a worker killed while writing would leave a temporary file.
     with worker_pool(workers, _start_worker, (writer,), finish_running=True) as pool:

@@ -8,7 +8,7 @@ escaped. Needs the ``report`` extra (``pip install "privface[report]"``: matplot
 ==============================  =================================================================
 function                        renders
 ==============================  =================================================================
-:func:`render_audit`            an :class:`~privface.privmetrics.audit.AuditReport` (+ explain)
+:func:`render_audit`            an :class:`~privface.privmetrics.report.AuditReport` (+ explain)
 :func:`render_table_anonymization`  the certificate of ``privface anonymize TABLE``
 :func:`render_photo_run`        the ``--out`` folder of ``privface anonymize PHOTOS_DIR``
 :func:`render_evaluation`       an :class:`~privface.evaluation.EvaluationReport`
@@ -32,6 +32,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from privface.base.files import atomic_write
+
 from .audit import class_sizes, render_audit, render_table_anonymization
 from .deps import ReportDependencyError, require_matplotlib
 from .evaluation import render_evaluation
@@ -49,7 +51,6 @@ def write_html(path: str | os.PathLike, html: str) -> None:
     >>> target.read_text()
     '<!DOCTYPE html><p>hi</p>'
     """
-    from privface.privmetrics.readers import atomic_write
 
     atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
 

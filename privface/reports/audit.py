@@ -1,4 +1,4 @@
-"""HTML reports of tables: an audit (:class:`~privface.privmetrics.audit.AuditReport`) and the
+"""HTML reports of tables: an audit (:class:`~privface.privmetrics.report.AuditReport`) and the
 certificate of a table anonymized by ``privface anonymize``.
 
 An audit report reads top-down as a privacy officer asks: the verdict on each requirement, every
@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from privface.privmetrics.compare import at_least, at_most
+from privface.privmetrics.contingency import ContingencyTable, contingency_table
 
-from . import plots
 from .html import Markup, Page, badge, definitions, figure, fmt, join, note, table, tag
+from .plots import class_size_histogram, distinguishing_power_chart, risk_distribution, share_bars
 
 if TYPE_CHECKING:
-    from privface.privmetrics.audit import AuditReport
+    from privface.privmetrics.report import AuditReport
     from privface.privmetrics.counterfactuals import Explanation
 
 #: Metrics where a larger value is more private; the requirement is then "value >= asked".
@@ -49,7 +50,6 @@ def class_sizes(table: Any, qi: Sequence[str]) -> np.ndarray:
     >>> sorted(class_sizes(df, ["a", "b"]).tolist())
     [1, 1, 2]
     """
-    from privface.privmetrics.contingency import ContingencyTable, contingency_table
 
     if isinstance(table, ContingencyTable):
         return np.asarray(table.class_sizes, dtype=np.int64)
@@ -116,7 +116,7 @@ def _sizes_sections(page: Page, report: AuditReport, sizes: np.ndarray | None,
     if sizes is not None and len(sizes):
         facts["largest class"] = int(sizes.max())
         facts["median class size"] = float(np.median(sizes))
-        chart = figure(plots.class_size_histogram(sizes, k), "class-size histogram",
+        chart = figure(class_size_histogram(sizes, k), "class-size histogram",
                        "How many equivalence classes have each size. Small classes are where "
                        "records can be singled out.")
     else:
@@ -128,7 +128,7 @@ def _sizes_sections(page: Page, report: AuditReport, sizes: np.ndarray | None,
                   "sample uniques": risk.uniques}
     content: list[Any] = [definitions(risk_facts)]
     if sizes is not None and len(sizes):
-        content.append(figure(plots.risk_distribution(sizes, risk.threshold),
+        content.append(figure(risk_distribution(sizes, risk.threshold),
                               "risk distribution",
                               "Share of records at each prosecutor re-identification risk "
                               "(one over the size of the record's class)."))
@@ -150,7 +150,7 @@ def _power_section(page: Page, report: AuditReport) -> None:
                  Markup("<p>How k and the sample uniques change when one quasi-identifier is "
                         "dropped: the attributes at the top single out the most records and "
                         "are the first to generalise or suppress.</p>"),
-                 figure(plots.distinguishing_power_chart(power), "distinguishing power chart"),
+                 figure(distinguishing_power_chart(power), "distinguishing power chart"),
                  table(["attribute (dropped)", "k without it", "uniques without it",
                         "uniques removed", "records at risk without it"], rows,
                        numeric=[1, 2, 3, 4]))
@@ -170,7 +170,7 @@ def _counterfactual_section(page: Page, report: AuditReport,
     content: list[Any] = [
         Markup("<h3>How far from private</h3><p>Share of records in classes that break each "
                "requirement (what suppressing those classes would cost).</p>"),
-        figure(plots.share_bars(explanation.records_breaking, xlabel="records breaking it"),
+        figure(share_bars(explanation.records_breaking, xlabel="records breaking it"),
                "records breaking each requirement"),
     ]
     if explanation.counterfactuals:
@@ -349,7 +349,7 @@ def render_table_anonymization(certificate: dict, *, audit: AuditReport | None =
              "discernibility": loss.get("discernibility")}
     content: list[Any] = [definitions(facts)]
     if loss.get("per_attribute"):
-        content.append(figure(plots.share_bars(loss["per_attribute"],
+        content.append(figure(share_bars(loss["per_attribute"],
                                                xlabel="records generalised"),
                               "generalised share per attribute",
                               "Share of records whose value of each quasi-identifier was "

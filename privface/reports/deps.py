@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 EXTRA_HINT = 'pip install "privface[report]"'
 
@@ -13,7 +13,7 @@ class ReportDependencyError(InputError, ImportError):
     """matplotlib is missing: the message names the extra that installs it.
 
     An :class:`ImportError` for library callers, and an
-    :class:`~privface.privmetrics.errors.InputError` so that the command line prints it and
+    :class:`~privface.base.errors.InputError` so that the command line prints it and
     exits with status 2, as for any other missing extra.
     """
 

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import plots
+from privface.evaluation import far_key
+
 from .html import Page, definitions, figure, fmt, join, note, table, tag
+from .plots import distance_histograms, leakage_chart, quality_histograms, share_bars
 from .thumbnails import Pair, evenly, pair_grid
 
 if TYPE_CHECKING:
@@ -29,7 +31,6 @@ def _leakage(page: Page, report: EvaluationReport) -> None:
     if not report.identity:
         page.section("leakage", "Identity leakage", note("No recognizer was run."))
         return
-    from privface.evaluation import far_key
 
     names = list(report.identity)
     leaks: list[IdentityLeakage] = [report.identity[n] for n in names]
@@ -68,7 +69,7 @@ def _leakage(page: Page, report: EvaluationReport) -> None:
         chart_rates[name] = rates
     content: list[Any] = [
         table(["", *names], rows, numeric=range(1, len(names) + 1), id="leakage-table"),
-        figure(plots.leakage_chart(chart_rates), "identity leakage chart",
+        figure(leakage_chart(chart_rates), "identity leakage chart",
                "How often each recognizer still links an anonymized face to its original."),
     ]
     distances = {n: report.per_pair[f"{n}_distance"].to_numpy(dtype=float)
@@ -76,7 +77,7 @@ def _leakage(page: Page, report: EvaluationReport) -> None:
     if distances:
         thresholds = {n: {far_key(f): report.identity[n].thresholds.get(f) for f in report.fars}
                       for n in distances}
-        content.append(figure(plots.distance_histograms(distances, thresholds),
+        content.append(figure(distance_histograms(distances, thresholds),
                               "distance histograms",
                               "Distance of each anonymized face to its own original; left of "
                               "a threshold, the face is still matched at that false-accept "
@@ -92,7 +93,7 @@ def _quality(page: Page, report: EvaluationReport) -> None:
         facts["pairs of different sizes (not scored)"] = report.quality_skipped
     content: list[Any] = [definitions(facts)]
     if q["pairs"]:
-        content.append(figure(plots.quality_histograms(
+        content.append(figure(quality_histograms(
             {"PSNR (dB)": report.quality.psnr, "SSIM": report.quality.ssim,
              "MS-SSIM": report.quality.ms_ssim}), "image quality histograms"))
     page.section("quality", "Image quality", *content)
@@ -112,7 +113,7 @@ def _utility(page: Page, report: EvaluationReport) -> None:
                                        "mean share preserved": att.preserved_mean})]
     if att.pairs:
         values = {a: float(v) for a, v in zip(att.attributes, att.per_attribute)}
-        content.append(figure(plots.share_bars(values, xlabel="pairs where it agrees",
+        content.append(figure(share_bars(values, xlabel="pairs where it agrees",
                                                higher_is_worse=False),
                               "attributes preserved per attribute",
                               "Share of pairs where the attribute model predicts the same value "

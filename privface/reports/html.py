@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from privface.base import __version__
+
 
 class Markup(str):
     """HTML built by this package: trusted, never escaped again.
@@ -271,7 +273,6 @@ class Page:
 
     def render(self) -> str:
         """The whole page as one self-contained HTML document."""
-        from privface import __version__
 
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         head = join([Markup('<meta charset="utf-8">'),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from privface.privmetrics.compare import at_least, at_most
-from privface.privmetrics.errors import InputError
+from privface.base.errors import InputError
 
 from .html import Page, badge, definitions, fmt, join, note, prose, table, tag
 from .thumbnails import Pair, evenly, pair_grid

@@ -88,6 +88,7 @@ def thumbnail_jpeg(path: str | Path, size: int = THUMBNAIL_SIZE) -> bytes:
     """
     from PIL import Image
 
+    # imported on use: it loads Pillow
     from privface.attributes.images import load_image
 
     image = Image.fromarray(load_image(path))

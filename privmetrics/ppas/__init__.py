@@ -1,4 +1,4 @@
-"""PPAS: privacy-preserving attribute selection (DESIGN.md, "PPAS").
+"""PPAS: privacy-preserving attribute selection (docs/making-it-private.md, "PPAS").
 
 For each face, pick the attribute vector a generator should give it: epsilon-locally
 differentially private on the editable attributes, and in a class of the public reference

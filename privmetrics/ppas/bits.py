@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from privface.base.errors import InputError
+from privface.base.validation import check_epsilon
 
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
@@ -104,7 +103,7 @@ def randomized_response_bits(bits: np.ndarray, epsilon: float,
     >>> noisy.shape, bool(abs(noisy.mean() - 1 / (1 + np.e)) < 0.01)  # each bit flips w.p. 0.269
     ((10000, 2), True)
     """
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon, none_skips=True)
     bits = np.asarray(bits, dtype=bool)
     if bits.ndim != 2:
         raise InputError(f"expected a 2-D matrix of bits (faces x attributes), got shape "
@@ -114,7 +113,6 @@ def randomized_response_bits(bits: np.ndarray, epsilon: float,
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     flip = _flip_probability(eps / bits.shape[1])
     return bits ^ (gen.random(bits.shape) < flip)
-
 
 
 def _nearest(noisy: np.ndarray, classes: np.ndarray, a_mask: np.ndarray, n_mask: np.ndarray,
@@ -205,14 +203,3 @@ def _unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return uniq[:, None], inv.reshape(-1)
     uniq, inv = np.unique(words, axis=0, return_inverse=True)
     return uniq, inv.reshape(-1)
-
-
-def _check_epsilon(epsilon: Any) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise InputError(f"epsilon must be a positive finite number (or None for no DP step, "
-                         f"which gives no privacy guarantee), got {epsilon!r}")
-    value = float(epsilon)
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"epsilon must be a positive finite number (> 0), got {value!r}; pass "
-                         "epsilon=None to skip the DP step (no privacy guarantee)")
-    return value

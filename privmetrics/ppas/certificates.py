@@ -11,9 +11,11 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+from privface.base.jsonenc import json_value
+
 from ..audit import Requirements
 from ..compare import at_most, falls_short
-from ..errors import InputError
 
 #: Version tag of :meth:`PPASCertificate.to_dict`.
 SCHEMA = "privface.ppas/1"
@@ -30,8 +32,6 @@ NO_DP_GUARANTEE = (
     "NO differential-privacy guarantee: epsilon=None, no randomised response was applied; the "
     "target's class in the reference meets the requirements asked, but the target is a "
     "deterministic function of the face (up to tie-breaking)")
-
-
 
 
 # --------------------------------------------------------------------------- errors
@@ -82,21 +82,6 @@ class PPASInfeasibleError(InputError):
 
 
 # --------------------------------------------------------------------------- certificates
-
-
-def _json(value: Any) -> Any:
-    """A JSON-ready version of a scalar: numpy to Python, infinities as ``"inf"``/``"-inf"``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, tuple):
-        return [_json(v) for v in value]
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -172,13 +157,13 @@ class PPASCertificate:
         """A JSON-ready dict (schema ``privface.ppas/1``); infinities are written ``"inf"``."""
         return {
             "schema": SCHEMA,
-            "face": _json(self.face),
+            "face": json_value(self.face),
             "feasible": self.feasible,
-            "requirements": {k: _json(v) for k, v in self.requirements.items()},
+            "requirements": {k: json_value(v) for k, v in self.requirements.items()},
             "sensitive": list(self.sensitive),
-            "reached": {"k": _json(self.k), "l": _json(self.l), "t": _json(self.t)},
-            "epsilon": _json(self.epsilon),
-            "epsilon_per_attribute": _json(self.epsilon_per_attribute),
+            "reached": {"k": json_value(self.k), "l": json_value(self.l), "t": json_value(self.t)},
+            "epsilon": json_value(self.epsilon),
+            "epsilon_per_attribute": json_value(self.epsilon_per_attribute),
             "dp": self.dp,
             "guarantee": self.guarantee,
             "editable": list(self.editable),
@@ -316,7 +301,6 @@ class PPASResult:
     def skipped(self) -> pd.Series:
         """Boolean per face: True where the face got no target."""
         return pd.Series(~self.certificates._feasible, index=self.targets.index, name="skipped")
-
 
 
 # --------------------------------------------------------------------------- messages

@@ -1,4 +1,4 @@
-"""PPAS: privacy-preserving attribute selection (DESIGN.md, "PPAS", normative).
+"""PPAS: privacy-preserving attribute selection (docs/making-it-private.md, "PPAS"; docs/design.md).
 
 For each face, PPAS picks the attribute vector a generator should give it: a *target* that is
 epsilon-locally differentially private for the editable attributes and whose equivalence class in
@@ -53,8 +53,6 @@ Examples
 
 from __future__ import annotations
 
-import difflib
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,26 +60,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from privface.base.errors import InputError
+from privface.base.jsonenc import json_value
+from privface.base.validation import check_epsilon, check_seed, did_you_mean
+
 from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table
-from ..errors import InputError
 
-from .bits import (_DP_CHUNK_DRAWS, _check_epsilon, _flip_probability, _mask_words, _nearest, _pack,
+from .bits import (_DP_CHUNK_DRAWS, _flip_probability, _mask_words, _nearest, _pack,
                    _row_ids, _unpack)
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
-                           _Context, _infeasible_error, _infeasible_reason, _json)
+                           _Context, _infeasible_error, _infeasible_reason)
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise InputError(f"seed must be None (OS entropy) or a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
@@ -148,8 +141,7 @@ def _face_bits(frame: pd.DataFrame, qi: list[str], binary: _Binary) -> np.ndarra
     bits = np.zeros((len(frame), len(qi)), dtype=bool)
     for j, name in enumerate(qi):  # a loop over columns
         if name not in frame.columns:
-            close = difflib.get_close_matches(name, columns, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, columns)
             raise InputError(f"the faces have no such quasi-identifier column{hint}", column=name)
         vals = binary.values[j]
         col = frame[name]
@@ -202,7 +194,7 @@ def select_attributes(
     ordered: Ordered = (),
     on_infeasible: Literal["raise", "skip"] = "raise",
 ) -> PPASResult:
-    """Choose a private target attribute vector for each face (PPAS, DESIGN.md).
+    """Choose a private target attribute vector for each face (PPAS, docs/making-it-private.md).
 
     Step 1 applies randomised response to the editable attributes (budget ``epsilon`` split
     evenly); step 2 projects the noisy vector onto the nearest class of the reference that meets
@@ -302,11 +294,11 @@ def select_attributes(
             raise InputError(f"an editable attribute must be one of the quasi-identifiers "
                              f"({', '.join(qi_list)})", column=name)
     requirements = Requirements(k=k, l=l, t=t)
-    eps = None if epsilon is None else _check_epsilon(epsilon)
+    eps = None if epsilon is None else check_epsilon(epsilon, none_skips=True)
     if eps is not None and not editable_list:
         raise InputError("epsilon was given but no attribute is editable: randomised response "
                          "needs at least one editable attribute (pass epsilon=None to skip it)")
-    seed_value = _check_seed(seed)
+    seed_value = check_seed(seed)
     if on_infeasible not in ("raise", "skip"):
         raise InputError(f"on_infeasible must be 'raise' or 'skip', got {on_infeasible!r}")
     frame = _faces_frame(faces)
@@ -420,7 +412,7 @@ def select_attributes(
     n_changed = changed.sum(axis=1)
     summary = {
         "schema": SCHEMA,
-        "requirements": {key: _json(v) for key, v in asked.items()},
+        "requirements": {key: json_value(v) for key, v in asked.items()},
         "sensitive": list(sens),
         "ordered": [s for s in sens if ct[s].ordered],
         "qi": list(qi_list),
@@ -442,7 +434,6 @@ def select_attributes(
                       summary=summary)
 
 
-
 def _with_missing(targets: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
     """Blank the rows of skipped faces, moving int and bool columns to pandas' nullable dtypes."""
     out = {}
@@ -457,5 +448,3 @@ def _with_missing(targets: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
         col[missing] = None if kind not in ("i", "u", "b") else pd.NA
         out[name] = col
     return pd.DataFrame(out, index=targets.index)
-
-

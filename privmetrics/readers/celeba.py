@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..anonymize import GENERALISED  # "*" in memory, written as 0 in this layout
-from ..errors import InputError
-from .files import (
-    _HEAD_BYTES,
-    _LINE_BREAK_RE,
-    PathLike,
-    _check_readable,
-    _head_lines,
-    _iter_lines,
-    atomic_write,
-)
+from privface.base.errors import InputError
+from privface.base.files import PathLike, atomic_write
+
+from ..encoding import GENERALISED  # "*" in memory, written as 0 in this layout
+from .files import _HEAD_BYTES, _LINE_BREAK_RE, _check_readable, _head_lines, _iter_lines
 
 #: Values of an attribute: 1 present, -1 absent, 0 generalised (suppressed) by privface.
 ATTRIBUTE_VALUES: tuple[int, ...] = (1, -1, 0)

@@ -17,14 +17,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from privface.base.errors import InputError
+from privface.base.files import PathLike, atomic_write
+
 from .celeba import (
     _INDEX_NAME,
     is_celeba_attribute_file,
     read_celeba_attributes,
     write_celeba_attributes,
 )
-from .files import PathLike, _check_readable, _head_lines, _not_utf8_error, atomic_write
+from .files import _check_readable, _head_lines, _not_utf8_error
 
 TableFormat = Literal["celeba", "csv", "parquet", "tsv"]
 _FORMATS: tuple[str, ...] = ("celeba", "csv", "parquet", "tsv")
@@ -219,7 +221,7 @@ def check_short_rows(table: pd.DataFrame, file: Path, sep: str) -> None:
     >>> check_short_rows(pd.read_csv(path), path, ",")
     Traceback (most recent call last):
     ...
-    privface.privmetrics.errors.InputError: ...t.csv, line 3: expected 3 fields as in the ...
+    privface.base.errors.InputError: ...t.csv, line 3: expected 3 fields as in the ...
     """
     if table.shape[1] == 0 or not table.iloc[:, -1].isna().any():
         return
