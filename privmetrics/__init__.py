@@ -22,7 +22,7 @@ Examples
 
 from .anonymity import RiskSummary, k_anonymity, record_risk, reidentification_risk
 from .anonymize import AnonymizationResult, InformationLoss, anonymize_table
-from .audit import METRICS, SCHEMA, AuditReport, Requirements, RequirementResult, audit
+from .audit import SCHEMA, AuditReport, Requirements, RequirementResult, audit
 from .closeness import t_closeness
 from .contingency import ContingencyTable, SensitiveCounts, as_contingency, contingency_table
 from .counterfactuals import Counterfactual, Explanation, explain
@@ -35,6 +35,7 @@ from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_liken
 from .power import distinguishing_power
 from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,
                    randomized_response_bits, select_attributes)
+from .registry import METRICS, Metric
 from .views import class_view, record_view
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "keep_probability",
     "l_diversity",
     "METRICS",
+    "Metric",
     "PPASCertificate",
     "PPASCertificates",
     "PPASInfeasibleError",

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .registry import by_name
+
 if TYPE_CHECKING:
     from .audit import AuditReport
 
@@ -171,8 +173,7 @@ def report_to_text(report: AuditReport) -> str:
         lines += ["", "Requirements"]
         width = max(len(r.name) for r in report.requirements)
         for r in report.requirements:
-            op = ">=" if r.metric in ("k_anonymity", "l_diversity", "entropy_l_diversity",
-                                      "recursive_c_l_diversity") else "<="
+            op = by_name(r.metric).op
             asked = r.asked
             verdict = "ok  " if r.passed else "FAIL"
             where = f" [{r.sensitive}]" if r.sensitive and len(report.sensitive) > 1 else ""
