@@ -34,7 +34,7 @@ from .errors import InputError
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
 from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,
-                   randomized_response_bits, select_attributes)
+                   select_attributes)
 from .registry import METRICS, Metric
 from .views import class_view, record_view
 
@@ -72,7 +72,6 @@ __all__ = [
     "PPASInfeasibleError",
     "PPASResult",
     "randomized_response",
-    "randomized_response_bits",
     "record_risk",
     "record_view",
     "recursive_c",

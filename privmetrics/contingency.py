@@ -496,6 +496,20 @@ def _check_columns(data: pd.DataFrame, qi, sensitive, ordered) -> tuple[list, li
     return check_column_roles(data.columns, qi, sensitive, ordered, n_rows=len(data))
 
 
+def did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    """``"; did you mean A, B?"`` naming the candidates closest to ``name``, or ``""``.
+
+    The one hint every "no such column" message ends with.
+
+    Examples
+    --------
+    >>> did_you_mean("male", ["Male", "Young"]), did_you_mean("zzz", ["Male"])
+    ('; did you mean Male?', '')
+    """
+    close = difflib.get_close_matches(name, list(candidates), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 def check_column_roles(
     table_columns: Sequence, qi, sensitive, ordered=(), *, n_rows: int | None = None
 ) -> tuple[list[str], list[str], set[str]]:
@@ -543,8 +557,7 @@ the table; did you mean Male? (columns: Male)
     for name, what in [(c, "quasi-identifier") for c in qi] + [(c, "sensitive attribute")
                                                                for c in sens]:
         if name not in present:
-            close = difflib.get_close_matches(name, columns, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, columns)
             raise InputError(f"no such {what} column in the table{hint} "
                              f"(columns: {', '.join(columns[:12])}"
                              f"{', ...' if len(columns) > 12 else ''})", column=name)

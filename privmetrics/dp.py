@@ -38,7 +38,6 @@ True
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .contingency import did_you_mean
 from .errors import InputError
 
 __all__ = [
@@ -74,14 +74,33 @@ _DENSE_RANGE = 1 << 16
 # --------------------------------------------------------------------------- probabilities
 
 
-def _check_epsilon(epsilon: Any, what: str = "epsilon", column: str | None = None) -> float:
-    """``epsilon`` as a float, or an InputError unless it is a finite number > 0."""
+def check_epsilon(epsilon: Any, what: str = "epsilon", column: str | None = None, *,
+                  none_skips: bool = False) -> float:
+    """``epsilon`` as a float, or an InputError unless it is a finite number > 0.
+
+    ``none_skips`` says in the message that ``epsilon=None`` skips the DP step (PPAS), for
+    callers where it may.
+
+    Examples
+    --------
+    >>> check_epsilon(2)
+    2.0
+    >>> try:
+    ...     check_epsilon(0, none_skips=True)
+    ... except InputError as exc:
+    ...     print(exc.message.split("; ")[1])
+    pass epsilon=None to skip the DP step (no privacy guarantee)
+    """
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise InputError(f"{what} must be a positive finite number, got {epsilon!r}",
-                         column=column)
+        alternative = (" (or None for no DP step, which gives no privacy guarantee)"
+                       if none_skips else "")
+        raise InputError(f"{what} must be a positive finite number{alternative}, got "
+                         f"{epsilon!r}", column=column)
     value = float(epsilon)
     if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{what} must be a positive finite number (> 0), got {value!r}",
+        skip = "; pass epsilon=None to skip the DP step (no privacy guarantee)" \
+            if none_skips else ""
+        raise InputError(f"{what} must be a positive finite number (> 0), got {value!r}{skip}",
                          column=column)
     return value
 
@@ -111,7 +130,7 @@ def keep_probability(epsilon: float, k: int = 2) -> float:
     >>> round(keep_probability(1.0), 6), round(keep_probability(1.0, k=4), 6)
     (0.731059, 0.475367)
     """
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     k = _check_k(k)
     # 1 / (1 + (k-1) e^-eps) does not overflow for large eps, unlike e^eps / (e^eps + k - 1).
     return float(1.0 / (1.0 + (k - 1) * math.exp(-eps)))
@@ -141,7 +160,7 @@ def flip_probability(epsilon: float, k: int = 2) -> float:
     >>> round(flip_probability(math.log(3)), 6)  # e^eps = 3: one answer in four is a lie
     0.25
     """
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     k = _check_k(k)
     t = (k - 1) * math.exp(-eps)
     return float(t / (1.0 + t))
@@ -290,8 +309,7 @@ def _column_names(table: pd.DataFrame, columns: Any, what: str = "column") -> li
         if not isinstance(c, str):
             raise InputError(f"columns must be column names (strings), got {c!r}")
         if c not in table.columns:
-            close = difflib.get_close_matches(c, existing, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(c, existing)
             raise InputError(f"no such {what} in the table{hint} "
                              f"(columns: {', '.join(existing[:12])}"
                              f"{', ...' if len(existing) > 12 else ''})", column=c)
@@ -356,7 +374,7 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
             raise InputError(f"split must be 'even' or a dict {{column: epsilon}}, got {split!r}")
         if epsilon is None:
             raise InputError("epsilon is needed to split the budget evenly over the columns")
-        total = _check_epsilon(epsilon)
+        total = check_epsilon(epsilon)
         each = total / len(columns)
         if each <= 0:
             raise InputError(f"epsilon {total!r} is too small to split over {len(columns)} "
@@ -372,9 +390,9 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
     for c in columns:
         if c not in split:
             raise InputError("no budget given for this column in split", column=c)
-        budgets[c] = _check_epsilon(split[c], "the column's epsilon", column=c)
+        budgets[c] = check_epsilon(split[c], "the column's epsilon", column=c)
     if epsilon is not None:
-        total = _check_epsilon(epsilon)
+        total = check_epsilon(epsilon)
         spent = math.fsum(budgets.values())
         if not math.isclose(total, spent, rel_tol=1e-9, abs_tol=1e-12):
             raise InputError(f"epsilon ({total!r}) must equal the sum of the per-attribute "
@@ -382,11 +400,18 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
     return budgets
 
 
-def _check_seed(seed: Any) -> int | None:
+def check_seed(seed: Any) -> int | None:
+    """A seed for :func:`numpy.random.default_rng`: None (OS entropy) or an integer >= 0.
+
+    Examples
+    --------
+    >>> check_seed(None), check_seed(np.int64(7))
+    (None, 7)
+    """
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
+        raise InputError(f"seed must be None (OS entropy) or a non-negative integer, got {seed!r}")
     return int(seed)
 
 
@@ -545,7 +570,7 @@ def randomized_response(
     names = _column_names(table, columns)
     budgets = _budgets(epsilon, split, names)
     declared = _domains_argument(domains, names)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
 
     n = len(table)
     # Validate and encode every column before drawing anything, so bad input fails early.
@@ -692,7 +717,7 @@ def estimate_frequencies(
         if epsilon is None or domain is None:
             raise InputError("estimating from a DataFrame needs the column's epsilon and domain "
                              "(or pass the DPRelease)", column=name)
-        eps = _check_epsilon(epsilon, "the column's epsilon", column=name)
+        eps = check_epsilon(epsilon, "the column's epsilon", column=name)
         dom = domain
     if len(table) == 0:
         raise InputError("the table has no rows")

@@ -53,8 +53,6 @@ Examples
 
 from __future__ import annotations
 
-import difflib
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -65,23 +63,15 @@ import pandas as pd
 from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
-from ..contingency import ContingencyTable, Ordered, contingency_table
+from ..contingency import ContingencyTable, Ordered, contingency_table, did_you_mean
 from ..errors import InputError
 
-from .bits import (_DP_CHUNK_DRAWS, _check_epsilon, _flip_probability, _mask_words, _nearest, _pack,
-                   _row_ids, _unpack)
+from ..dp import check_epsilon, check_seed, flip_probability
+from .bits import _DP_CHUNK_DRAWS, _mask_words, _nearest, _pack, _row_ids, _unpack
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
                            _Context, _infeasible_error, _infeasible_reason, _json)
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise InputError(f"seed must be None (OS entropy) or a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
@@ -148,8 +138,7 @@ def _face_bits(frame: pd.DataFrame, qi: list[str], binary: _Binary) -> np.ndarra
     bits = np.zeros((len(frame), len(qi)), dtype=bool)
     for j, name in enumerate(qi):  # a loop over columns
         if name not in frame.columns:
-            close = difflib.get_close_matches(name, columns, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, columns)
             raise InputError(f"the faces have no such quasi-identifier column{hint}", column=name)
         vals = binary.values[j]
         col = frame[name]
@@ -302,11 +291,11 @@ def select_attributes(
             raise InputError(f"an editable attribute must be one of the quasi-identifiers "
                              f"({', '.join(qi_list)})", column=name)
     requirements = Requirements(k=k, l=l, t=t)
-    eps = None if epsilon is None else _check_epsilon(epsilon)
+    eps = None if epsilon is None else check_epsilon(epsilon, none_skips=True)
     if eps is not None and not editable_list:
         raise InputError("epsilon was given but no attribute is editable: randomised response "
                          "needs at least one editable attribute (pass epsilon=None to skip it)")
-    seed_value = _check_seed(seed)
+    seed_value = check_seed(seed)
     if on_infeasible not in ("raise", "skip"):
         raise InputError(f"on_infeasible must be 'raise' or 'skip', got {on_infeasible!r}")
     frame = _faces_frame(faces)
@@ -376,7 +365,7 @@ def select_attributes(
     rng = np.random.default_rng(seed_value)
     noisy = words.copy()
     if eps is not None:
-        flip = _flip_probability(eps / len(a_pos))
+        flip = flip_probability(eps / len(a_pos))
         step = max(1, _DP_CHUNK_DRAWS // len(a_pos))
         for start in range(0, n, step):  # a loop over chunks of faces
             stop = min(n, start + step)
