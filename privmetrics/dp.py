@@ -49,6 +49,7 @@ import pandas as pd
 
 from .contingency import did_you_mean
 from .errors import InputError
+from .report import json_number
 
 __all__ = [
     "DPRelease",
@@ -265,7 +266,7 @@ class DPRelease:
             "epsilon": float(self.epsilon),
             "per_attribute": {c: float(e) for c, e in self.per_attribute.items()},
             "keep_probability": {c: float(p) for c, p in self.keep_probability.items()},
-            "domains": {c: [_jsonable(v) for v in d] for c, d in self.domains.items()},
+            "domains": {c: [json_number(v) for v in d] for c, d in self.domains.items()},
             "rows": int(len(self.table)),
             "seeded": bool(self.seeded),
             "seed": self.seed,
@@ -273,15 +274,6 @@ class DPRelease:
                            "seed is secret (tests and reproducibility only)" if self.seeded else
                            "numpy.random.default_rng seeded from OS entropy"),
         }
-
-
-def _jsonable(value: Any) -> Any:
-    """A domain value as a JSON-ready Python scalar (str for anything exotic)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 # --------------------------------------------------------------------------- input checks

@@ -22,13 +22,21 @@ if TYPE_CHECKING:
 def json_number(value: Any) -> Any:
     """A JSON-safe scalar: ints stay ints, infinities become ``"inf"`` / ``"-inf"``.
 
+    The one conversion of privmetrics' JSON outputs (audit reports, DP releases, PPAS
+    certificates): numpy scalars become Python ones, NaN and missing values ``None``, a tuple (a
+    label of a MultiIndex) a list, anything else its text.
+
     Examples
     --------
     >>> json_number(float("inf")), json_number(np.int64(3)), json_number(0.5)
     ('inf', 3, 0.5)
+    >>> json_number(float("nan")), json_number(pd.NA), json_number((np.int8(1), "a"))
+    (None, None, [1, 'a'])
     """
     if value is None:
         return None
+    if isinstance(value, tuple):
+        return [json_number(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

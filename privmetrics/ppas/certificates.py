@@ -14,6 +14,7 @@ import pandas as pd
 from ..audit import Requirements
 from ..compare import at_most, falls_short
 from ..errors import InputError
+from ..report import json_number
 
 #: Version tag of :meth:`PPASCertificate.to_dict`.
 SCHEMA = "privface.ppas/1"
@@ -82,21 +83,6 @@ class PPASInfeasibleError(InputError):
 
 
 # --------------------------------------------------------------------------- certificates
-
-
-def _json(value: Any) -> Any:
-    """A JSON-ready version of a scalar: numpy to Python, infinities as ``"inf"``/``"-inf"``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, tuple):
-        return [_json(v) for v in value]
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -172,13 +158,14 @@ class PPASCertificate:
         """A JSON-ready dict (schema ``privface.ppas/1``); infinities are written ``"inf"``."""
         return {
             "schema": SCHEMA,
-            "face": _json(self.face),
+            "face": json_number(self.face),
             "feasible": self.feasible,
-            "requirements": {k: _json(v) for k, v in self.requirements.items()},
+            "requirements": {k: json_number(v) for k, v in self.requirements.items()},
             "sensitive": list(self.sensitive),
-            "reached": {"k": _json(self.k), "l": _json(self.l), "t": _json(self.t)},
-            "epsilon": _json(self.epsilon),
-            "epsilon_per_attribute": _json(self.epsilon_per_attribute),
+            "reached": {"k": json_number(self.k), "l": json_number(self.l),
+                        "t": json_number(self.t)},
+            "epsilon": json_number(self.epsilon),
+            "epsilon_per_attribute": json_number(self.epsilon_per_attribute),
             "dp": self.dp,
             "guarantee": self.guarantee,
             "editable": list(self.editable),

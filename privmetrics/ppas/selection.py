@@ -65,11 +65,12 @@ from ..closeness import emd_per_class
 from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table, did_you_mean
 from ..errors import InputError
+from ..report import json_number
 
 from ..dp import check_epsilon, check_seed, flip_probability
 from .bits import _DP_CHUNK_DRAWS, _mask_words, _nearest, _pack, _row_ids, _unpack
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
-                           _Context, _infeasible_error, _infeasible_reason, _json)
+                           _Context, _infeasible_error, _infeasible_reason)
 
 # --------------------------------------------------------------------------- validation
 
@@ -409,7 +410,7 @@ def select_attributes(
     n_changed = changed.sum(axis=1)
     summary = {
         "schema": SCHEMA,
-        "requirements": {key: _json(v) for key, v in asked.items()},
+        "requirements": {key: json_number(v) for key, v in asked.items()},
         "sensitive": list(sens),
         "ordered": [s for s in sens if ct[s].ordered],
         "qi": list(qi_list),
