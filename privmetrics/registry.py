@@ -6,7 +6,7 @@ label, the direction of its requirement (``"at_least"``: larger is more private,
 per-class values are computed, and the requirement keyword that bounds it (``k=`` in
 :func:`~privface.privmetrics.audit.audit`, ``--k`` on the command line). The audit, the
 counterfactuals, the per-class views, the text, JSON and HTML reports read this registry, so adding
-a metric is one :func:`register` call (see docs/design.md).
+a metric is one :func:`register` call (or one entry in the list at the end of this module).
 
 Every verdict compares through :mod:`.compare` (with its tolerance), in the metric's direction.
 
