@@ -6,7 +6,9 @@ label, the direction of its requirement (``"at_least"``: larger is more private,
 per-class values are computed, and the requirement keyword that bounds it (``k=`` in
 :func:`~privface.privmetrics.audit.audit`, ``--k`` on the command line). The audit, the
 counterfactuals, the per-class views, the text, JSON and HTML reports read this registry, so adding
-a metric is one :func:`register` call (or one entry in the list at the end of this module).
+a metric is one :func:`register` call (or one entry in the list at the end of this module). The
+published JSON schema (``schema/audit-v1.json``) lists the built-in metrics by name, so a new
+built-in metric is also a new schema version (a test compares the two).
 
 Every verdict compares through :mod:`.compare` (with its tolerance), in the metric's direction.
 

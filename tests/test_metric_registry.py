@@ -116,3 +116,30 @@ def test_every_requirement_has_a_cli_flag_and_every_cli_requirement_is_registere
                 # In Annotated, typer takes the first argument of Option for the flag name.
                 flags[name] = (meta.param_decls or (meta.default,))[0]
     assert flags == {key: "--" + key.replace("_", "-") for key in registry.requirement_keys()}
+
+
+def test_the_json_schema_lists_the_registered_metrics():
+    """The published schema (privface.audit/1) names every metric: a new one is a schema change."""
+    from importlib import resources
+
+    schema = json.loads(resources.files("privface.privmetrics")
+                        .joinpath("schema/audit-v1.json").read_text())
+    metric_set = schema["$defs"]["metric_set"]
+    names = [m.name for m in registry.metrics()]
+    assert metric_set["required"] == names
+    assert list(metric_set["properties"]) == names
+
+
+def test_the_cli_passes_every_requirement_flag_on_to_the_audit():
+    from typer.testing import CliRunner
+
+    from privface.cli.main import app
+
+    asked = {"k": "1", "l": "1", "entropy_l": "1", "c": "1", "t": "1", "beta": "1000",
+             "enhanced_beta": "1000", "delta": "1000"}
+    assert set(asked) == set(registry.requirement_keys())
+    args = [part for key, value in asked.items() for part in ("--" + key.replace("_", "-"), value)]
+    result = CliRunner().invoke(app, ["audit", "--demo", "--format", "json", *args])
+    assert result.exit_code in (0, 1), result.output  # a verdict, whichever it is
+    metrics = [r["metric"] for r in json.loads(result.output)["requirements"]]
+    assert metrics == [registry.by_requirement(key).name for key in registry.requirement_keys()]
