@@ -24,7 +24,7 @@ from privface.base.errors import InputError
 
 from .anonymity import RiskSummary, k_anonymity, record_risk, reidentification_risk
 from .anonymize import AnonymizationResult, InformationLoss, anonymize_table
-from .audit import METRICS, Requirements, audit
+from .audit import Requirements, audit
 from .closeness import t_closeness
 from .contingency import ContingencyTable, SensitiveCounts, contingency_table
 from .counterfactuals import Counterfactual, Explanation, explain
@@ -36,7 +36,8 @@ from .engines import as_contingency
 from .likeness import basic_beta_likeness, delta_disclosure, enhanced_beta_likeness
 from .power import distinguishing_power
 from .ppas import (PPASCertificate, PPASCertificates, PPASInfeasibleError, PPASResult,
-                   randomized_response_bits, select_attributes)
+                   select_attributes)
+from .registry import METRICS, Metric
 from .report import SCHEMA, AuditReport, RequirementResult
 from .views import class_view, record_view
 
@@ -68,12 +69,12 @@ __all__ = [
     "keep_probability",
     "l_diversity",
     "METRICS",
+    "Metric",
     "PPASCertificate",
     "PPASCertificates",
     "PPASInfeasibleError",
     "PPASResult",
     "randomized_response",
-    "randomized_response_bits",
     "record_risk",
     "record_view",
     "recursive_c",

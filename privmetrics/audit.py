@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,36 +25,19 @@ import pandas as pd
 from privface.base.errors import InputError
 
 from .anonymity import reidentification_risk
-from .closeness import GroundDistance, emd_per_class, without_matrices
-from .compare import exceeds, falls_short
+from .closeness import GroundDistance, without_matrices
 from .contingency import ContingencyTable, Ordered, SensitiveCounts
-from .diversity import entropy_l_per_class, recursive_l_per_class
 from .engines import as_contingency
-from .likeness import basic_beta_per_class, delta_disclosure_per_class, enhanced_beta_per_class
 from .power import distinguishing_power
+from .registry import by_requirement, metrics, requirement_keys, sa_metrics
 from .report import AuditReport, RequirementResult
 
 
-#: Metric names of the report, in display order, with whether larger values are more private.
-METRICS: dict[str, bool] = {
-    "k_anonymity": True,
-    "l_diversity": True,
-    "entropy_l_diversity": True,
-    "recursive_c_l_diversity": True,
-    "t_closeness": False,
-    "basic_beta_likeness": False,
-    "enhanced_beta_likeness": False,
-    "delta_disclosure": False,
-    "max_prosecutor_risk": False,
-    "uniques": False,
-}
-_SA_METRICS = ["l_diversity", "entropy_l_diversity", "recursive_c_l_diversity", "t_closeness",
-               "basic_beta_likeness", "enhanced_beta_likeness", "delta_disclosure"]
-
-
-@dataclass(frozen=True)
 class Requirements:
     """What the user asks of the table. ``None`` leaves a requirement out.
+
+    The keywords are the requirement keywords of the metric registry (:mod:`.registry`), in its
+    order; the instance is immutable.
 
     Parameters
     ----------
@@ -75,39 +57,50 @@ class Requirements:
         Enhanced beta-likeness at most ``enhanced_beta``.
     delta : float, optional
         delta-disclosure at most ``delta``.
+    **more : float, optional
+        The requirements of metrics registered beyond these.
 
     Examples
     --------
     >>> Requirements(k=5, t=0.2).asked()
     {'k': 5, 't': 0.2}
+    >>> Requirements(k=5).t is None
+    True
     """
 
-    k: int | None = None
-    l: int | None = None
-    entropy_l: float | None = None
-    c: float | None = None
-    t: float | None = None
-    beta: float | None = None
-    enhanced_beta: float | None = None
-    delta: float | None = None
-
-    def __post_init__(self) -> None:
-        checks = {
-            "k": (self.k, lambda v: float(v).is_integer() and v >= 1, "a whole number >= 1"),
-            "l": (self.l, lambda v: float(v).is_integer() and v >= 1, "a whole number >= 1"),
-            "entropy_l": (self.entropy_l, lambda v: v >= 1, "a number >= 1"),
-            "c": (self.c, lambda v: v > 0, "a number > 0"),
-            "t": (self.t, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-            "beta": (self.beta, lambda v: v >= 0, "a number >= 0"),
-            "enhanced_beta": (self.enhanced_beta, lambda v: v >= 0, "a number >= 0"),
-            "delta": (self.delta, lambda v: v >= 0, "a number >= 0"),
-        }
-        for name, (value, ok, expected) in checks.items():
+    def __init__(self, **asked: float | None) -> None:
+        keys = requirement_keys()
+        unknown = [key for key in asked if key not in keys]
+        if unknown:
+            raise TypeError(f"unexpected requirement {unknown[0]!r}; known: {', '.join(keys)}")
+        for key in keys:
+            value = asked.get(key)
             if value is None:
                 continue
+            metric = by_requirement(key)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or math.isnan(value) or not ok(value):
-                raise InputError(f"requirement {name} must be {expected}, got {value!r}")
+                    or math.isnan(value) or (metric.valid is not None and not metric.valid(value)):
+                raise InputError(f"requirement {key} must be {metric.expected}, got {value!r}")
+        # Registry order, so that verdicts are listed the same way whatever the call order.
+        object.__setattr__(self, "_asked", {key: asked[key] for key in keys
+                                            if asked.get(key) is not None})
+
+    def __getattr__(self, name: str):
+        if not name.startswith("_") and name in requirement_keys():
+            return self._asked.get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Requirements) and self._asked == other._asked
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._asked.items()))
+
+    def __repr__(self) -> str:
+        return "Requirements(" + ", ".join(f"{k}={v!r}" for k, v in self._asked.items()) + ")"
 
     @property
     def recursive_l(self) -> int:
@@ -116,23 +109,13 @@ class Requirements:
 
     def asked(self) -> dict[str, float]:
         """The requirements that were given, by name."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return dict(self._asked)
 
     def needs_sensitive(self) -> list[str]:
         """Names of the given requirements that need a sensitive attribute."""
-        return [k for k in self.asked() if k != "k"]
+        return [k for k in self._asked if by_requirement(k).per_sa]
 
 
-_REQUIREMENT_NAMES = {
-    "k": ("k-anonymity", "k_anonymity"),
-    "l": ("distinct l-diversity", "l_diversity"),
-    "entropy_l": ("entropy l-diversity", "entropy_l_diversity"),
-    "c": ("recursive (c,l)-diversity", "recursive_c_l_diversity"),
-    "t": ("t-closeness", "t_closeness"),
-    "beta": ("basic beta-likeness", "basic_beta_likeness"),
-    "enhanced_beta": ("enhanced beta-likeness", "enhanced_beta_likeness"),
-    "delta": ("delta-disclosure", "delta_disclosure"),
-}
 
 
 def class_metrics(sc: SensitiveCounts, *, c: float,
@@ -148,44 +131,27 @@ def class_metrics(sc: SensitiveCounts, *, c: float,
     >>> class_metrics(ct["s"], c=2.0)["l_diversity"].tolist()
     [2, 1]
     """
-    compute = {
-        "l_diversity": lambda: sc.distinct,
-        "entropy_l_diversity": lambda: entropy_l_per_class(sc),
-        "recursive_c_l_diversity": lambda: recursive_l_per_class(sc, c),
-        "t_closeness": lambda: emd_per_class(sc, ground_distance),
-        "basic_beta_likeness": lambda: basic_beta_per_class(sc),
-        "enhanced_beta_likeness": lambda: enhanced_beta_per_class(sc),
-        "delta_disclosure": lambda: delta_disclosure_per_class(sc),
-    }
-    return {name: fn() for name, fn in compute.items() if only is None or name in only}
+    return {m.name: m.per_class(sc, c=c, ground_distance=ground_distance)
+            for m in sa_metrics() if only is None or m.name in only}
 
 
-def _class_fails(requirements: Requirements, ct: ContingencyTable,
+def class_fails(requirements: Requirements, ct: ContingencyTable,
                  per_sa: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """For each asked requirement, a boolean per class: does the class break it.
 
-    Every verdict goes through :mod:`.compare`, so a class that meets a bound up to rounding
-    (entropy l of 7 equal values: 6.999999999999998) meets it.
+    Every verdict goes through :mod:`.compare` in the metric's direction, so a class that meets a
+    bound up to rounding (entropy l of 7 equal values: 6.999999999999998) meets it.
     """
     fails: dict[str, np.ndarray] = {}
-    asked = requirements.asked()
-    if "k" in asked:
-        fails["k"] = falls_short(ct.class_sizes, asked["k"])
-    tests = {
-        "l": ("l_diversity", lambda v: falls_short(v, asked["l"])),
-        "entropy_l": ("entropy_l_diversity", lambda v: falls_short(v, asked["entropy_l"])),
-        "c": ("recursive_c_l_diversity", lambda v: falls_short(v, requirements.recursive_l)),
-        "t": ("t_closeness", lambda v: exceeds(v, asked["t"])),
-        "beta": ("basic_beta_likeness", lambda v: exceeds(v, asked["beta"])),
-        "enhanced_beta": ("enhanced_beta_likeness", lambda v: exceeds(v, asked["enhanced_beta"])),
-        "delta": ("delta_disclosure", lambda v: exceeds(v, asked["delta"])),
-    }
-    for key, (metric, breaks) in tests.items():
-        if key not in asked:
+    for key, asked in requirements.asked().items():
+        metric = by_requirement(key)
+        bound = metric.bound(requirements) if metric.bound is not None else asked
+        if not metric.per_sa:
+            fails[key] = np.asarray(metric.breaks(metric.per_class(ct), bound), dtype=bool)
             continue
         out = np.zeros(ct.n_classes, dtype=bool)
         for values in per_sa.values():
-            out |= breaks(values[metric])
+            out |= metric.breaks(values[metric.name], bound)
         fails[key] = out
     return fails
 
@@ -209,6 +175,7 @@ def audit(
     worst: int = 10,
     power: bool = False,
     source: str | None = None,
+    **more: float | None,
 ) -> AuditReport:
     """Check a table against privacy requirements and measure every metric at once.
 
@@ -238,6 +205,8 @@ def audit(
         Also compute each QI's distinguishing power (see :func:`distinguishing_power`).
     source : str, optional
         Where the data came from, for the report.
+    **more : float, optional
+        Requirements on metrics registered beyond the built-in ones (see :mod:`.registry`).
 
     Returns
     -------
@@ -257,7 +226,7 @@ def audit(
     (False, ['distinct l-diversity'])
     """
     requirements = Requirements(k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
-                                enhanced_beta=enhanced_beta, delta=delta)
+                                enhanced_beta=enhanced_beta, delta=delta, **more)
     if isinstance(worst, bool) or not isinstance(worst, (int, np.integer)) or worst < 0:
         raise InputError(f"worst must be a whole number >= 0 (classes to list), got {worst!r}")
     ct = as_contingency(data, qi, sensitive,
@@ -279,54 +248,45 @@ def audit(
                                      ground_distance=ground_distance.get(sc.name))
               for sc in sensitive_names}
     risk = reidentification_risk(ct, threshold=risk_threshold)
-    k_value = int(ct.class_sizes.min())
-    common = {"k_anonymity": k_value, "max_prosecutor_risk": risk.highest,
-              "uniques": risk.uniques}
+    common = {m.name: (_scalar(m.worst(m.per_class(ct))) if m.per_class is not None
+                       else m.of_table(ct, risk))
+              for m in metrics() if not m.per_sa}
 
     by_sensitive: dict[str, dict[str, float]] = {}
     for name, values in per_sa.items():
-        entry: dict[str, float] = {"k_anonymity": k_value}
-        for metric in _SA_METRICS:
-            arr = values[metric]
-            larger_is_better = METRICS[metric]
-            v = arr.min() if larger_is_better else arr.max()
-            entry[metric] = int(v) if arr.dtype.kind in "iu" else float(v)
-        entry["max_prosecutor_risk"] = risk.highest
-        entry["uniques"] = risk.uniques
-        by_sensitive[name] = {m: entry[m] for m in METRICS}
+        by_sensitive[name] = {m.name: _scalar(m.worst(values[m.name])) if m.per_sa
+                              else common[m.name] for m in metrics()}
 
-    metrics: dict[str, float | None] = {}
-    for metric, larger_is_better in METRICS.items():
-        if metric in common:
-            metrics[metric] = common[metric]
+    table_metrics: dict[str, float | None] = {}
+    for m in metrics():
+        if not m.per_sa:
+            table_metrics[m.name] = common[m.name]
         elif by_sensitive:
-            values = [entry[metric] for entry in by_sensitive.values()]
-            metrics[metric] = min(values) if larger_is_better else max(values)
+            table_metrics[m.name] = m.pick_worst(entry[m.name] for entry in by_sensitive.values())
         else:
-            metrics[metric] = None
+            table_metrics[m.name] = None
 
-    fails = _class_fails(requirements, ct, per_sa)
+    fails = class_fails(requirements, ct, per_sa)
     results = []
     for key, asked in requirements.asked().items():
-        label, metric = _REQUIREMENT_NAMES[key]
+        metric = by_requirement(key)
         failing = fails[key]
         worst_sa = None
-        if metric in _SA_METRICS and by_sensitive:
-            pick = min if METRICS[metric] else max
-            worst_sa = pick(by_sensitive, key=lambda s: by_sensitive[s][metric])
-        value = metrics[metric]
-        # For recursive (c,l) the threshold on the metric (the largest l that holds) is l.
-        asked_value = requirements.recursive_l if key == "c" else asked
+        if metric.per_sa and by_sensitive:
+            worst_sa = metric.pick_worst(by_sensitive, key=lambda s: by_sensitive[s][metric.name])
+        label = (metric.requirement_label(asked, requirements)
+                 if metric.requirement_label is not None else metric.label)
+        # The threshold on the metric: for recursive (c,l), the largest l that holds is l.
+        asked_value = metric.bound(requirements) if metric.bound is not None else asked
         results.append(RequirementResult(
-            name=label if key != "c" else f"recursive ({asked:g},{requirements.recursive_l})"
-                                          "-diversity",
-            metric=metric, asked=asked_value, value=value, passed=not failing.any(),
-            sensitive=worst_sa, records_failing=int(ct.class_sizes[failing].sum()),
+            name=label, metric=metric.name, asked=asked_value, value=table_metrics[metric.name],
+            passed=not failing.any(), sensitive=worst_sa,
+            records_failing=int(ct.class_sizes[failing].sum()),
             classes_failing=int(failing.sum())))
 
     report = AuditReport(
         passed=all(r.passed for r in results),
-        metrics=metrics,
+        metrics=table_metrics,
         by_sensitive=by_sensitive,
         requirements=results,
         risk=risk,
@@ -346,6 +306,11 @@ def audit(
     if power:
         report.distinguishing_power = distinguishing_power(ct, threshold=risk_threshold)
     return report
+
+
+def _scalar(value) -> float:
+    """A numpy scalar as a Python int (integer metrics) or float."""
+    return int(value) if np.asarray(value).dtype.kind in "iu" else float(value)
 
 
 def _distinctive(ct: ContingencyTable, classes: pd.DataFrame) -> list[str]:
@@ -396,7 +361,7 @@ def _worst_classes(ct: ContingencyTable, per_sa: Mapping[str, Mapping[str, np.nd
     out.insert(len(out.columns), "breaks", [",".join(b) for b in broken])
     out.insert(len(out.columns), "distinctive", _distinctive(ct, out))
     for name, values in per_sa.items():
-        for metric in _SA_METRICS:
-            column = metric if len(per_sa) == 1 else f"{name}.{metric}"
-            out[column] = values[metric][idx]
+        for metric in sa_metrics():
+            column = metric.name if len(per_sa) == 1 else f"{name}.{metric.name}"
+            out[column] = values[metric.name][idx]
     return out

@@ -27,15 +27,13 @@ import pandas as pd
 
 from privface.base.jsonenc import json_value
 
-from .audit import _SA_METRICS, METRICS, Requirements, _class_fails, audit, class_metrics
+from .audit import Requirements, audit, class_fails, class_metrics
 from .cell_counts import merge_classes
 from .closeness import GroundDistance, without_matrices
 from .contingency import ContingencyTable, Ordered, SensitiveCounts, contingency_table
 from .engines import as_contingency
+from .registry import by_requirement, sa_metrics
 
-_METRIC_OF = {"l": "l_diversity", "entropy_l": "entropy_l_diversity",
-              "c": "recursive_c_l_diversity", "t": "t_closeness", "beta": "basic_beta_likeness",
-              "enhanced_beta": "enhanced_beta_likeness", "delta": "delta_disclosure"}
 _EXHAUSTIVE_LIMIT = 1000  # evaluate every set of a size when there are at most this many
 
 
@@ -156,6 +154,7 @@ def explain(
     max_size: int = 4,
     beam: int = 5,
     limit: int = 5,
+    **more: float | None,
 ) -> Explanation:
     """How far a table is from its requirements, and the smallest QI sets that would fix it.
 
@@ -169,6 +168,8 @@ def explain(
         Beam width once a size has too many sets to check them all.
     limit : int, default 5
         How many passing sets to return.
+    **more : float, optional
+        Requirements on metrics registered beyond the built-in ones (see :mod:`.registry`).
 
     Returns
     -------
@@ -184,12 +185,12 @@ def explain(
     """
     ct = as_contingency(data, qi, sensitive, ordered=without_matrices(ordered, ground_distance))
     requirements = Requirements(k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
-                                enhanced_beta=enhanced_beta, delta=delta)
+                                enhanced_beta=enhanced_beta, delta=delta, **more)
     if not requirements.asked():
         raise ValueError("explain() needs at least one requirement")
     report = audit(ct, sensitive=sensitive, k=k, l=l, entropy_l=entropy_l, c=c, t=t, beta=beta,
                    enhanced_beta=enhanced_beta, delta=delta, ground_distance=ground_distance,
-                   worst=0)
+                   worst=0, **more)
     breaking = {key: r.records_failing / ct.n_records
                 for key, r in zip(requirements.asked(), report.requirements)}
     if report.passed:
@@ -236,7 +237,8 @@ class _Evaluator:
         self.ground_distance = ground_distance
         self.c = requirements.c if requirements.c is not None else 2.0
         # Only the metrics the requirements bound, plus l and t to show what a set reaches.
-        asked = {_METRIC_OF[key] for key in requirements.asked() if key != "k"}
+        asked = {by_requirement(key).name for key in requirements.asked()
+                 if by_requirement(key).per_sa}
         self.metrics = sorted(asked | {"l_diversity", "t_closeness"})
 
     def __call__(self, withheld: tuple[str, ...]) -> tuple[float, Counterfactual]:
@@ -245,16 +247,15 @@ class _Evaluator:
                                          ground_distance=self.ground_distance.get(sc.name))
                   for sc in sens}
         shim = SimpleNamespace(class_sizes=sizes, n_classes=len(sizes))
-        fails = _class_fails(self.requirements, shim, per_sa)
+        fails = class_fails(self.requirements, shim, per_sa)
         failing = np.zeros(len(sizes), dtype=bool)
         for f in fails.values():
             failing |= f
         metrics: dict[str, float] = {"k_anonymity": int(sizes.min())}
-        for metric in (m for m in _SA_METRICS if m in self.metrics):
-            values = [v[metric].min() if METRICS[metric] else v[metric].max()
-                      for v in per_sa.values()]
+        for metric in (m for m in sa_metrics() if m.name in self.metrics):
+            values = [metric.worst(v[metric.name]) for v in per_sa.values()]
             if values:
-                metrics[metric] = float(min(values) if METRICS[metric] else max(values))
+                metrics[metric.name] = float(metric.pick_worst(values))
         cf = Counterfactual(generalise=withheld, metrics=metrics, n_classes=len(sizes),
                             generalised_share=len(withheld) / len(self.ct.qi),
                             discernibility=int((sizes.astype(np.int64) ** 2).sum()))

@@ -18,6 +18,7 @@ import pandas as pd
 from privface.base.jsonenc import json_value
 
 from .anonymity import RiskSummary
+from .registry import by_name
 
 #: The version of the audit's JSON layout (``schema/audit-v1.json``).
 SCHEMA = "privface.audit/1"
@@ -32,7 +33,7 @@ class RequirementResult:
     name : str
         Human name, e.g. ``"k-anonymity"``.
     metric : str
-        The metric it bounds (a key of :data:`~privface.privmetrics.audit.METRICS`).
+        The metric it bounds (a key of :data:`~privface.privmetrics.registry.METRICS`).
     asked : float
         The threshold asked for.
     value : float
@@ -63,7 +64,7 @@ class AuditReport:
     ----------
     passed : bool
     metrics : dict
-        One value per metric of :data:`~privface.privmetrics.audit.METRICS` for the whole table
+        One value per metric of :data:`~privface.privmetrics.registry.METRICS` for the whole table
         (the worst over sensitive attributes; SA metrics are ``None`` without a sensitive
         attribute).
     by_sensitive : dict
@@ -244,8 +245,7 @@ def report_to_text(report: AuditReport) -> str:
         lines += ["", "Requirements"]
         width = max(len(r.name) for r in report.requirements)
         for r in report.requirements:
-            op = ">=" if r.metric in ("k_anonymity", "l_diversity", "entropy_l_diversity",
-                                      "recursive_c_l_diversity") else "<="
+            op = by_name(r.metric).op
             asked = r.asked
             verdict = "ok  " if r.passed else "FAIL"
             where = f" [{r.sensitive}]" if r.sensitive and len(report.sensitive) > 1 else ""

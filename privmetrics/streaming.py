@@ -349,9 +349,10 @@ def typed_alike(counts: CellCounts) -> bool:
     """Whether CSV/TSV chunks, each typed by pandas on its own, agree on every column's type.
 
     Chunks that agree (all numbers, all booleans, all text; a chunk of only missing cells goes
-    with numbers and text, not with booleans) have the values a read of the whole file would give. Chunks that disagree (ints
-    in one chunk, an ``"x"`` in another) mix types in one column: their cells must be read
-    again as text (``count_piece(..., as_text=True)``) and typed once, for the whole table.
+    with numbers and text, not with booleans) have the values a read of the whole file would
+    give. Chunks that disagree (ints in one chunk, an ``"x"`` in another) mix types in one
+    column: their cells must be read again as text (``count_piece(..., as_text=True)``) and
+    typed once, for the whole table.
 
     Examples
     --------

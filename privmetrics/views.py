@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .audit import Requirements, _class_fails, class_metrics
+from .audit import Requirements, class_fails, class_metrics
 from .closeness import GroundDistance, without_matrices
 from .contingency import ContingencyTable, Ordered
 from .engines import as_contingency
@@ -45,7 +45,7 @@ def class_view(
     for name, values in per_sa.items():
         for metric, arr in values.items():
             out[f"{name}.{metric}"] = arr
-    for key, fails in _class_fails(requirements, ct, per_sa).items():
+    for key, fails in class_fails(requirements, ct, per_sa).items():
         out[f"breaks_{key}"] = fails
     return out
 

@@ -389,6 +389,14 @@ def test_to_dict_is_json_ready_for_exotic_domains():
     assert json.loads(json.dumps(d))["domains"]["N"] == [3, 4]
 
 
+def test_to_dict_writes_infinite_domain_values_as_the_audit_does():
+    """One JSON conversion: an infinite value is ``"inf"``, as in audit reports and certificates."""
+    table = pd.DataFrame({"Ratio": [0.5, math.inf, -math.inf, 0.5]})
+    d = randomized_response(table, ["Ratio"], 1.0, seed=0).to_dict()
+    domain = json.loads(json.dumps(d, allow_nan=False))["domains"]["Ratio"]
+    assert sorted(domain, key=str) == ["-inf", 0.5, "inf"]
+
+
 # --------------------------------------------------------------------------- (d) bad input
 
 

@@ -21,9 +21,9 @@ from privface.base.errors import InputError
 from privface.privmetrics.ppas import (
     NO_DP_GUARANTEE,
     PPASInfeasibleError,
-    randomized_response_bits,
     select_attributes,
 )
+from privface.privmetrics.dp import flip_probability, randomized_response
 from privface.privmetrics.views import class_view
 
 # --------------------------------------------------------------------------- brute force
@@ -368,9 +368,26 @@ def test_flip_rate_of_the_dp_step():
     assert np.all(np.abs(counts - expected) < 4.5 * np.sqrt(expected * (1 - expected) / n))
     assert res.summary["epsilon"] == epsilon
     assert res.summary["epsilon_per_attribute"] == pytest.approx(epsilon / a)
-    # The stand-alone step flips at the same rate.
-    bits = randomized_response_bits(np.zeros((n, a), dtype=bool), epsilon, rng=7)
-    assert np.all(np.abs(bits.mean(axis=0) - p) < tol)
+    # The rate is the one randomised response of privmetrics.dp has for a binary attribute.
+    assert p == pytest.approx(flip_probability(epsilon / a), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [{"seed": -1}, {"seed": 1.5}, {"epsilon": float("inf")},
+                                 {"epsilon": "2"}])
+def test_ppas_and_dp_check_epsilon_and_seed_the_same_way(bad):
+    """One check of each: PPAS and randomised response on a table refuse the same inputs alike."""
+    R = _small()
+    args = {"epsilon": 1.0, **bad}
+    with pytest.raises(InputError) as ppas_error:
+        select_attributes(R, {"Male": 1, "Young": 1}, qi=["Male", "Young"], editable=["Male"],
+                          sensitive="identity", **args)
+    with pytest.raises(InputError) as dp_error:
+        randomized_response(R, ["Male"], args["epsilon"], seed=args.get("seed"))
+    # PPAS adds only that epsilon=None skips its DP step.
+    ppas_message = ppas_error.value.message.replace(
+        " (or None for no DP step, which gives no privacy guarantee)", "").replace(
+        "; pass epsilon=None to skip the DP step (no privacy guarantee)", "")
+    assert ppas_message == dp_error.value.message
 
 
 # --------------------------------------------------------------------------- inputs

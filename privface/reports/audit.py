@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privface.privmetrics import registry
 from privface.privmetrics.compare import at_least, at_most
 from privface.privmetrics.contingency import ContingencyTable, contingency_table
 
@@ -24,17 +25,14 @@ if TYPE_CHECKING:
     from privface.privmetrics.report import AuditReport
     from privface.privmetrics.counterfactuals import Explanation
 
-#: Metrics where a larger value is more private; the requirement is then "value >= asked".
-_AT_LEAST = {"k_anonymity", "l_diversity", "entropy_l_diversity", "recursive_c_l_diversity"}
-_METRIC_NAMES = {
-    "k_anonymity": "k-anonymity", "l_diversity": "distinct l-diversity",
-    "entropy_l_diversity": "entropy l-diversity",
-    "recursive_c_l_diversity": "recursive (c,l)-diversity", "t_closeness": "t-closeness",
-    "basic_beta_likeness": "basic beta-likeness",
-    "enhanced_beta_likeness": "enhanced beta-likeness", "delta_disclosure": "delta-disclosure",
-    "max_prosecutor_risk": "highest prosecutor risk", "uniques": "sample uniques",
-}
-_ANONYMIZE_METRIC = {"k": "k_anonymity", "l": "l_diversity", "t": "t_closeness"}
+
+
+def _label(name: str) -> str:
+    """The human name of a metric of the registry (the name itself when it is not one)."""
+    try:
+        return registry.by_name(name).label
+    except KeyError:
+        return name
 
 
 def class_sizes(table: Any, qi: Sequence[str]) -> np.ndarray:
@@ -77,7 +75,7 @@ def _requirements_section(page: Page, report: AuditReport) -> None:
     rows, classes = [], []
     for r in report.requirements:
         rows.append([r.name, badge(r.passed, "ok" if r.passed else "FAIL"), r.value,
-                     ">=" if r.metric in _AT_LEAST else "<=", r.asked]
+                     registry.by_name(r.metric).op, r.asked]
                     + ([r.sensitive or "-"] if several else [])
                     + [r.records_failing, fmt(r.records_failing / max(report.n_records, 1),
                                               ".1%"), r.classes_failing])
@@ -91,7 +89,7 @@ def _metrics_section(page: Page, report: AuditReport, suffix: str = "") -> None:
     sens = list(report.by_sensitive)
     several = len(sens) > 1
     headers = ["metric", "table" + (" (worst)" if several else "")] + (sens if several else [])
-    rows = [[_METRIC_NAMES.get(name, name), value]
+    rows = [[_label(name), value]
             + ([report.by_sensitive[s].get(name) for s in sens] if several else [])
             for name, value in report.metrics.items() if value is not None]
     extra = []
@@ -184,7 +182,7 @@ def _counterfactual_section(page: Page, report: AuditReport,
         content += [Markup("<h3>Smallest sets of quasi-identifiers to generalise</h3>"),
                     tag("p", f"Generalising (withholding) every attribute of one set makes "
                              f"every requirement hold; {proven}."),
-                    table(["generalise", *(_METRIC_NAMES[m] for m in shown), "classes",
+                    table(["generalise", *(_label(m) for m in shown), "classes",
                            "QI cells generalised", "discernibility"], rows,
                           numeric=range(1, len(shown) + 4), id="counterfactual-table")]
     else:
@@ -208,7 +206,7 @@ def _worst_section(page: Page, report: AuditReport, suffix: str = "") -> None:
     sa_columns = [c for c in worst.columns if c.endswith(("l_diversity", "t_closeness"))
                   and not c.endswith(("entropy_l_diversity", "recursive_c_l_diversity"))]
     # "identity.t_closeness" (several SAs) reads "t-closeness (identity)".
-    sa_headers = [_METRIC_NAMES.get(c.rpartition(".")[2], c) + (
+    sa_headers = [_label(c.rpartition(".")[2]) + (
         f" ({c.rpartition('.')[0]})" if "." in c else "") for c in sa_columns]
     rows = []
     for idx, row in worst.iterrows():  # a handful of classes, for display only
@@ -328,13 +326,13 @@ def render_table_anonymization(certificate: dict, *, audit: AuditReport | None =
     reached = certificate.get("reached", {})
     rows, classes = [], []
     for key, asked in certificate.get("requirements", {}).items():
-        metric = _ANONYMIZE_METRIC.get(key, key)
-        value = reached.get(metric)
+        metric = registry.by_requirement(key)
+        value = reached.get(metric.name)
         value = float("inf") if value == "inf" else value
         ok = value is not None and asked is not None and (
-            at_least(value, asked) if metric in _AT_LEAST else at_most(value, asked))
-        rows.append([_METRIC_NAMES.get(metric, metric), badge(ok, "ok" if ok else "FAIL"),
-                     value, ">=" if metric in _AT_LEAST else "<=", asked])
+            at_least(value, asked) if metric.larger_is_better else at_most(value, asked))
+        rows.append([metric.label, badge(ok, "ok" if ok else "FAIL"),
+                     value, metric.op, asked])
         classes.append("pass" if ok else "fail")
     page.section("requirements", "Requirements",
                  table(["requirement", "verdict", "reached", "", "asked"], rows, numeric=[2, 4],

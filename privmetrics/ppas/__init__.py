@@ -6,12 +6,12 @@ population that meets k, l and t. See :mod:`privface.privmetrics.ppas.selection`
 its guarantee.
 
 * :mod:`~privface.privmetrics.ppas.selection`: :func:`select_attributes`, validation.
-* :mod:`~privface.privmetrics.ppas.bits`: randomised response on packed bits, nearest-class search.
+* :mod:`~privface.privmetrics.ppas.bits`: packed attribute bits, nearest-class search (randomised
+  response itself is :mod:`privface.privmetrics.dp`'s).
 * :mod:`~privface.privmetrics.ppas.certificates`: per-face certificates, the result, the
   infeasibility error.
 """
 
-from .bits import randomized_response_bits
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificate, PPASCertificates,
                            PPASInfeasibleError, PPASResult)
 from .selection import select_attributes
@@ -24,6 +24,5 @@ __all__ = [
     "PPASInfeasibleError",
     "PPASResult",
     "SCHEMA",
-    "randomized_response_bits",
     "select_attributes",
 ]

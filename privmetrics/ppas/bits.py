@@ -1,13 +1,14 @@
-"""Bits: DESIGN step 1 (randomised response on packed attribute bits) and nearest-class search."""
+"""Bits: packed attribute bits and the nearest-class search of PPAS step 2.
+
+Step 1, randomised response on the editable bits, is in :func:`.selection.select_attributes`
+with the flip probability and checks of :mod:`privface.privmetrics.dp`.
+"""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from privface.base.errors import InputError
-from privface.base.validation import check_epsilon
 
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
@@ -64,55 +65,6 @@ def _row_ids(*arrays: np.ndarray) -> list[np.ndarray]:
         _, inv = np.unique(stacked, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
     return np.split(inv, np.cumsum([len(a) for a in arrays])[:-1])
-
-
-# --------------------------------------------------------------------------- randomised response
-
-
-def _flip_probability(epsilon_per_attribute: float) -> float:
-    """``1 / (1 + e^x)``, written so that a large budget does not overflow."""
-    e = math.exp(-epsilon_per_attribute)
-    return e / (1.0 + e)
-
-
-def randomized_response_bits(bits: np.ndarray, epsilon: float,
-                             rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """PPAS step 1 on a boolean matrix: flip each bit with probability ``1 / (1 + e^(eps/a))``.
-
-    ``a`` is the number of columns (the editable attributes); the budget ``epsilon`` is split
-    evenly, so each row of the output is epsilon-locally differentially private. This is the step
-    :func:`select_attributes` applies (in chunks of faces, from the same generator), exposed for
-    tests and for anyone who needs the noisy vectors alone.
-
-    Parameters
-    ----------
-    bits : ndarray of bool, shape (n, a)
-        One row per face, one column per editable attribute.
-    epsilon : float
-        Total budget per row, finite and > 0.
-    rng : numpy.random.Generator or int or None
-        A generator, a seed (for tests only) or None for OS entropy.
-
-    Returns
-    -------
-    ndarray of bool, shape (n, a)
-
-    Examples
-    --------
-    >>> noisy = randomized_response_bits(np.zeros((10000, 2), dtype=bool), 2.0, rng=0)
-    >>> noisy.shape, bool(abs(noisy.mean() - 1 / (1 + np.e)) < 0.01)  # each bit flips w.p. 0.269
-    ((10000, 2), True)
-    """
-    eps = check_epsilon(epsilon, none_skips=True)
-    bits = np.asarray(bits, dtype=bool)
-    if bits.ndim != 2:
-        raise InputError(f"expected a 2-D matrix of bits (faces x attributes), got shape "
-                         f"{bits.shape}")
-    if bits.shape[1] == 0:
-        raise InputError("randomised response needs at least one attribute")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    flip = _flip_probability(eps / bits.shape[1])
-    return bits ^ (gen.random(bits.shape) < flip)
 
 
 def _nearest(noisy: np.ndarray, classes: np.ndarray, a_mask: np.ndarray, n_mask: np.ndarray,

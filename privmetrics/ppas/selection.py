@@ -68,9 +68,9 @@ from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table
+from ..dp import flip_probability
 
-from .bits import (_DP_CHUNK_DRAWS, _flip_probability, _mask_words, _nearest, _pack,
-                   _row_ids, _unpack)
+from .bits import _DP_CHUNK_DRAWS, _mask_words, _nearest, _pack, _row_ids, _unpack
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
                            _Context, _infeasible_error, _infeasible_reason)
 
@@ -368,7 +368,7 @@ def select_attributes(
     rng = np.random.default_rng(seed_value)
     noisy = words.copy()
     if eps is not None:
-        flip = _flip_probability(eps / len(a_pos))
+        flip = flip_probability(eps / len(a_pos))
         step = max(1, _DP_CHUNK_DRAWS // len(a_pos))
         for start in range(0, n, step):  # a loop over chunks of faces
             stop = min(n, start + step)
