@@ -239,7 +239,7 @@ def test_leakage_reuses_the_analysis_embeddings_of_the_originals(photos):
     from privface.attributes.analysis import FaceAnalyzer
     from privface.attributes.images import load_image
     from privface.attributes.recognizers import SFaceRecognizer
-    from privface.pipeline.leakage import LeakageCheck
+    from privface.evaluation.leakage import LeakageCheck
 
     paths = sorted(photos.iterdir())[:4]
     analysis = analyze_photos(paths, analyzer=FaceAnalyzer(recognizer=SFaceRecognizer()))

@@ -30,7 +30,7 @@ import pandas as pd
 from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
-from .leakage import summarise_leakage
+from privface.evaluation.leakage import summarise_leakage
 from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
                      previous_outputs, release)
 from .records import (CERTIFICATES, REPORT, perturbation_summary, photo_certificate,

@@ -130,7 +130,7 @@ class PhotoWriter:
     @property
     def leakage(self):
         if self._leakage is None:
-            from .leakage import LeakageCheck
+            from privface.evaluation.leakage import LeakageCheck
 
             self._leakage = LeakageCheck()
         return self._leakage
