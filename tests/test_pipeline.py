@@ -387,3 +387,69 @@ def test_stargan_runs_in_the_pipeline_on_its_square_geometry(photos, identities,
     before = np.asarray(Image.open(photos / name), np.float32)
     after = np.asarray(Image.open(tmp_path / "out" / name), np.float32)
     assert after.shape == before.shape and np.abs(after - before).mean() > 1
+
+
+class _DeclaredPlugIn:
+    """A plug-in of the current interface: it says which faces it could not realise."""
+
+    name = "declared"
+
+    def __init__(self) -> None:
+        from privface.attributes.alignment import square
+        from privface.generators.base import Capabilities
+
+        self.capabilities = Capabilities(geometry=square(64), editable=("Male",))
+        self.shapes: list[tuple] = []
+
+    def generate(self, faces, source_attributes, target_attributes):
+        from privface.generators.base import GenerationResult
+
+        self.shapes.append(faces.shape[1:])
+        return GenerationResult(255 - faces, realised=source_attributes["Male"].to_numpy() == 1)
+
+
+class _BarePlugIn:
+    """A plug-in of privface 0.1: plain attributes, a bare array (deprecated, still served)."""
+
+    name = "bare"
+    editable = ("Young",)
+
+    def __init__(self) -> None:
+        from privface.attributes.alignment import square
+
+        self.geometry = square(48)
+        self.shapes: list[tuple] = []
+
+    def generate(self, faces, source_attributes, target_attributes):
+        self.shapes.append(faces.shape[1:])
+        return 255 - faces
+
+
+@pytest.mark.realdata
+def test_a_declared_plug_in_gets_its_geometry_and_its_unrealised_faces_are_withheld(
+        photos, identities, tmp_path):
+    plug_in = _DeclaredPlugIn()
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    report = anonymize_photos(photos, tmp_path / "out", generator=plug_in, k=2, identities=ids,
+                              seed=3, verify=False)
+    assert set(plug_in.shapes) == {(64, 64, 3)}
+    assert report.summary["ppas"]["editable"] == ["Male"]
+    unrealised = report.skipped[report.skipped["reason"].str.startswith("declared: the "
+                                                                        "generator reports")]
+    faces = pd.DataFrame([json.loads(p.read_text())["faces"][0] for p in
+                          sorted((tmp_path / "out" / "certificates").iterdir())])
+    # Only faces the model reads as male came out "realised": the others' photos are held back.
+    assert len(unrealised) and len(report.written) and len(faces) == len(report.written)
+
+
+@pytest.mark.realdata
+def test_a_bare_array_plug_in_still_runs_through_the_one_adapter(photos, identities, tmp_path):
+    plug_in = _BarePlugIn()
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    with pytest.warns(DeprecationWarning, match="declares no `capabilities`"):
+        report = anonymize_photos(photos, tmp_path / "out", generator=plug_in, k=2,
+                                  identities=ids, seed=3, verify=False)
+    assert set(plug_in.shapes) == {(48, 48, 3)}  # its geometry attribute was honoured
+    assert report.summary["ppas"]["editable"] == ["Young"]
+    assert len(report.written) == PERSONS * PHOTOS
+    assert report.summary["generator"]["name"] == "bare"

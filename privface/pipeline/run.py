@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privface.generators.base import GenerationResult
 from privface.privmetrics.errors import InputError
 from privface.privmetrics.readers import atomic_write
 
@@ -69,10 +70,11 @@ class PhotoRunReport:
 
 
 def _load_generator(generator, params: Mapping, k: int | None):
+    from privface.generators.base import as_generator
     from privface.generators.registry import load_generator
 
     if not isinstance(generator, str):
-        return generator
+        return as_generator(generator)
     params = dict(params)
     if generator == "ksame":
         params.setdefault("k", k if k is not None else 5)
@@ -126,7 +128,7 @@ def _make_plan(paths: list[Path], generator, *, analyzer, identities, reference,
         persons = find_persons(faces, analysis.embeddings)
         persons_case, persons_detail = persons.case, persons.detail
     qis = list(qi) if qi else list(DEFAULT_QIS)
-    editable = [q for q in qis if q in tuple(getattr(generator, "editable", ()))]
+    editable = [q for q in qis if q in generator.capabilities.editable]
     info: dict = {"fingerprint": fp, "attributes": attributes,
                   "persons": {"case": persons_case, "detail": persons_detail}}
     if persons is None:
@@ -172,6 +174,12 @@ _NOT_SHOWN = ("withheld: the attribute model reads another class than the target
               "anonymized face, so releasing it would break the certificate")
 _UNREALISED = ("k-Same: no group of k persons whose average shows this face's target "
                "attributes (the attribute model reads another class off every candidate)")
+
+
+
+def _unrealised(name: str) -> str:
+    return (f"{name}: the generator reports that this face does not show its target "
+            "attributes")
 
 
 def _in_crop(points: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
@@ -422,12 +430,11 @@ def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, setti
     todo_names = set(todo)
 
     attributes = plan.info["attributes"]
-    geometry = getattr(gen, "geometry", None)
-    if geometry is None:
-        from privface.attributes.alignment import CELEBA as geometry
+    capabilities = gen.capabilities
+    geometry = capabilities.geometry
     # k-Same and other group generators need every face at once; the others go in batches of
     # photos, so that memory stays bounded.
-    grouped = bool(getattr(gen, "uses_persons", False))
+    grouped = capabilities.uses_persons
     batches = [writable] if grouped else [todo[i:i + 16] for i in range(0, len(todo), 16)]
     extras = []
     written: list[str] = []
@@ -442,8 +449,8 @@ def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, setti
         columns = [list(model.attributes).index(q) for q in controlled]
         # Only the attributes the generator sets are held to their targets: a baseline (blur,
         # pixelate) promises nothing about what a model reads off its output.
-        sets = np.isin(controlled, tuple(getattr(gen, "editable", ())))
-    if grouped and getattr(gen, "uses_landmarks", False):
+        sets = np.isin(controlled, capabilities.editable)
+    if grouped and capabilities.uses_landmarks:
         checker = model if model is not None else \
             analyzer.attribute_model if analyzer is not None else _default_model()
     writer = PhotoWriter(feather_px=feather * geometry.width, model=model, columns=columns,
@@ -464,25 +471,29 @@ def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, setti
                 # Groups form within classes of the controlled QIs only: a generalised QI is "*".
                 classes = target_attributes[controlled]
                 options = {"persons": rows["person"].to_numpy()}
-                if getattr(gen, "uses_landmarks", False):
+                if capabilities.uses_landmarks:
                     options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
                     options["accept"] = _shows_class(checker, controlled)
                 made = gen.generate(crops, source_attributes[controlled], classes, **options)
             else:
                 made = gen.generate(crops, source_attributes, target_attributes)
+            if not isinstance(made, GenerationResult):
+                raise TypeError(f"generator {gen.name!r} returned {type(made).__name__}, not a "
+                                "GenerationResult")
             extra = None
-            last = getattr(gen, "last_result", None)
-            if grouped and last is not None and hasattr(last, "to_frame"):
-                extra = last.to_frame().set_axis(rows.index)
+            if made.notes is not None:
+                extra = made.notes.set_axis(rows.index)
                 extras.append(extra)
-                if "realised" in extra:
-                    # A photo goes out only when every face shows its target: one that does
-                    # not would break the certificate for what is released.
-                    missed = extra.index[~extra["realised"].to_numpy(bool)]
-                    for name in rows.loc[missed, "file"].unique():
-                        if name in todo_names:
-                            todo_names.discard(name)
-                            skipped.append({"file": name, "reason": _UNREALISED})
+            if made.realised is not None:
+                # A photo goes out only when every face shows its target: one that does
+                # not would break the certificate for what is released.
+                missed = rows.index[~np.asarray(made.realised, bool)]
+                for name in rows.loc[missed, "file"].unique():
+                    if name in todo_names:
+                        todo_names.discard(name)
+                        skipped.append({"file": name, "reason": _UNREALISED
+                                        if gen.name == "ksame" else _unrealised(gen.name)})
+            made = made.faces
             slot = {position: i for i, position in enumerate(rows.index)}
             chunk: list[PhotoJob] = []
             for name, photo_rows in rows.groupby("file", sort=False):
