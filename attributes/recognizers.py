@@ -179,6 +179,23 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> 
     raise ValueError(f"unknown metric {metric!r}; expected 'cosine' or 'euclidean'")
 
 
+def matches(distances, threshold: float) -> np.ndarray:
+    """Whether each distance is a match (the same person): ``distance <= threshold``.
+
+    The one definition of a match in privface, the one :func:`calibrate_threshold` sets thresholds
+    for (a pair at exactly the threshold is accepted, and is counted in the false-accept rate the
+    threshold was calibrated at). The photo run's certificates and ``privface evaluate`` both
+    decide with it.
+
+    Examples
+    --------
+    >>> matches([0.5, 0.6165, 0.7], 0.6165).tolist()
+    [True, True, False]
+    """
+    # No cast: the comparison happens in the distances' own precision, as it always has.
+    return np.asarray(distances) <= threshold
+
+
 def calibrate_threshold(impostor_distances: np.ndarray, far: float) -> float:
     """The largest distance threshold whose false-accept rate on the impostor pairs is <= ``far``.
 

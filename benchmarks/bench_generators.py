@@ -115,7 +115,7 @@ def main() -> None:
         run = anonymize_photos(photos, out, generator=config["generator"],
                                generator_params=params, k=config.get("k"),
                                identities=identities if config.get("identities", True) else None,
-                               workers=args.workers).summary
+                               workers=args.workers).summary.to_dict()
         log(f"{name}: anonymized {run['photos']['written']:,} photos in "
             f"{time.perf_counter() - started:.0f} s ({run['photos_per_second']} photos/s)")
         started = time.perf_counter()

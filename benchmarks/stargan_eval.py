@@ -108,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for attribute in RELEASED_ATTRIBUTES:
             target = targets_for(source, attribute)
-            translated = gan.generate(squares, None, target)
+            translated = gan.generate(squares, None, target).faces
             columns.append(translated)
             paths = []
             for name, crop, face in zip(names, crops, translated):

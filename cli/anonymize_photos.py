@@ -162,22 +162,23 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
         raise
     summary = report.summary
     reached = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                        for key, value in summary["reached"].items() if value is not None)
+                        for key, value in summary.reached.items() if value is not None)
     stderr.print(
         f"privface anonymize: wrote {len(report.written):,} photo(s) to {report.out_dir} "
-        f"({summary['photos_per_second']} photos/s), certificates in "
+        f"({summary.photos_per_second} photos/s), certificates in "
         f"{report.out_dir / 'certificates'}, report {report.out_dir / 'run.json'}")
     if report.already_done:
         stderr.print(f"  {len(report.already_done):,} photo(s) were already done (resumed)")
-    stderr.print(f"  generator {summary['generator']['name']}; persons: "
-                 f"{summary['persons']['case']}" + (f"; reached {reached}" if reached else "")
-                 + ("; seeded (reproducible, not for release)" if summary["seeded"] else ""))
-    if "ksame" in summary:
-        ks = summary["ksame"]
-        stderr.print(f"  k-Same: {ks['groups']:,} groups, k >= {ks['k_min']} different persons "
-                     f"per group (mean {ks['k_mean']}), {ks['faces_in_merged_classes']:,} "
-                     "face(s) in merged attribute classes")
-    outputs = summary.get("outputs")
+    stderr.print(f"  generator {summary.generator}; persons: "
+                 f"{summary.persons['case']}" + (f"; reached {reached}" if reached else "")
+                 + ("; seeded (reproducible, not for release)" if summary.seeded else ""))
+    groups = summary.groups
+    if groups is not None:
+        label = "k-Same" if summary.generator == "ksame" else summary.generator
+        stderr.print(f"  {label}: {groups.groups:,} groups, k >= {groups.k_min} different "
+                     f"persons per group (mean {groups.k_mean}), "
+                     f"{groups.faces_in_merged_classes:,} face(s) in merged attribute classes")
+    outputs = summary.outputs
     if outputs and outputs.get("faces"):
         seen = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                          for key, value in outputs["reached"].items())
@@ -190,7 +191,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                          "meet the requirements: the generator does not realise its targets "
                          "well enough. Generalise more (fewer --qi) or use a generator that edits "
                          "these attributes; run.json has the numbers.")
-    perturbation = summary.get("perturbation")
+    perturbation = summary.perturbation
     if perturbation:
         changed = perturbation.get("faces_read_differently")
         stderr.print(f"  perturbation {perturbation['method']} (xi={perturbation['xi']:g}, "
@@ -204,7 +205,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                                 f"{key}={value}" for key, value in fooled["reached"].items())
             stderr.print(f"    what the fooled model reads off the released files: "
                          f"{fooled['realised']:.1%} show their target; {reached}")
-    leakage = summary.get("leakage")
+    leakage = summary.leakage
     if leakage and leakage.get("faces"):
         stderr.print(f"  identity leakage: SFace still matches {leakage['match_rate']:.1%} of the "
                      f"released faces to their source (FAR {leakage['far']:g}); "

@@ -1,7 +1,8 @@
 """Stage III of AnonymousNet: faces out.
 
-Face generators behind one protocol (:class:`~privface.generators.base.Generator`:
-``generate(faces, source_attributes, target_attributes) -> faces``), found by name in
+Face generators behind one protocol (:class:`~privface.generators.base.Generator`: declared
+``capabilities`` and ``generate(faces, source_attributes, target_attributes) ->
+GenerationResult``), found by name in
 :mod:`~privface.generators.registry`, where third-party packages plug in through the entry-point
 group ``privface.generators``.
 

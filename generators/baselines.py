@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from privface.base.errors import InputError
-from .base import check_faces
+from .base import Capabilities, GenerationResult, check_faces
 
 
 def face_ellipse(height: int, width: int) -> np.ndarray:
@@ -46,12 +46,13 @@ class BlurGenerator:
     Examples
     --------
     >>> faces = np.zeros((1, 32, 32, 3), np.uint8); faces[0, 16, 16] = 255
-    >>> out = BlurGenerator(sigma=2).generate(faces, None, None)
+    >>> out = BlurGenerator(sigma=2).generate(faces, None, None).faces
     >>> int(out[0, 16, 16, 0]) < 255, out.shape
     (True, (1, 32, 32, 3))
     """
 
     name = "blur"
+    capabilities = Capabilities()  # sets no attribute
 
     def __init__(self, sigma: float = 8.0) -> None:
         if not sigma > 0:
@@ -59,12 +60,13 @@ class BlurGenerator:
         self.sigma = float(sigma)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
-                 ) -> np.ndarray:
+                 ) -> GenerationResult:
         import cv2
 
         faces = check_faces(faces)
-        return np.stack([cv2.GaussianBlur(face, (0, 0), self.sigma,
-                                          borderType=cv2.BORDER_REFLECT_101) for face in faces])
+        return GenerationResult(np.stack([
+            cv2.GaussianBlur(face, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT_101)
+            for face in faces]))
 
 
 class PixelateGenerator:
@@ -78,12 +80,13 @@ class PixelateGenerator:
     Examples
     --------
     >>> faces = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(1, 16, 16, 3)
-    >>> out = PixelateGenerator(block=4).generate(faces, None, None)
+    >>> out = PixelateGenerator(block=4).generate(faces, None, None).faces
     >>> bool((out[0, :4, :4] == out[0, 0, 0]).all())
     True
     """
 
     name = "pixelate"
+    capabilities = Capabilities()
 
     def __init__(self, block: int = 12) -> None:
         if int(block) < 1:
@@ -91,7 +94,7 @@ class PixelateGenerator:
         self.block = int(block)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
-                 ) -> np.ndarray:
+                 ) -> GenerationResult:
         faces = check_faces(faces)
         n, height, width, _ = faces.shape
         b = self.block
@@ -101,7 +104,7 @@ class PixelateGenerator:
         blocks = padded.reshape(n, (height + pad_h) // b, b, (width + pad_w) // b, b, 3)
         means = np.rint(blocks.astype(np.float32).mean(axis=(2, 4))).astype(np.uint8)
         expanded = np.repeat(np.repeat(means, b, axis=1), b, axis=2)
-        return np.ascontiguousarray(expanded[:, :height, :width])
+        return GenerationResult(np.ascontiguousarray(expanded[:, :height, :width]))
 
 
 class MaskGenerator:
@@ -115,12 +118,15 @@ class MaskGenerator:
     Examples
     --------
     >>> faces = np.full((1, 218, 178, 3), 200, np.uint8)
-    >>> out = MaskGenerator(color=(0, 0, 0)).generate(faces, None, None)
-    >>> out[0, 120, 89].tolist(), out[0, 2, 2].tolist()
+    >>> result = MaskGenerator(color=(0, 0, 0)).generate(faces, None, None)
+    >>> result.faces[0, 120, 89].tolist(), result.faces[0, 2, 2].tolist()
     ([0, 0, 0], [200, 200, 200])
+    >>> bool(result.regions[0, 120, 89]), bool(result.regions[0, 2, 2])
+    (True, False)
     """
 
     name = "mask"
+    capabilities = Capabilities()
 
     def __init__(self, color: tuple[int, int, int] = (0, 0, 0)) -> None:
         if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
@@ -128,8 +134,9 @@ class MaskGenerator:
         self.color = tuple(int(c) for c in color)
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
-                 ) -> np.ndarray:
+                 ) -> GenerationResult:
         faces = check_faces(faces)
         out = faces.copy()
-        out[:, face_ellipse(*faces.shape[1:3])] = self.color
-        return out
+        region = face_ellipse(*faces.shape[1:3])
+        out[:, region] = self.color
+        return GenerationResult(out, regions=np.broadcast_to(region, faces.shape[:3]))

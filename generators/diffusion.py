@@ -31,7 +31,7 @@ import pandas as pd
 from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
-from .base import check_faces
+from .base import Capabilities, GenerationResult, check_faces
 from .baselines import face_ellipse
 from .prompts import (DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT_TEMPLATE, EXPRESSIBLE_ATTRIBUTES,
                       FACE_REGION_ATTRIBUTES, attributes_to_negative_prompt, attributes_to_prompt,
@@ -153,7 +153,7 @@ class DiffusersInpaintGenerator:
     >>> gen.geometry  # doctest: +SKIP
     FaceGeometry('square512', 512x512)
     >>> target = pd.DataFrame({"Male": [-1], "Smiling": [1]})  # doctest: +SKIP
-    >>> gen.generate(faces, None, target).shape  # doctest: +SKIP
+    >>> gen.generate(faces, None, target).faces.shape  # doctest: +SKIP
     (1, 512, 512, 3)
     """
 
@@ -237,6 +237,11 @@ class DiffusersInpaintGenerator:
         self.editable: tuple[str, ...] = FACE_REGION_ATTRIBUTES
         self.mask, self.alpha = face_masks(self.size, self.feather)
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """Its square crop; it sets the attributes a prompt can say about a face."""
+        return Capabilities(geometry=self.geometry, editable=self.editable)
+
     def __repr__(self) -> str:
         return (f"DiffusersInpaintGenerator({str(self.model_dir)!r}, size={self.size}, "
                 f"steps={self.steps}, seed={self.seed})")
@@ -247,7 +252,7 @@ class DiffusersInpaintGenerator:
         return [int(s) for s in self._rng.integers(0, 2 ** 63, size=n, dtype=np.uint64)]
 
     def generate(self, faces: np.ndarray, source_attributes: pd.DataFrame | None,
-                 target_attributes: pd.DataFrame | None) -> np.ndarray:
+                 target_attributes: pd.DataFrame | None) -> GenerationResult:
         """Repaint the face of each crop to look like its row of ``target_attributes``.
 
         Parameters
@@ -262,8 +267,9 @@ class DiffusersInpaintGenerator:
 
         Returns
         -------
-        ndarray
-            New faces, same shape and dtype; pixels outside :attr:`mask` are the input's.
+        GenerationResult
+            New faces, same shape and dtype; pixels outside :attr:`mask` (its ``regions``) are
+            the input's.
 
         Examples
         --------
@@ -284,8 +290,9 @@ class DiffusersInpaintGenerator:
         prompts = [attributes_to_prompt(row, self.prompt_template) for row in rows]
         negatives = [attributes_to_negative_prompt(row, self.negative_prompt) for row in rows]
         self.last_prompts, self.last_negative_prompts = prompts, negatives
+        regions = np.broadcast_to(self.mask, (n, size, size))
         if n == 0:
-            return faces.copy()
+            return GenerationResult(faces.copy(), regions=regions)
 
         seeds = self._seeds(n)
         images = faces.astype(np.float32) / 255.0  # a new array: the input stays untouched
@@ -308,7 +315,8 @@ class DiffusersInpaintGenerator:
         alpha = self.alpha[None, :, :, None]
         blended = np.rint(alpha * new + (1.0 - alpha) * faces).astype(np.uint8)
         # Bit-exact outside the mask, whatever floating point does with weight 0.
-        return np.where(self.mask[None, :, :, None], blended, faces)
+        return GenerationResult(np.where(self.mask[None, :, :, None], blended, faces),
+                                regions=regions)
 
 
 def _check_size(size: int) -> None:

@@ -34,7 +34,7 @@ from privface.attributes.alignment import CELEBA
 from privface.attributes.model import CELEBA_ATTRIBUTES
 from privface.base.errors import InputError
 
-from .base import check_faces
+from .base import Capabilities, GenerationResult, check_faces
 from .grouping import class_codes, group_class, merge_small_classes
 from .shape import warp_to_shapes
 
@@ -332,14 +332,12 @@ class KSameSelectGenerator:
     --------
     >>> faces = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (0, 10, 100, 110)])
     >>> targets = pd.DataFrame({"Smiling": [1, 1, -1, -1]})
-    >>> out = KSameSelectGenerator(k=2).generate(faces, None, targets)
-    >>> out[:, 0, 0, 0].tolist()
-    [5, 5, 105, 105]
+    >>> result = KSameSelectGenerator(k=2).generate(faces, None, targets)
+    >>> result.faces[:, 0, 0, 0].tolist(), result.notes["k"].tolist()
+    ([5, 5, 105, 105], [2, 2, 2, 2])
     """
 
     name = "ksame"
-    uses_persons = True  # the pipeline passes persons= so that groups hold k different people
-    uses_landmarks = True  # ... and landmarks= (crop pixels) and accept= (an attribute check)
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
                  warp: bool = True) -> None:
@@ -352,7 +350,6 @@ class KSameSelectGenerator:
         self.n_components = int(n_components)
         self.warp = bool(warp)
         self.geometry = CELEBA
-        self.last_result: KSameResult | None = None
 
     @property
     def editable(self) -> tuple[str, ...]:
@@ -360,9 +357,17 @@ class KSameSelectGenerator:
 
         return self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """CelebA's crop; the pipeline passes ``persons=`` so that groups hold k different
+        people, and ``landmarks=`` (crop pixels) and ``accept=`` (an attribute check)."""
+        return Capabilities(geometry=self.geometry, editable=self.editable, uses_persons=True,
+                            uses_landmarks=True)
+
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None, *,
-                 persons=None, features=None, landmarks=None, accept=None) -> np.ndarray:
-        """Group averages; the details of the last call are in ``last_result``.
+                 persons=None, features=None, landmarks=None, accept=None
+                 ) -> GenerationResult:
+        """Group averages; ``notes`` holds :meth:`KSameResult.to_frame` (group, k, ...).
 
         With ``source_attributes`` (what each face shows) groups form within those classes and
         each face receives an average of its target class (see :func:`k_same_select`).
@@ -372,11 +377,12 @@ class KSameSelectGenerator:
             classes = self._columns(target_attributes, "target")
             if source_attributes is not None:
                 sources = self._columns(source_attributes, "source")[list(classes.columns)]
-        self.last_result = k_same_select(
+        result = k_same_select(
             faces, classes, k=self.k, persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, accept=accept)
-        return self.last_result.faces
+        return GenerationResult(result.faces, realised=np.asarray(result.realised, bool),
+                                notes=result.to_frame())
 
     def _columns(self, attributes, what: str) -> pd.DataFrame:
         table = pd.DataFrame(attributes)

@@ -7,7 +7,10 @@ declaring an entry point in the group ``privface.generators``::
     mygan = "mypackage.gan:MyGanGenerator"
 
 The entry point names a class (or any callable) that takes keyword parameters and returns an
-object following :class:`~privface.generators.base.Generator`.
+object following :class:`~privface.generators.base.Generator` (a ``name``, declared
+``capabilities`` and a ``generate`` returning a ``GenerationResult``). Plug-ins written for the
+earlier interface (no ``capabilities``, ``generate`` returning an array) are adapted by
+:func:`~privface.generators.base.as_generator`, with a DeprecationWarning.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from importlib.metadata import entry_points
 
 from privface.base.errors import InputError
 
-from .base import Generator
+from .base import Generator, as_generator
 
 ENTRY_POINT_GROUP = "privface.generators"
 
@@ -102,10 +105,12 @@ def load_generator(name: str, **params) -> Generator:
         raise InputError(f"generator {name!r} cannot take these parameters "
                          f"({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}"
                          ) from exc
-    if not isinstance(generator, Generator):
+    if not callable(getattr(generator, "generate", None)) or \
+            not isinstance(getattr(generator, "name", None), str):
         raise TypeError(f"generator {name!r} does not follow the Generator protocol (a name "
                         "and a generate(faces, source_attributes, target_attributes) method)")
-    return generator
+    # A plug-in of privface 0.1 (no capabilities, a bare array from generate) is adapted here.
+    return as_generator(generator)
 
 
 def _check_params(name: str, factory: Callable, params: dict) -> None:

@@ -165,7 +165,7 @@ def test_generate_repaints_the_face_and_keeps_everything_else(model_dir):
     assert gen.pipeline.safety_checker is None and gen.seed == 0
     faces = _faces()
     before = faces.copy()
-    out = gen.generate(faces, None, _targets())
+    out = gen.generate(faces, None, _targets()).faces
     assert out.shape == faces.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(faces, before)  # the input is not modified
     # Outside the dilated + feathered mask: the input's pixels, bit for bit.
@@ -178,23 +178,22 @@ def test_generate_repaints_the_face_and_keeps_everything_else(model_dir):
 
 def test_same_seed_same_faces_different_seed_or_no_seed_different(model_dir):
     faces, targets = _faces(2), _targets(2)
-    first = DiffusersInpaintGenerator(model_dir, steps=2, seed=7).generate(faces, None, targets)
-    again = DiffusersInpaintGenerator(model_dir, steps=2, seed=7).generate(faces, None, targets)
-    other = DiffusersInpaintGenerator(model_dir, steps=2, seed=8).generate(faces, None, targets)
+    first, again, other = (DiffusersInpaintGenerator(model_dir, steps=2, seed=seed)
+                           .generate(faces, None, targets).faces for seed in (7, 7, 8))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     # By default the noise comes from the OS: two calls never repeat.
     entropic = DiffusersInpaintGenerator(model_dir, steps=2)
     assert entropic.seed is None
-    assert not np.array_equal(entropic.generate(faces, None, targets),
-                              entropic.generate(faces, None, targets))
+    assert not np.array_equal(entropic.generate(faces, None, targets).faces,
+                              entropic.generate(faces, None, targets).faces)
 
 
 def test_each_face_gets_its_own_prompt_and_batching_does_not_change_the_noise(model_dir):
     faces, targets = _faces(3), _targets(3)
     whole = DiffusersInpaintGenerator(model_dir, steps=2, seed=5)
     spy = whole.pipeline = _Spy(whole.pipeline)
-    out_whole = whole.generate(faces, None, targets)
+    out_whole = whole.generate(faces, None, targets).faces
     assert len(spy.calls) == 1  # one batched call
     call = spy.calls[0]
     expected = [attributes_to_prompt(row) for _, row in targets.iterrows()]
@@ -206,7 +205,7 @@ def test_each_face_gets_its_own_prompt_and_batching_does_not_change_the_noise(mo
 
     chunked = DiffusersInpaintGenerator(model_dir, steps=2, seed=5, batch_size=2)
     spy = chunked.pipeline = _Spy(chunked.pipeline)
-    out_chunked = chunked.generate(faces, None, targets)
+    out_chunked = chunked.generate(faces, None, targets).faces
     assert [len(c["prompt"]) for c in spy.calls] == [2, 1]
     # Same seeds per face; batched arithmetic may round differently by a level at most.
     assert np.abs(out_whole.astype(int) - out_chunked.astype(int)).max() <= 1
@@ -215,9 +214,9 @@ def test_each_face_gets_its_own_prompt_and_batching_does_not_change_the_noise(mo
 def test_size_can_be_overridden_and_no_targets_means_a_person(model_dir):
     gen = DiffusersInpaintGenerator(model_dir, size=48, steps=1, seed=1)
     assert gen.geometry == square(48) and gen.feather == 48 / 32
-    out = gen.generate(_faces(1, 48), None, None)
+    out = gen.generate(_faces(1, 48), None, None).faces
     assert out.shape == (1, 48, 48, 3) and gen.last_prompts == [attributes_to_prompt(None)]
-    assert gen.generate(_faces(0, 48), None, pd.DataFrame()).shape == (0, 48, 48, 3)
+    assert gen.generate(_faces(0, 48), None, pd.DataFrame()).faces.shape == (0, 48, 48, 3)
 
 
 def test_bad_folders_are_refused_with_their_name(tmp_path, model_dir):

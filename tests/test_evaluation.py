@@ -685,3 +685,38 @@ def assert_same(a, b, where: str = "report") -> None:
         assert a == pytest.approx(b, abs=1e-9, rel=0), where
     else:
         assert a == b, where
+
+
+class _OneDimensional(FaceRecognizer):
+    """A recognizer whose embedding of a photo is its mean pixel value (euclidean metric)."""
+
+    name = "one-dimensional"
+    metric = "euclidean"
+
+    def chip(self, image, face, landmarks68):
+        return image
+
+    def embed_chips(self, chips):
+        return np.array([[float(np.mean(chip))] for chip in chips])
+
+
+def test_a_distance_exactly_at_the_threshold_is_a_match_in_both_leakage_paths():
+    from privface.attributes.recognizers import calibrate_threshold, matches
+    from privface.evaluation.leakage import LeakageCheck
+
+    # Impostor distances 1, 2, 3: at FAR 1/2 one pair may be accepted, so the threshold is 1.0
+    # and a pair at exactly 1.0 is accepted (the calibration counts it as a false accept).
+    gallery = np.array([[0.0], [1.0], [3.0]])
+    threshold = calibrate_threshold(impostor_distances(gallery, "euclidean"), 0.5)
+    assert threshold == 1.0 and matches([1.0], threshold).tolist() == [True]
+    leak = identity_leakage(gallery, np.array([[1.0]]), np.array([True, False, False]),
+                            metric="euclidean", fars=[0.5])
+    assert leak.thresholds[0.5] == 1.0 and leak.distances[0] == 1.0
+    assert leak.match_rates[0.5] == pytest.approx(1 / 3)  # the probe at the threshold matches
+    # The photo run's per-photo check, with the same distance and threshold.
+    check = LeakageCheck.__new__(LeakageCheck)
+    check.recognizer, check.threshold = _OneDimensional(), threshold
+    original, output = np.zeros((4, 4, 3), np.uint8), np.ones((4, 4, 3), np.uint8)
+    record = check.measure(original, output, [(0, 0, 4, 4)], np.zeros((1, 68, 2)),
+                           points5=np.zeros((1, 5, 2)))
+    assert record[0]["distance"] == 1.0 and record[0]["matches_source"] is True

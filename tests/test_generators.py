@@ -9,9 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from privface.generators.base import Generator
+from privface.attributes.alignment import square
+from privface.generators.base import Capabilities, GenerationResult, Generator, as_generator
 from privface.generators.baselines import (BlurGenerator, MaskGenerator, PixelateGenerator,
                                            face_ellipse)
+from privface.generators.ksame import KSameSelectGenerator
 from privface.generators.registry import ENTRY_POINT_GROUP, available, load_generator
 
 
@@ -29,7 +31,7 @@ def test_built_in_generators_follow_the_protocol_and_keep_shape(name):
     generator = load_generator(name)
     assert isinstance(generator, Generator) and generator.name == name
     faces = _faces()
-    out = generator.generate(faces, np.ones((3, 40)), -np.ones((3, 40)))
+    out = generator.generate(faces, np.ones((3, 40)), -np.ones((3, 40))).faces
     assert out.shape == faces.shape and out.dtype == np.uint8
     assert not np.array_equal(out, faces)
     np.testing.assert_array_equal(faces, _faces())  # the input is not modified
@@ -37,7 +39,7 @@ def test_built_in_generators_follow_the_protocol_and_keep_shape(name):
 
 def test_blur_strength_is_monotonic():
     faces = _faces(1)
-    energies = [_high_frequency_energy(BlurGenerator(sigma=s).generate(faces))
+    energies = [_high_frequency_energy(BlurGenerator(sigma=s).generate(faces).faces)
                 for s in (1, 2, 4, 8)]
     assert energies == sorted(energies, reverse=True)
     assert energies[-1] < 0.05 * _high_frequency_energy(faces)
@@ -45,7 +47,7 @@ def test_blur_strength_is_monotonic():
 
 def test_pixelate_gives_constant_blocks_holding_the_block_mean():
     faces = _faces(2, 40, 30)
-    out = PixelateGenerator(block=10).generate(faces)
+    out = PixelateGenerator(block=10).generate(faces).faces
     for r in range(0, 40, 10):
         for c in range(0, 30, 10):
             block = out[:, r:r + 10, c:c + 10]
@@ -53,12 +55,12 @@ def test_pixelate_gives_constant_blocks_holding_the_block_mean():
             expected = np.rint(faces[:, r:r + 10, c:c + 10].astype(float).mean(axis=(1, 2)))
             np.testing.assert_array_equal(block[:, 0, 0], expected)
     # A block of 1 pixel changes nothing.
-    np.testing.assert_array_equal(PixelateGenerator(block=1).generate(faces), faces)
+    np.testing.assert_array_equal(PixelateGenerator(block=1).generate(faces).faces, faces)
 
 
 def test_mask_covers_the_face_and_nothing_else():
     faces = _faces(2)
-    out = MaskGenerator(color=(10, 20, 30)).generate(faces)
+    out = MaskGenerator(color=(10, 20, 30)).generate(faces).faces
     mask = face_ellipse(218, 178)
     assert (out[:, mask] == (10, 20, 30)).all()
     np.testing.assert_array_equal(out[:, ~mask], faces[:, ~mask])
@@ -114,7 +116,61 @@ def test_plug_in_is_discovered_through_its_entry_point(tmp_path, monkeypatch):
     generator = load_generator("negative", strength=0.5)
     assert generator.strength == 0.5
     faces = _faces(1, 8, 8)
-    np.testing.assert_array_equal(generator.generate(faces, None, None), 255 - faces)
+    np.testing.assert_array_equal(generator.generate(faces, None, None).faces, 255 - faces)
     with pytest.raises(TypeError, match="does not follow the Generator protocol"):
         load_generator("broken")
     sys.modules.pop("fancyfaces", None)
+
+
+class _Declared:
+    """A plug-in of the current interface: declared capabilities, a typed result."""
+
+    name = "declared"
+    capabilities = Capabilities(geometry=square(16), editable=("Male",))
+
+    def generate(self, faces, source_attributes, target_attributes):
+        return GenerationResult(255 - faces, realised=np.arange(len(faces)) % 2 == 0)
+
+
+class _Bare:
+    """A plug-in of privface 0.1: optional plain attributes, a bare array."""
+
+    name = "bare"
+    editable = ["Smiling"]
+    geometry = square(16)
+
+    def generate(self, faces, source_attributes, target_attributes):
+        return 255 - faces
+
+
+def test_a_declared_generator_is_used_as_it_is():
+    declared = _Declared()
+    assert as_generator(declared) is declared
+    result = declared.generate(_faces(2, 16, 16), None, None)
+    assert result.realised.tolist() == [True, False] and result.notes is None
+
+
+def test_a_bare_array_plug_in_is_adapted_in_one_place_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="declares no `capabilities`"):
+        adapted = as_generator(_Bare())
+    assert adapted.name == "bare" and adapted.editable == ["Smiling"]  # its own attributes
+    assert adapted.capabilities == Capabilities(geometry=square(16), editable=("Smiling",))
+    faces = _faces(2, 16, 16)
+    result = adapted.generate(faces, None, None)
+    assert isinstance(result, GenerationResult) and result.realised is None
+    np.testing.assert_array_equal(result.faces, 255 - faces)
+    with pytest.raises(TypeError, match="does not follow the Generator protocol"):
+        as_generator(object())
+
+
+def test_every_built_in_generator_declares_its_capabilities():
+    assert BlurGenerator().capabilities == Capabilities()
+    assert PixelateGenerator().capabilities.editable == ()
+    assert KSameSelectGenerator(k=2, attributes=["Male"]).capabilities == Capabilities(
+        editable=("Male",), uses_persons=True, uses_landmarks=True)
+    faces = _faces(1, 218, 178)
+    result = MaskGenerator().generate(faces, None, None)
+    # The mask replaces the face ellipse only: outside it the output is the input.
+    outside = ~result.regions[0]
+    np.testing.assert_array_equal(result.faces[0][outside], faces[0][outside])
+    assert BlurGenerator().generate(faces).regions is None

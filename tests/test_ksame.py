@@ -110,10 +110,12 @@ def test_generator_follows_the_protocol_and_reports_the_last_run():
     faces = np.random.default_rng(1).integers(0, 256, (9, 16, 12, 3), dtype=np.uint8)
     before = faces.copy()
     targets = pd.DataFrame({"Smiling": [1] * 9})
-    out = generator.generate(faces, None, targets, persons=np.arange(9) % 3)
+    result = generator.generate(faces, None, targets, persons=np.arange(9) % 3)
+    out = result.faces
     np.testing.assert_array_equal(faces, before)
     assert out.shape == faces.shape and out.dtype == np.uint8
-    assert generator.last_result.k.min() >= 3
+    assert result.notes["k"].min() >= 3 and result.realised.all()
+    assert generator.capabilities.uses_persons and generator.capabilities.uses_landmarks
     with pytest.raises(ValueError, match="different persons"):
         generator.generate(faces, None, targets, persons=np.zeros(9))
     with pytest.raises(ValueError, match="positive integer"):

@@ -138,7 +138,7 @@ def test_a_finished_run_resumes_without_redoing_anything(photos, ksame_run, iden
     assert again.written == [] and sorted(again.already_done) == sorted(first.written)
     summary = json.loads((out / "run.json").read_text())
     assert summary["resumed"] is True
-    assert summary["outputs"] == first.summary["outputs"]  # read back from the certificates
+    assert summary["outputs"] == first.summary.outputs  # read back from the certificates
 
 
 @pytest.mark.realdata
@@ -180,8 +180,8 @@ def test_photos_finished_in_worker_processes_are_the_same(photos, ksame_run, ide
                                       np.asarray(Image.open(out / name)))
         assert (tmp_path / "out" / "certificates" / f"{name}.json").read_text() == \
             (out / "certificates" / f"{name}.json").read_text()
-    for key in ("outputs", "leakage", "ksame", "reached"):
-        assert again.summary[key] == first.summary[key]
+    for key in ("outputs", "leakage", "groups", "reached"):
+        assert getattr(again.summary, key) == getattr(first.summary, key)
 
 
 @pytest.mark.realdata
@@ -217,14 +217,13 @@ def test_a_perturbation_is_added_after_the_check_and_recorded(photos, ksame_run,
         after = np.asarray(Image.open(tmp_path / "out" / name), np.float32)
         before = np.asarray(Image.open(out / name), np.float32)
         assert 3.5 < (after - before)[100:140, 70:110].mean() < 6.5
-    summary = report.summary["perturbation"]
+    summary = report.summary.perturbation
     assert summary["sha256"] == record["sha256"] and summary["max_change_levels"] == 5
     assert summary["photos"] == len(report.written)
     assert summary["faces_read_differently"] == pytest.approx(np.mean(changed), abs=1e-4)
     # The certificates' claim is checked on the faces as generated: the same verdict as
     # without the perturbation. What the perturbation makes the model read is reported apart.
-    assert report.summary["outputs"] == {**first.summary["outputs"],
-                                         "read": "before the perturbation"}
+    assert report.summary.outputs == {**first.summary.outputs, "read": "before the perturbation"}
     released = summary["outputs_released"]
     hits = [json.loads((tmp_path / "out" / "certificates" / f"{n}.json").read_text())["faces"][0]
             for n in report.written]
@@ -239,7 +238,7 @@ def test_leakage_reuses_the_analysis_embeddings_of_the_originals(photos):
     from privface.attributes.analysis import FaceAnalyzer
     from privface.attributes.images import load_image
     from privface.attributes.recognizers import SFaceRecognizer
-    from privface.pipeline.leakage import LeakageCheck
+    from privface.evaluation.leakage import LeakageCheck
 
     paths = sorted(photos.iterdir())[:4]
     analysis = analyze_photos(paths, analyzer=FaceAnalyzer(recognizer=SFaceRecognizer()))
@@ -266,7 +265,7 @@ def test_t_closeness_generalises_attributes_and_the_released_targets_meet_it(pho
     ids = identities.loc[[p.name for p in photos.iterdir()]]
     report = anonymize_photos(photos, tmp_path / "out", t=0.2, k=2, identities=ids, seed=7,
                               epsilon=2.0)
-    summary = report.summary
+    summary = report.summary.to_dict()
     controlled = summary["ppas"]["controlled"]
     assert summary["seeded"] is True and report.written
     assert set(controlled) | set(summary["ppas"]["generalised"]) == set(summary["qi"])
@@ -360,6 +359,10 @@ def test_photos_without_faces_are_listed_not_written(tmp_path):
     assert reasons["blank.png"] == "no face found" and "broken.jpg" in reasons
     assert not (tmp_path / "out" / "blank.png").exists()
     assert json.loads((tmp_path / "out" / "run.json").read_text())["photos"]["skipped"] == 2
+    # The report is the typed record run.json was written from, in its one JSON form.
+    summary = report.summary
+    assert summary.photos.skipped == 2 and summary.groups is None and summary.outputs is None
+    assert (tmp_path / "out" / "run.json").read_text() == summary.to_json()
 
 
 @pytest.mark.realdata
@@ -379,7 +382,7 @@ def test_stargan_runs_in_the_pipeline_on_its_square_geometry(photos, identities,
                                   "checkpoint": str(checkpoint), "image_size": 32,
                                   "conv_dim": 4, "repeat_num": 1})
     assert len(report.written) == PERSONS * PHOTOS
-    summary = report.summary
+    summary = report.summary.to_dict()
     assert summary["ppas"]["editable"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male",
                                            "Young"]
     assert summary["ppas"]["dp"] is True and summary["seeded"] is False
@@ -387,3 +390,69 @@ def test_stargan_runs_in_the_pipeline_on_its_square_geometry(photos, identities,
     before = np.asarray(Image.open(photos / name), np.float32)
     after = np.asarray(Image.open(tmp_path / "out" / name), np.float32)
     assert after.shape == before.shape and np.abs(after - before).mean() > 1
+
+
+class _DeclaredPlugIn:
+    """A plug-in of the current interface: it says which faces it could not realise."""
+
+    name = "declared"
+
+    def __init__(self) -> None:
+        from privface.attributes.alignment import square
+        from privface.generators.base import Capabilities
+
+        self.capabilities = Capabilities(geometry=square(64), editable=("Male",))
+        self.shapes: list[tuple] = []
+
+    def generate(self, faces, source_attributes, target_attributes):
+        from privface.generators.base import GenerationResult
+
+        self.shapes.append(faces.shape[1:])
+        return GenerationResult(255 - faces, realised=source_attributes["Male"].to_numpy() == 1)
+
+
+class _BarePlugIn:
+    """A plug-in of privface 0.1: plain attributes, a bare array (deprecated, still served)."""
+
+    name = "bare"
+    editable = ("Young",)
+
+    def __init__(self) -> None:
+        from privface.attributes.alignment import square
+
+        self.geometry = square(48)
+        self.shapes: list[tuple] = []
+
+    def generate(self, faces, source_attributes, target_attributes):
+        self.shapes.append(faces.shape[1:])
+        return 255 - faces
+
+
+@pytest.mark.realdata
+def test_a_declared_plug_in_gets_its_geometry_and_its_unrealised_faces_are_withheld(
+        photos, identities, tmp_path):
+    plug_in = _DeclaredPlugIn()
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    report = anonymize_photos(photos, tmp_path / "out", generator=plug_in, k=2, identities=ids,
+                              seed=3, verify=False)
+    assert set(plug_in.shapes) == {(64, 64, 3)}
+    assert report.summary.ppas["editable"] == ["Male"]
+    unrealised = report.skipped[report.skipped["reason"].str.startswith("declared: the "
+                                                                        "generator reports")]
+    faces = pd.DataFrame([json.loads(p.read_text())["faces"][0] for p in
+                          sorted((tmp_path / "out" / "certificates").iterdir())])
+    # Only faces the model reads as male came out "realised": the others' photos are held back.
+    assert len(unrealised) and len(report.written) and len(faces) == len(report.written)
+
+
+@pytest.mark.realdata
+def test_a_bare_array_plug_in_still_runs_through_the_one_adapter(photos, identities, tmp_path):
+    plug_in = _BarePlugIn()
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    with pytest.warns(DeprecationWarning, match="declares no `capabilities`"):
+        report = anonymize_photos(photos, tmp_path / "out", generator=plug_in, k=2,
+                                  identities=ids, seed=3, verify=False)
+    assert set(plug_in.shapes) == {(48, 48, 3)}  # its geometry attribute was honoured
+    assert report.summary.ppas["editable"] == ["Young"]
+    assert len(report.written) == PERSONS * PHOTOS
+    assert report.summary.generator == "bare"

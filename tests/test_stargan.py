@@ -237,15 +237,15 @@ def test_wrapper_follows_the_protocol_and_translates(tmp_path):
     assert gan.editable == RELEASED_ATTRIBUTES
     faces = _faces(3)
     target = _targets([[1, -1, -1, 1, 1], [-1, 1, -1, -1, 1], [-1, -1, 1, 1, -1]])
-    out = gan.generate(faces, None, target)
+    out = gan.generate(faces, None, target).faces
     assert out.shape == faces.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(faces, _faces(3))  # the input is not modified
     assert not np.array_equal(out, faces)
     # Other targets, other faces; the same targets, the same faces, whatever the batch size.
-    flipped = gan.generate(faces, None, -target)
+    flipped = gan.generate(faces, None, -target).faces
     assert np.abs(flipped.astype(int) - out.astype(int)).mean() > 1
     one_by_one = StarGANGenerator(path, 32, conv_dim=8, repeat_num=2, batch_size=1)
-    np.testing.assert_array_equal(one_by_one.generate(faces, None, target), out)
+    np.testing.assert_array_equal(one_by_one.generate(faces, None, target).faces, out)
 
 
 def test_wrapper_matches_the_release_preprocessing(tmp_path):
@@ -259,7 +259,7 @@ def test_wrapper_matches_the_release_preprocessing(tmp_path):
     with torch.no_grad():
         expected = ((model(x, c) + 1) / 2).clamp(0, 1).mul(255).add(0.5).clamp(0, 255)
     expected = expected.to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_array_equal(gan.generate(faces, None, target), expected)
+    np.testing.assert_array_equal(gan.generate(faces, None, target).faces, expected)
 
 
 def test_wrapper_refuses_bad_input(tmp_path):
@@ -351,7 +351,7 @@ def test_training_writes_official_checkpoints_the_wrapper_loads(tmp_path):
     assert names == ["2-D.ckpt", "2-G.ckpt", "2-opt.ckpt", "4-D.ckpt", "4-G.ckpt", "4-opt.ckpt",
                      "5-D.ckpt", "5-G.ckpt", "5-opt.ckpt", "stargan.json"]  # no temp files
     gan = StarGANGenerator(tmp_path / "ckpt" / "5-G.ckpt", 32, conv_dim=8, repeat_num=2)
-    out = gan.generate(_faces(2), None, _targets([[1, -1, -1, 1, 1]] * 2))
+    out = gan.generate(_faces(2), None, _targets([[1, -1, -1, 1, 1]] * 2)).faces
     assert out.shape == (2, 32, 32, 3)
     d = load_stargan_discriminator(tmp_path / "ckpt" / "5-D.ckpt", 32, conv_dim=8, repeat_num=3)
     assert d.conv2.kernel_size == (4, 4)
@@ -412,7 +412,8 @@ def test_cli_trains_and_exits_2_on_bad_input(tmp_path):
     assert {"2-G.ckpt", "2-D.ckpt", "2-opt.ckpt"} <= {p.name for p in out.iterdir()}
     assert "iteration 2/2" in result.stderr and "D/loss_gp" in result.stderr
     gan = StarGANGenerator(out / "2-G.ckpt", 32, conv_dim=4, repeat_num=1)
-    assert gan.generate(_faces(1), None, _targets([[1, -1, -1, 1, 1]])).shape == (1, 32, 32, 3)
+    made = gan.generate(_faces(1), None, _targets([[1, -1, -1, 1, 1]]))
+    assert made.faces.shape == (1, 32, 32, 3)
 
     result = runner.invoke(app, [*args[:5], str(tmp_path / "nowhere.txt"), *args[6:]])
     assert result.exit_code == 2 and "nowhere.txt" in result.stderr
@@ -434,7 +435,7 @@ def test_training_on_real_celeba_crops(celeba_dir, tmp_path):
     from privface.attributes.images import load_image
 
     faces = np.stack([celeba_square(load_image(p), 32) for p in sorted(folder.iterdir())[:2]])
-    assert gan.generate(faces, None, _targets([[-1, 1, -1, 1, 1]] * 2)).shape == faces.shape
+    assert gan.generate(faces, None, _targets([[-1, 1, -1, 1, 1]] * 2)).faces.shape == faces.shape
 
 
 # --- training on the accelerator machine (issue 19) and the shipped weights --------------------
@@ -526,7 +527,7 @@ def test_stargan_uses_the_shipped_weights_when_no_checkpoint_is_given(tmp_path, 
     with torch.no_grad():
         expected = model(x, torch.tensor([[1.0, 0, 0, 1, 1], [0, 1, 0, 0, 0]]))
     expected = ((expected + 1) * 127.5).permute(0, 2, 3, 1).numpy()
-    assert np.abs(gan.generate(faces, None, target) - expected).max() < 3  # fp16 weights
+    assert np.abs(gan.generate(faces, None, target).faces - expected).max() < 3  # fp16 weights
     # An explicit checkpoint still wins over the shipped weights.
     path = _tiny_checkpoint(tmp_path / "G.ckpt")
     assert StarGANGenerator(path, 32, conv_dim=8, repeat_num=2).checkpoint == path

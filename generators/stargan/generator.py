@@ -12,7 +12,7 @@ import torch
 from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
 
-from ..base import check_faces
+from ..base import Capabilities, GenerationResult, check_faces
 from .checkpoints import load_stargan_generator, shipped_generator_path
 from .data import from_model_output, label_vectors, to_model_input
 from .networks import RELEASED_ATTRIBUTES
@@ -55,7 +55,7 @@ class StarGANGenerator:
     >>> gan.geometry, gan.editable[:2]
     (FaceGeometry('square32', 32x32), ('Black_Hair', 'Blond_Hair'))
     >>> target = pd.DataFrame([[1, -1, -1, 1, 1]], columns=list(gan.editable))
-    >>> gan.generate(np.zeros((1, 32, 32, 3), np.uint8), None, target).shape
+    >>> gan.generate(np.zeros((1, 32, 32, 3), np.uint8), None, target).faces.shape
     (1, 32, 32, 3)
     """
 
@@ -88,8 +88,13 @@ class StarGANGenerator:
                                             conv_dim=conv_dim, repeat_num=repeat_num)
         self.model.to(device).eval()
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """Its square crop; it sets :attr:`attributes`."""
+        return Capabilities(geometry=self.geometry, editable=self.editable)
+
     def generate(self, faces: np.ndarray, source_attributes: pd.DataFrame | None,
-                 target_attributes: pd.DataFrame) -> np.ndarray:
+                 target_attributes: pd.DataFrame) -> GenerationResult:
         """Translate ``faces`` to ``target_attributes`` (``source_attributes`` is not needed).
 
         Parameters
@@ -103,7 +108,7 @@ class StarGANGenerator:
 
         Returns
         -------
-        ndarray
+        GenerationResult
             New faces, same shape and dtype.
 
         Examples
@@ -139,4 +144,4 @@ class StarGANGenerator:
                 x = to_model_input(faces[chunk]).to(self.device)
                 c = torch.from_numpy(labels[chunk]).to(self.device)
                 out[chunk] = from_model_output(self.model(x, c))
-        return out
+        return GenerationResult(out)

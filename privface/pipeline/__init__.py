@@ -5,7 +5,9 @@ from :mod:`privface.attributes`, PPAS from :mod:`privface.privmetrics.ppas`, a g
 :mod:`privface.generators`, and paste-back. ``privface anonymize PHOTOS_DIR`` is this call.
 """
 
-from .run import PhotoRunReport, anonymize_photos
+from .records import PhotoCertificate, RunSummary
+from .run import PhotoRun, PhotoRunReport, anonymize_photos
 from .targets import DEFAULT_QIS
 
-__all__ = ["DEFAULT_QIS", "PhotoRunReport", "anonymize_photos"]
+__all__ = ["DEFAULT_QIS", "PhotoCertificate", "PhotoRun", "PhotoRunReport", "RunSummary",
+           "anonymize_photos"]

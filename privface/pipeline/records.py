@@ -1,6 +1,7 @@
 """What a photo run records: a certificate per photo and the run's report.
 
-:func:`~.run.anonymize_photos` decides; this module writes it down. A certificate
+:class:`~.run.PhotoRun` decides; this module's records write it down (their ``to_dict`` and
+``to_json``, the one place the JSON is made). A certificate
 (``OUT/certificates/NAME.json``, :data:`CERTIFICATE_SCHEMA`) says, for every face of one photo,
 which target PPAS chose and what it reached in the reference, what the generator did, what a
 model reads off the released face, how close SFace still finds it to its source and, with stage
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,94 +75,241 @@ def perturbation_summary(record: dict, released: pd.DataFrame, levels: Mapping[s
             if read else None}
 
 
-def photo_certificate(name: str, rows: pd.DataFrame, plan: Plan, generator,
-                      generator_params: dict, qis: Sequence[str], extra: pd.DataFrame | None,
-                      seed: int | None, observed: dict[int, dict], leaked: dict[int, dict],
-                      before: dict[int, dict], perturbation: dict | None,
-                      sha256: str | None = None) -> dict:
-    """The certificate of one written photo (``rows``: its faces in the plan; ``sha256``: of
-    the photo's file, so that anyone can check that the certificate describes it)."""
-    faces = []
-    for position, row in rows.iterrows():  # the faces of one photo: a handful
-        ppas = plan.info["certificates"][position] if plan.info["certificates"] else None
-        ppas = ppas if ppas is not None and ppas.get("reached") is not None else None
-        face = {"face": int(row["face"]),
-                "box": [int(row["x"]), int(row["y"]), int(row["width"]), int(row["height"])],
-                "target": {q: json_value(row[f"target:{q}"]) for q in qis}}
-        if ppas is not None:
-            face.update({key: ppas.get(key) for key in ("requirements", "reached", "epsilon",
-                                                        "dp", "guarantee", "changed",
-                                                        "generalised")})
-            face["target"] = {q: value for q, value in face["target"].items()
-                              if q not in (ppas.get("generalised") or ())}
-        if position in observed:
-            face["output_attributes"] = observed[position]
-        if position in before:
-            face["output_attributes_before_perturbation"] = before[position]
-        if position in leaked:
-            face["leakage"] = leaked[position]
-        if extra is not None and position in extra.index:
-            face[generator.name] = {key: json_value(value)
-                                    for key, value in extra.loc[position].items()}
-        faces.append(face)
-    certificate = {"schema": CERTIFICATE_SCHEMA, "file": name,
-                   **({} if sha256 is None else {"sha256": sha256}),
-                   "generator": {"name": generator.name, "params": generator_params}}
-    if perturbation is not None:
-        certificate["perturbation"] = perturbation
-    return {**certificate,
-            "persons": plan.info["persons"]["case"], "seeded": seed is not None,
-            "faces": faces,
-            "note": "for the data holder: 'changed' and 'target' tell which attributes of the "
-                    "original were changed; do not publish certificates with the photos"}
+def _json_text(record: dict) -> str:
+    """The one JSON form of the records a photo run writes (certificates and run.json)."""
+    return json.dumps(record, indent=1) + "\n"
 
 
-def run_summary(plan: Plan, gen, generator_params: dict, settings: dict, written: list[str],
-                done: list[str], skipped: pd.DataFrame, extras: list[pd.DataFrame],
-                resumed: bool, seconds: float, n_photos: int) -> dict:
-    """``run.json`` before the verification's additions (``outputs``, ``leakage``)."""
-    faces = plan.faces
-    released = faces[faces["file"].isin(set(written) | set(done))]
-    reached: dict = {}
+#: The keys of PPAS's claim about a face's target that its certificate repeats.
+PPAS_KEYS = ("requirements", "reached", "epsilon", "dp", "guarantee", "changed", "generalised")
+
+
+@dataclass
+class FaceCertificate:
+    """One face of a photo's certificate (docs/photo-pipeline.md lists the keys).
+
+    Attributes
+    ----------
+    face : int
+        Face index in its photo (0 is the largest).
+    box : list of int
+        ``[x, y, width, height]``.
+    target : dict
+        The controlled quasi-identifiers and the values PPAS chose.
+    ppas : dict, optional
+        PPAS's claim (:data:`PPAS_KEYS`); None when PPAS made none for this face.
+    output_attributes, output_attributes_before_perturbation, leakage : dict, optional
+        What the run measured on the written face.
+    notes : dict, optional
+        The generator's notes on the face (k-Same's group), written under its name.
+    """
+
+    face: int
+    box: list[int]
+    target: dict
+    ppas: dict | None = None
+    output_attributes: dict | None = None
+    output_attributes_before_perturbation: dict | None = None
+    leakage: dict | None = None
+    notes: dict | None = None
+
+    @classmethod
+    def planned(cls, row: pd.Series, claim: dict | None, qis: Sequence[str]
+                ) -> FaceCertificate:
+        """What the plan says of a face: its box, target and PPAS's claim (``claim``: the
+        face's PPAS certificate, or None)."""
+        claim = claim if claim is not None and claim.get("reached") is not None else None
+        target = {q: json_value(row[f"target:{q}"]) for q in qis}
+        ppas = None
+        if claim is not None:
+            ppas = {key: claim.get(key) for key in PPAS_KEYS}
+            target = {q: value for q, value in target.items()
+                      if q not in (claim.get("generalised") or ())}
+        return cls(int(row["face"]),
+                   [int(row["x"]), int(row["y"]), int(row["width"]), int(row["height"])],
+                   target, ppas)
+
+    def to_dict(self, generator: str) -> dict:
+        """The JSON object of the face (``generator``: the key of its notes)."""
+        record = {"face": self.face, "box": self.box, "target": self.target}
+        record.update(self.ppas or {})
+        for key in ("output_attributes", "output_attributes_before_perturbation", "leakage"):
+            if getattr(self, key) is not None:
+                record[key] = getattr(self, key)
+        if self.notes is not None:
+            record[generator] = self.notes
+        return record
+
+
+@dataclass
+class PhotoCertificate:
+    """The certificate of one written photo, ``OUT/certificates/NAME.json``.
+
+    Attributes
+    ----------
+    file : str
+    sha256 : str or None
+        Of the photo's file, so that anyone can check that the certificate describes it.
+    generator : str
+    generator_params : dict
+    persons : str
+        How the persons were found (``identities`` or ``recognizer``).
+    seeded : bool
+    faces : list of FaceCertificate
+    perturbation : dict, optional
+        Stage IV's record for this photo.
+
+    Examples
+    --------
+    >>> face = FaceCertificate(0, [1, 2, 3, 4], {"Male": 1})
+    >>> cert = PhotoCertificate("a.jpg", None, "blur", {}, "identities", True, [face])
+    >>> list(cert.to_dict())
+    ['schema', 'file', 'generator', 'persons', 'seeded', 'faces', 'note']
+    """
+
+    file: str
+    sha256: str | None
+    generator: str
+    generator_params: dict
+    persons: str
+    seeded: bool
+    faces: list[FaceCertificate]
+    perturbation: dict | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON object, keys in the documented order."""
+        record: dict = {"schema": CERTIFICATE_SCHEMA, "file": self.file}
+        if self.sha256 is not None:
+            record["sha256"] = self.sha256
+        record["generator"] = {"name": self.generator, "params": self.generator_params}
+        if self.perturbation is not None:
+            record["perturbation"] = self.perturbation
+        return {**record, "persons": self.persons, "seeded": self.seeded,
+                "faces": [face.to_dict(self.generator) for face in self.faces],
+                "note": "for the data holder: 'changed' and 'target' tell which attributes of "
+                        "the original were changed; do not publish certificates with the photos"}
+
+    def to_json(self) -> str:
+        """The file's text."""
+        return _json_text(self.to_dict())
+
+
+@dataclass
+class PhotoCounts:
+    """``run.json``'s ``photos``: how many came in, were written, were done before, skipped."""
+
+    input: int
+    written: int
+    already_done: int
+    skipped: int
+
+
+@dataclass
+class GroupSummary:
+    """A group generator's record in ``run.json`` (under its name; k-Same's ``ksame``).
+
+    Attributes
+    ----------
+    k_min, k_mean : the fewest and the mean number of different persons per released face's group
+    groups : number of groups the released faces' averages come from
+    faces_in_merged_classes : released faces whose class was merged into its nearest
+    faces_given_another_group : released faces whose average holds none of their own pixels
+        (None when the generator does not say)
+    """
+
+    k_min: int
+    k_mean: float
+    groups: int
+    faces_in_merged_classes: int
+    faces_given_another_group: int | None = None
+
+    @classmethod
+    def from_notes(cls, notes: pd.DataFrame) -> GroupSummary | None:
+        """From the generator's notes on the released faces; None without groups.
+
+        Examples
+        --------
+        >>> notes = pd.DataFrame({"group": [0, 0, 1], "k": [2, 2, 3],
+        ...                       "class_merged": [False, True, False]})
+        >>> GroupSummary.from_notes(notes)
+        GroupSummary(k_min=2, k_mean=2.333, groups=2, faces_in_merged_classes=1, \
+faces_given_another_group=None)
+        """
+        if not len(notes) or not {"k", "group", "class_merged"} <= set(notes.columns):
+            return None
+        # Faces whose average is made of other persons' faces only (their own group showed
+        # another class): their identity is not in their output at all.
+        another = int((~notes["own_group"].to_numpy(bool)).sum()) if "own_group" in notes \
+            else None
+        return cls(int(notes["k"].min()), round(float(notes["k"].mean()), 3),
+                   int(notes["group"].nunique()), int(notes["class_merged"].sum()), another)
+
+    def to_dict(self) -> dict:
+        record = {"k_min": self.k_min, "k_mean": self.k_mean, "groups": self.groups,
+                  "faces_in_merged_classes": self.faces_in_merged_classes}
+        if self.faces_given_another_group is not None:
+            record["faces_given_another_group"] = self.faces_given_another_group
+        return record
+
+
+@dataclass
+class RunSummary:
+    """What a photo run did: ``OUT/run.json`` (docs/photo-pipeline.md lists every key).
+
+    ``outputs``, ``leakage`` and ``perturbation`` are the JSON records of
+    :func:`~.verify.audit_outputs`, :func:`~privface.evaluation.leakage.summarise_leakage` and
+    :func:`perturbation_summary`; ``ppas`` and ``persons`` those of the plan.
+    """
+
+    photos: PhotoCounts
+    faces: int
+    generator: str
+    generator_params: dict
+    requirements: dict
+    qi: list[str]
+    persons: dict
+    ppas: dict | None
+    reached: dict
+    seeded: bool
+    resumed: bool
+    seconds: float
+    photos_per_second: float | None
+    skipped: list[dict]
+    groups: GroupSummary | None = None
+    outputs: dict | None = None
+    leakage: dict | None = None
+    perturbation: dict | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON object, keys in the documented order."""
+        record = {"schema": REPORT_SCHEMA, "photos": asdict(self.photos), "faces": self.faces,
+                  "generator": {"name": self.generator, "params": self.generator_params},
+                  "requirements": self.requirements, "qi": self.qi, "persons": self.persons,
+                  "ppas": self.ppas, "reached": self.reached, "seeded": self.seeded,
+                  "resumed": self.resumed, "seconds": self.seconds,
+                  "photos_per_second": self.photos_per_second, "skipped": self.skipped}
+        if self.groups is not None:
+            record[self.generator] = self.groups.to_dict()
+        for key in ("outputs", "leakage", "perturbation"):
+            if getattr(self, key) is not None:
+                record[key] = getattr(self, key)
+        return record
+
+    def to_json(self) -> str:
+        """The file's text."""
+        return _json_text(self.to_dict())
+
+
+def worst_reached(plan: Plan, released: pd.DataFrame) -> dict:
+    """The worst k, l and t PPAS's targets reach over the released faces ({} without PPAS)."""
     certificates = plan.info.get("certificates") or []
-    if any(c is not None for c in certificates) and len(released):
-        chosen = [certificates[i]["reached"] for i in released.index]
+    if not any(c is not None for c in certificates) or not len(released):
+        return {}
+    chosen = [certificates[i]["reached"] for i in released.index]
 
-        def worst(key, pick):
-            values = [c[key] for c in chosen if c.get(key) is not None]
-            values = [float("inf") if v == "inf" else v for v in values]
-            return json_value(pick(values)) if values else None
+    def worst(key, pick):
+        values = [c[key] for c in chosen if c.get(key) is not None]
+        values = [float("inf") if v == "inf" else v for v in values]
+        return json_value(pick(values)) if values else None
 
-        reached = {"k": worst("k", min), "l": worst("l", min), "t": worst("t", max)}
-    summary = {
-        "schema": REPORT_SCHEMA,
-        "photos": {"input": n_photos, "written": len(written), "already_done": len(done),
-                   "skipped": len(skipped)},
-        "faces": int(len(faces)),
-        "generator": {"name": gen.name, "params": generator_params},
-        "requirements": {key: settings[key] for key in ("k", "l", "t", "epsilon")
-                         if settings[key] is not None},
-        "qi": settings["qi"],
-        "persons": plan.info["persons"],
-        "ppas": plan.info.get("ppas"),
-        "reached": reached,
-        "seeded": settings["seed"] is not None,
-        "resumed": resumed,
-        "seconds": round(seconds, 3),
-        "photos_per_second": round(len(written) / seconds, 3) if seconds > 0 else None,
-        "skipped": skipped.to_dict("records"),
-    }
-    if extras:
-        frame = pd.concat(extras)
-        frame = frame[frame.index.isin(released.index)]
-        if len(frame):
-            summary[gen.name] = {
-                "k_min": int(frame["k"].min()), "k_mean": round(float(frame["k"].mean()), 3),
-                "groups": int(frame["group"].nunique()),
-                "faces_in_merged_classes": int(frame["class_merged"].sum())}
-            if "own_group" in frame:
-                # Faces whose average is made of other persons' faces only (their own group
-                # showed another class): their identity is not in their output at all.
-                summary[gen.name]["faces_given_another_group"] = int(
-                    (~frame["own_group"].to_numpy(bool)).sum())
-    return summary
+    return {"k": worst("k", min), "l": worst("l", min), "t": worst("t", max)}

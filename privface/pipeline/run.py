@@ -1,7 +1,14 @@
-"""``anonymize_photos``: the photo pipeline (docs/design.md), from photos to private ones.
+"""``anonymize_photos``: the image pipeline of DESIGN.md, from a folder of photos to private ones.
 
 detect -> align -> predict attributes -> PPAS -> generate -> paste back -> check -> perturb ->
 measure -> certify.
+
+:class:`PhotoRun` is the run, one method per stage: :meth:`~PhotoRun.analyse` (faces,
+attributes, persons) -> :meth:`~PhotoRun.select_targets` (PPAS: the saved plan) ->
+:meth:`~PhotoRun.generate` -> :meth:`~PhotoRun.write_and_certify` -> :meth:`~PhotoRun.summarise`;
+:func:`anonymize_photos` builds one and runs it. The records it writes are dataclasses of
+:mod:`~.records` (:class:`~.records.PhotoCertificate`, :class:`~.records.RunSummary`), each with
+the one ``to_json`` that writes its file.
 
 Stage I (:func:`~privface.attributes.analyze_photos`) finds every face with its 68 landmarks and
 40 attributes; the persons come from the identities or a recognizer; PPAS picks each face's target
@@ -20,28 +27,24 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from privface.attributes.alignment import CELEBA, align_face
-from privface.attributes.model import load_default_model
-from privface.attributes.recognizers import SFaceRecognizer
+from privface.generators.base import GenerationResult
 from privface.base.errors import InputError
 from privface.base.files import atomic_write
-from privface.generators.registry import load_generator
-from privface.privmetrics.readers import (join_identities, read_celeba_attributes,
-                                          read_celeba_identities, read_table)
-from privface.privmetrics.readers.celeba import is_celeba_attribute_file
+from privface.base.jsonenc import json_value
 
-from .leakage import summarise_leakage
+from privface.evaluation.leakage import summarise_leakage
 from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
                      previous_outputs, release)
-from .records import (CERTIFICATES, REPORT, perturbation_summary, photo_certificate,
-                      photo_perturbation, read_finished, run_summary)
+from .records import (CERTIFICATES, REPORT, FaceCertificate, GroupSummary, PhotoCertificate,
+                      PhotoCounts, RunSummary, perturbation_summary,
+                      photo_perturbation, read_finished, worst_reached)
 from .state import (Plan, describe_change, file_sha256, fingerprint, load_plan, model_identity,
                     photo_digests, save_plan, saved_identity)
 from .targets import DEFAULT_QIS, choose_targets, find_persons
@@ -64,20 +67,23 @@ class PhotoRunReport:
         Photos a previous run had finished (resume).
     skipped : DataFrame
         ``file`` and ``reason`` of every photo not written.
-    summary : dict
-        The JSON report written to ``OUT_DIR/run.json``.
+    summary : RunSummary
+        The run's report, written to ``OUT_DIR/run.json`` (``summary.to_dict()`` is its JSON).
     """
 
     out_dir: Path
     written: list[str]
     already_done: list[str]
     skipped: pd.DataFrame
-    summary: dict = field(default_factory=dict)
+    summary: RunSummary
 
 
 def _load_generator(generator, params: Mapping, k: int | None):
+    from privface.generators.base import as_generator
+    from privface.generators.registry import load_generator
+
     if not isinstance(generator, str):
-        return generator
+        return as_generator(generator)
     params = dict(params)
     if generator == "ksame":
         params.setdefault("k", k if k is not None else 5)
@@ -87,6 +93,7 @@ def _load_generator(generator, params: Mapping, k: int | None):
 def _identities(identities) -> pd.Series | None:
     if identities is None or isinstance(identities, pd.Series):
         return identities
+    from privface.privmetrics.readers import read_celeba_identities
 
     return read_celeba_identities(identities)
 
@@ -94,65 +101,23 @@ def _identities(identities) -> pd.Series | None:
 def _reference(reference) -> pd.DataFrame | None:
     if reference is None or isinstance(reference, pd.DataFrame):
         return reference
+    from privface.privmetrics.readers import read_celeba_attributes, read_table
+    from privface.privmetrics.readers.celeba import is_celeba_attribute_file
 
     path = Path(reference)
     table = read_celeba_attributes(path) if is_celeba_attribute_file(path) else read_table(path)
     beside = path.parent / "identity_CelebA.txt"
     if "identity" not in table.columns and beside.exists():
+        from privface.privmetrics.readers import join_identities, read_celeba_identities
+
         table = join_identities(table, read_celeba_identities(beside))
     return table
-
-
-def _make_plan(paths: list[Path], generator, *, analyzer, identities, reference, qi, k, l, t,
-               epsilon, seed, workers, on_photo, fp: str) -> Plan:
-    # imported on use: stage I loads Pillow, OpenCV and dlib
-    from privface.attributes import analyze_photos
-    from privface.attributes.analysis import FaceAnalyzer
-
-    if analyzer is None:
-        recognizer = None
-        if identities is None:
-            recognizer = SFaceRecognizer()
-        analyzer = FaceAnalyzer(recognizer=recognizer)
-    analysis = analyze_photos(paths, analyzer=analyzer, identities=identities, workers=workers,
-                              on_photo=on_photo)
-    faces = analysis.faces.reset_index(drop=True)
-    attributes = list(analyzer.attribute_model.attributes)
-    if len(faces) == 0:
-        persons_case, persons_detail = "none", "no face found"
-        persons = None
-    else:
-        persons = find_persons(faces, analysis.embeddings)
-        persons_case, persons_detail = persons.case, persons.detail
-    qis = list(qi) if qi else list(DEFAULT_QIS)
-    editable = [q for q in qis if q in tuple(getattr(generator, "editable", ()))]
-    info: dict = {"fingerprint": fp, "attributes": attributes,
-                  "persons": {"case": persons_case, "detail": persons_detail}}
-    if persons is None:
-        info["ppas"] = {"ppas": False, "note": "no face found"}
-        info["certificates"] = []
-        return Plan(faces.assign(person=[], feasible=[], reason=[]), analysis.landmarks,
-                    analysis.skipped, info)
-    targets = choose_targets(faces, attributes, persons, qi=qis, editable=editable,
-                             reference=reference, k=k, l=l, t=t, epsilon=epsilon, seed=seed)
-    faces = faces.assign(person=persons.labels, feasible=targets.feasible,
-                         reason=targets.reasons)
-    for name in attributes:
-        faces[f"target:{name}"] = targets.table[name].to_numpy()
-    info["persons"]["n_persons"] = int(len(np.unique(persons.labels)))
-    info["ppas"] = targets.summary
-    info["certificates"] = targets.certificates
-    # SFace's embeddings of the originals serve again for the leakage check (one SFace pass per
-    # face fewer); another recognizer's would not compare with SFace's.
-    sface = getattr(analyzer.recognizer, "name", None) == "sface"
-    return Plan(faces, analysis.landmarks, analysis.skipped, info, analysis.landmarks5,
-                analysis.embeddings if sface else None)
 
 
 def _aligned(paths_by_name: Mapping[str, Path], faces: pd.DataFrame, landmarks: np.ndarray,
              geometry) -> tuple[np.ndarray, list[np.ndarray]]:
     """Aligned crops of the given faces (in order) and their photo -> crop matrices."""
-    # imported on use: it loads Pillow
+    from privface.attributes.alignment import align_face
     from privface.attributes.images import load_image
 
     crops, matrices = [], []
@@ -171,6 +136,12 @@ _NOT_SHOWN = ("withheld: the attribute model reads another class than the target
               "anonymized face, so releasing it would break the certificate")
 _UNREALISED = ("k-Same: no group of k persons whose average shows this face's target "
                "attributes (the attribute model reads another class off every candidate)")
+
+
+
+def _unrealised(name: str) -> str:
+    return (f"{name}: the generator reports that this face does not show its target "
+            "attributes")
 
 
 def _in_crop(points: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
@@ -195,6 +166,8 @@ def _shows_class(model, controlled: Sequence[str]):
 
 
 def _default_model():
+    from privface.attributes.model import load_default_model
+
     return load_default_model()
 
 
@@ -293,33 +266,11 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     >>> report.written, report.skipped.to_dict("records")
     ([], [{'file': 'blank.png', 'reason': 'no face found'}])
     """
-    # imported on use: it loads Pillow
-    from privface.attributes.images import list_images
-
-    started = time.perf_counter()
-    source = Path(photos)
-    paths = list_images(source)
-    out = Path(out_dir)
-    check_output_folder(source, out)
-    generator_params = dict(generator_params or {})
-    gen = _load_generator(generator, generator_params, k)
-    if isinstance(generator, str) and generator == "ksame":
-        generator_params = {"k": gen.k, **generator_params}
-    identity_series = _identities(identities)
-    reference_table = _reference(reference)
-    qis = list(qi) if qi else list(DEFAULT_QIS)
-    settings = {"generator": gen.name, "params": generator_params, "k": k, "l": l, "t": t,
-                "epsilon": epsilon, "seed": seed, "qi": qis, "feather": feather,
-                "reference": None if reference is None else str(reference),
-                "identities": None if identities is None else str(identities)}
-    if perturb is not None:
-        settings["perturb"] = perturb.record()  # once: a UAP's record hashes its values
-    with lock_output(out):
-        return _locked_run(
-            out, paths, gen, generator_params, settings, qis, identity_series, reference_table,
-            analyzer=analyzer, k=k, l=l, t=t, epsilon=epsilon, seed=seed, feather=feather,
-            workers=workers, resume=resume, verify=verify, withhold=withhold, perturb=perturb,
-            on_photo=on_photo, on_write=on_write, started=started)
+    return PhotoRun(photos, out_dir, generator=generator, generator_params=generator_params,
+                    k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi, reference=reference,
+                    identities=identities, feather=feather, workers=workers, resume=resume,
+                    verify=verify, withhold=withhold, perturb=perturb, analyzer=analyzer,
+                    on_photo=on_photo, on_write=on_write).run()
 
 
 def check_output_folder(source: Path, out: Path) -> None:
@@ -377,193 +328,400 @@ def _table_digest(table) -> str | None:
     return hashlib.sha256(names.encode() + hashed.tobytes()).hexdigest()
 
 
-def _locked_run(out: Path, paths: list[Path], gen, generator_params: dict, settings: dict,
-                qis: list[str], identity_series, reference_table, *, analyzer, k, l, t, epsilon,
-                seed, feather, workers, resume, verify, withhold, perturb, on_photo, on_write,
-                started) -> PhotoRunReport:
-    """:func:`anonymize_photos` once the output folder is locked."""
-    names = [p.name for p in paths]
-    identity = {"settings": settings, "models": model_identity(generator_params),
-                "photos": photo_digests(paths),
-                "tables": {"identities": _table_digest(identity_series),
-                           "reference": _table_digest(reference_table)}}
-    fp = fingerprint(identity)
-    if resume:
-        _identity_check(out, identity, fp, names)
-    else:
-        clear_outputs(out, names)
-    plan = load_plan(out, fp) if resume else None
-    resumed = plan is not None
-    if plan is None:
-        plan = _make_plan(paths, gen, analyzer=analyzer, identities=identity_series,
-                          reference=reference_table, qi=qis, k=k, l=l, t=t, epsilon=epsilon,
-                          seed=seed, workers=workers, on_photo=on_photo, fp=fp)
-        plan.info["identity"] = identity
-        save_plan(plan, out)
-    certificates_dir = out / CERTIFICATES
-    certificates_dir.mkdir(parents=True, exist_ok=True)
-    faces, landmarks = plan.faces, plan.landmarks
-    paths_by_name = {p.name: p for p in paths}
+class PhotoRun:
+    """One photo run, stage by stage: analyse -> select targets -> generate -> write and certify
+    -> summarise.
 
-    skipped = [dict(r) for r in plan.skipped.to_dict("records")]
-    photo_ok = faces.groupby("file", sort=False)["feasible"].all() if len(faces) else \
-        pd.Series(dtype=bool)
-    for name in photo_ok.index[~photo_ok.to_numpy()]:
-        reasons = faces.loc[(faces["file"] == name) & ~faces["feasible"], "reason"]
-        skipped.append({"file": name, "reason": f"no private target: {reasons.iloc[0]}"})
-    writable = [name for name in photo_ok.index[photo_ok.to_numpy()]]
-    # Done: in place with a certificate that records its bytes' SHA-256.
-    done = finished_photos(out, writable) if resumed else []
-    partial = fresh_partial(out)
-    finished = set(done)
-    todo = [name for name in writable if name not in finished]
-    todo_names = set(todo)
+    :func:`anonymize_photos` builds one and calls :meth:`run`, which holds the output folder's
+    lock for the whole run. Each stage is a method; what the stages share (the plan, the photos
+    still to write, what was written, skipped and measured) lives on the object, so that no
+    stage reaches into another's locals. The parameters are :func:`anonymize_photos`'s.
 
-    attributes = plan.info["attributes"]
-    geometry = getattr(gen, "geometry", None)
-    if geometry is None:
-        geometry = CELEBA
-    # k-Same and other group generators need every face at once; the others go in batches of
-    # photos, so that memory stays bounded.
-    grouped = bool(getattr(gen, "uses_persons", False))
-    batches = [writable] if grouped else [todo[i:i + 16] for i in range(0, len(todo), 16)]
-    extras = []
-    written: list[str] = []
-    controlled = _controlled(plan, qis)
-    observed, leaked, before, levels = read_finished(out, faces, done) if verify else \
-        ({}, {}, {}, {})
-    model = checker = None
-    columns: list[int] = []
-    sets = None
-    if verify:
-        model = analyzer.attribute_model if analyzer is not None else _default_model()
-        columns = [list(model.attributes).index(q) for q in controlled]
-        # Only the attributes the generator sets are held to their targets: a baseline (blur,
-        # pixelate) promises nothing about what a model reads off its output.
-        sets = np.isin(controlled, tuple(getattr(gen, "editable", ())))
-    if grouped and getattr(gen, "uses_landmarks", False):
-        checker = model if model is not None else \
-            analyzer.attribute_model if analyzer is not None else _default_model()
-    writer = PhotoWriter(feather_px=feather * geometry.width, model=model, columns=columns,
-                         sets=sets, withhold=withhold, perturber=perturb)
-    waiting: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]] = {}
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "photos"
+    >>> folder.mkdir()
+    >>> Image.new("RGB", (64, 64)).save(folder / "blank.png")
+    >>> run = PhotoRun(folder, folder.parent / "out", generator="blur")
+    >>> run.capabilities.uses_persons, run.run().summary.photos.skipped
+    (False, 1)
+    """
 
-    def jobs():
-        """Generate batch by batch; yield the photos to finish, a few at a time."""
+    def __init__(self, photos: str | os.PathLike, out_dir: str | os.PathLike, *,
+                 generator="ksame", generator_params: Mapping | None = None,
+                 k: int | None = None, l: int | None = None, t: float | None = None,
+                 epsilon: float | None = None, seed: int | None = None,
+                 qi: Sequence[str] | None = None, reference=None, identities=None,
+                 feather: float = 0.06, workers: int = 1, resume: bool = True,
+                 verify: bool = True, withhold: bool = True, perturb=None, analyzer=None,
+                 on_photo: Callable[[Path], None] | None = None,
+                 on_write: Callable[[str], None] | None = None) -> None:
+        from privface.attributes.images import list_images
+
+        self.started = time.perf_counter()
+        self.source = Path(photos)
+        self.paths = list_images(self.source)
+        self.out = Path(out_dir)
+        check_output_folder(self.source, self.out)
+        params = dict(generator_params or {})
+        self.generator = _load_generator(generator, params, k)
+        if isinstance(generator, str) and generator == "ksame":
+            params = {"k": self.generator.k, **params}
+        self.generator_params = params
+        self.capabilities = self.generator.capabilities
+        self.identities = _identities(identities)
+        self.reference = _reference(reference)
+        self.qis = list(qi) if qi else list(DEFAULT_QIS)
+        self.k, self.l, self.t, self.epsilon, self.seed = k, l, t, epsilon, seed
+        self.feather, self.workers, self.resume = feather, workers, resume
+        self.verify, self.withhold, self.perturb = verify, withhold, perturb
+        self.analyzer, self.on_photo, self.on_write = analyzer, on_photo, on_write
+        self.settings = {"generator": self.generator.name, "params": params, "k": k, "l": l,
+                         "t": t, "epsilon": epsilon, "seed": seed, "qi": self.qis,
+                         "feather": feather,
+                         "reference": None if reference is None else str(reference),
+                         "identities": None if identities is None else str(identities)}
+        if perturb is not None:
+            self.settings["perturb"] = perturb.record()  # once: a UAP's record hashes its values
+        self.paths_by_name = {p.name: p for p in self.paths}
+        # Filled in by the stages.
+        self.plan: Plan | None = None
+        self.resumed = False
+        self.skipped: list[dict] = []
+        self.done: list[str] = []
+        self.todo: list[str] = []
+        self.writable: list[str] = []
+        self.written: list[str] = []
+        self.notes: list[pd.DataFrame] = []
+        self.waiting: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]] = {}
+        self.observed: dict[int, dict] = {}
+        self.leaked: dict[int, dict] = {}
+        self.before: dict[int, dict] = {}
+        self.levels: dict[str, int] = {}
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> PhotoRunReport:
+        """Every stage, with the output folder locked; the plan is reused when it can be."""
+        with lock_output(self.out):
+            fp = self.check_output()
+            plan = load_plan(self.out, fp) if self.resume else None
+            self.resumed = plan is not None
+            if plan is None:
+                plan = self.select_targets(*self.analyse(), fp)
+                plan.info["identity"] = self.identity
+                save_plan(plan, self.out)
+            self.plan = plan
+            self.prepare_writing()
+            self.write_and_certify(self.generate())
+            summary = self.summarise()
+            shutil.rmtree(self.partial.parent, ignore_errors=True)
+        return PhotoRunReport(self.out, self.written, self.done, self.skipped_frame, summary)
+
+    def check_output(self) -> str:
+        """The run's fingerprint, after refusing (or, without resume, clearing) the outputs of
+        another run in the output folder."""
+        names = [p.name for p in self.paths]
+        self.identity = {"settings": self.settings,
+                         "models": model_identity(self.generator_params),
+                         "photos": photo_digests(self.paths),
+                         "tables": {"identities": _table_digest(self.identities),
+                                    "reference": _table_digest(self.reference)}}
+        fp = fingerprint(self.identity)
+        if self.resume:
+            _identity_check(self.out, self.identity, fp, names)
+        else:
+            clear_outputs(self.out, names)
+        return fp
+
+    # -- stage 1: analyse ---------------------------------------------------------------------
+
+    def analyse(self):
+        """Faces, landmarks and attributes of every photo, and who is who.
+
+        Returns the analysis (:func:`~privface.attributes.analyze_photos`), the persons (None
+        when no face was found) and the analyzer that made them.
+        """
+        from privface.attributes import analyze_photos
+        from privface.attributes.analysis import FaceAnalyzer
+
+        analyzer = self.analyzer
+        if analyzer is None:
+            recognizer = None
+            if self.identities is None:
+                from privface.attributes.recognizers import SFaceRecognizer
+
+                recognizer = SFaceRecognizer()
+            analyzer = FaceAnalyzer(recognizer=recognizer)
+        analysis = analyze_photos(self.paths, analyzer=analyzer, identities=self.identities,
+                                  workers=self.workers, on_photo=self.on_photo)
+        persons = None
+        if len(analysis.faces):
+            persons = find_persons(analysis.faces.reset_index(drop=True), analysis.embeddings)
+        return analysis, persons, analyzer
+
+    # -- stage 2: select targets --------------------------------------------------------------
+
+    def select_targets(self, analysis, persons, analyzer, fp: str) -> Plan:
+        """PPAS's target for every face: the plan (saved, so that a resumed run never draws
+        the randomised response again)."""
+        faces = analysis.faces.reset_index(drop=True)
+        attributes = list(analyzer.attribute_model.attributes)
+        info: dict = {"fingerprint": fp, "attributes": attributes}
+        if persons is None:
+            info["persons"] = {"case": "none", "detail": "no face found"}
+            info["ppas"] = {"ppas": False, "note": "no face found"}
+            info["certificates"] = []
+            return Plan(faces.assign(person=[], feasible=[], reason=[]), analysis.landmarks,
+                        analysis.skipped, info)
+        info["persons"] = {"case": persons.case, "detail": persons.detail}
+        editable = [q for q in self.qis if q in self.capabilities.editable]
+        targets = choose_targets(faces, attributes, persons, qi=self.qis, editable=editable,
+                                 reference=self.reference, k=self.k, l=self.l, t=self.t,
+                                 epsilon=self.epsilon, seed=self.seed)
+        faces = faces.assign(person=persons.labels, feasible=targets.feasible,
+                             reason=targets.reasons)
+        for name in attributes:
+            faces[f"target:{name}"] = targets.table[name].to_numpy()
+        info["persons"]["n_persons"] = int(len(np.unique(persons.labels)))
+        info["ppas"] = targets.summary
+        info["certificates"] = targets.certificates
+        # SFace's embeddings of the originals serve again for the leakage check (one SFace pass
+        # per face fewer); another recognizer's would not compare with SFace's.
+        sface = getattr(analyzer.recognizer, "name", None) == "sface"
+        return Plan(faces, analysis.landmarks, analysis.skipped, info, analysis.landmarks5,
+                    analysis.embeddings if sface else None)
+
+    # -- stage 3: generate --------------------------------------------------------------------
+
+    def _sort_photos(self) -> None:
+        """Which photos can be written (every face has a target), which a previous run
+        finished, which remain."""
+        faces = self.plan.faces
+        self.skipped = [dict(r) for r in self.plan.skipped.to_dict("records")]
+        photo_ok = faces.groupby("file", sort=False)["feasible"].all() if len(faces) else \
+            pd.Series(dtype=bool)
+        for name in photo_ok.index[~photo_ok.to_numpy()]:
+            reasons = faces.loc[(faces["file"] == name) & ~faces["feasible"], "reason"]
+            self.skipped.append({"file": name, "reason": f"no private target: {reasons.iloc[0]}"})
+        self.writable = [name for name in photo_ok.index[photo_ok.to_numpy()]]
+        # Done: in place with a certificate that records its bytes' SHA-256.
+        self.done = finished_photos(self.out, self.writable) if self.resumed else []
+        finished = set(self.done)
+        self.todo = [name for name in self.writable if name not in finished]
+        self.todo_names = set(self.todo)
+
+    def prepare_writing(self) -> None:
+        """Sort the photos, open the staging folder and set up the writer (stages 3 and 4)."""
+        (self.out / CERTIFICATES).mkdir(parents=True, exist_ok=True)
+        self._sort_photos()
+        self.partial = fresh_partial(self.out)
+        self.controlled = _controlled(self.plan, self.qis)
+        self._prepare_writer()
+
+    def generate(self) -> Iterator[list[PhotoJob]]:
+        """Generate batch by batch; yield the photos to finish, a few at a time.
+
+        A group generator (``uses_persons``) gets every face at once; the others get batches of
+        16 photos, so that memory stays bounded.
+        """
+        grouped = self.capabilities.uses_persons
+        batches = [self.writable] if grouped else \
+            [self.todo[i:i + 16] for i in range(0, len(self.todo), 16)]
         for batch in batches:
-            if not batch:
-                continue
-            rows = faces[faces["file"].isin(batch)]
-            crops, matrices = _aligned(paths_by_name, rows, landmarks, geometry)
-            source_attributes = rows[attributes].reset_index(drop=True)
-            target_attributes = rows[[f"target:{a}" for a in attributes]].set_axis(
-                attributes, axis=1).reset_index(drop=True)
-            if grouped:
-                # Groups form within classes of the controlled QIs only: a generalised QI is "*".
-                classes = target_attributes[controlled]
-                options = {"persons": rows["person"].to_numpy()}
-                if getattr(gen, "uses_landmarks", False):
-                    options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
-                    options["accept"] = _shows_class(checker, controlled)
-                made = gen.generate(crops, source_attributes[controlled], classes, **options)
-            else:
-                made = gen.generate(crops, source_attributes, target_attributes)
-            extra = None
-            last = getattr(gen, "last_result", None)
-            if grouped and last is not None and hasattr(last, "to_frame"):
-                extra = last.to_frame().set_axis(rows.index)
-                extras.append(extra)
-                if "realised" in extra:
-                    # A photo goes out only when every face shows its target: one that does
-                    # not would break the certificate for what is released.
-                    missed = extra.index[~extra["realised"].to_numpy(bool)]
-                    for name in rows.loc[missed, "file"].unique():
-                        if name in todo_names:
-                            todo_names.discard(name)
-                            skipped.append({"file": name, "reason": _UNREALISED})
-            slot = {position: i for i, position in enumerate(rows.index)}
-            chunk: list[PhotoJob] = []
-            for name, photo_rows in rows.groupby("file", sort=False):
-                if name not in todo_names:
-                    continue
-                at = [slot[position] for position in photo_rows.index]
-                waiting[name] = (photo_rows, extra)
-                chunk.append(PhotoJob(
-                    name, paths_by_name[name], partial / name, [made[i] for i in at],
-                    [matrices[i] for i in at], landmarks[photo_rows.index],
-                    photo_rows[["x", "y", "width", "height"]].to_numpy(),
-                    photo_rows[[f"target:{q}" for q in controlled]].to_numpy(),
-                    None if plan.landmarks5 is None else plan.landmarks5[photo_rows.index],
-                    None if plan.embeddings is None else plan.embeddings[photo_rows.index]))
-                if len(chunk) == _CHUNK:
-                    yield chunk
-                    chunk = []
-            if chunk:
-                yield chunk
+            if batch:
+                yield from self._generate_batch(batch)
 
-    def finish(outcome: PhotoOutcome) -> None:
+    def _prepare_writer(self) -> None:
+        """What finishing a photo needs: the check's model and the attributes it holds."""
+        if self.verify:
+            self.observed, self.leaked, self.before, self.levels = read_finished(
+                self.out, self.plan.faces, self.done)
+        model = checker = None
+        columns: list[int] = []
+        sets = None
+        if self.verify:
+            model = self.analyzer.attribute_model if self.analyzer is not None else \
+                _default_model()
+            columns = [list(model.attributes).index(q) for q in self.controlled]
+            # Only the attributes the generator sets are held to their targets: a baseline
+            # (blur, pixelate) promises nothing about what a model reads off its output.
+            sets = np.isin(self.controlled, self.capabilities.editable)
+        if self.capabilities.uses_persons and self.capabilities.uses_landmarks:
+            checker = model if model is not None else \
+                self.analyzer.attribute_model if self.analyzer is not None else _default_model()
+        self.checker = checker
+        self.writer = PhotoWriter(feather_px=self.feather * self.capabilities.geometry.width,
+                                  model=model, columns=columns, sets=sets,
+                                  withhold=self.withhold, perturber=self.perturb)
+
+    def _generate_batch(self, batch: list[str]) -> Iterator[list[PhotoJob]]:
+        plan, faces, landmarks = self.plan, self.plan.faces, self.plan.landmarks
+        attributes = plan.info["attributes"]
+        rows = faces[faces["file"].isin(batch)]
+        crops, matrices = _aligned(self.paths_by_name, rows, landmarks,
+                                   self.capabilities.geometry)
+        source_attributes = rows[attributes].reset_index(drop=True)
+        target_attributes = rows[[f"target:{a}" for a in attributes]].set_axis(
+            attributes, axis=1).reset_index(drop=True)
+        if self.capabilities.uses_persons:
+            # Groups form within classes of the controlled QIs only: a generalised QI is "*".
+            classes = target_attributes[self.controlled]
+            options = {"persons": rows["person"].to_numpy()}
+            if self.capabilities.uses_landmarks:
+                options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
+                options["accept"] = _shows_class(self.checker, self.controlled)
+            made = self.generator.generate(crops, source_attributes[self.controlled], classes,
+                                           **options)
+        else:
+            made = self.generator.generate(crops, source_attributes, target_attributes)
+        if not isinstance(made, GenerationResult):
+            raise TypeError(f"generator {self.generator.name!r} returned "
+                            f"{type(made).__name__}, not a GenerationResult")
+        notes = None
+        if made.notes is not None:
+            notes = made.notes.set_axis(rows.index)
+            self.notes.append(notes)
+        if made.realised is not None:
+            # A photo goes out only when every face shows its target: one that does not would
+            # break the certificate for what is released.
+            missed = rows.index[~np.asarray(made.realised, bool)]
+            for name in rows.loc[missed, "file"].unique():
+                if name in self.todo_names:
+                    self.todo_names.discard(name)
+                    self.skipped.append({"file": name, "reason": _UNREALISED
+                                         if self.generator.name == "ksame"
+                                         else _unrealised(self.generator.name)})
+        slot = {position: i for i, position in enumerate(rows.index)}
+        chunk: list[PhotoJob] = []
+        for name, photo_rows in rows.groupby("file", sort=False):
+            if name not in self.todo_names:
+                continue
+            at = [slot[position] for position in photo_rows.index]
+            self.waiting[name] = (photo_rows, notes)
+            chunk.append(PhotoJob(
+                name, self.paths_by_name[name], self.partial / name,
+                [made.faces[i] for i in at], [matrices[i] for i in at],
+                landmarks[photo_rows.index],
+                photo_rows[["x", "y", "width", "height"]].to_numpy(),
+                photo_rows[[f"target:{q}" for q in self.controlled]].to_numpy(),
+                None if plan.landmarks5 is None else plan.landmarks5[photo_rows.index],
+                None if plan.embeddings is None else plan.embeddings[photo_rows.index]))
+            if len(chunk) == _CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    # -- stage 4: write and certify -----------------------------------------------------------
+
+    def write_and_certify(self, jobs: Iterator[list[PhotoJob]]) -> None:
+        """Finish the photos (in worker processes), certify each, then move it into place."""
+        # Worker processes take seconds to start: a handful of photos is finished here.
+        write_photos(self.writer, jobs, workers=min(self.workers, -(-len(self.todo) // _CHUNK)),
+                     on_outcome=self.certify)
+
+    def certify(self, outcome: PhotoOutcome) -> None:
         """Write a finished photo's certificate, then move the photo into place (in this
         process, in order): a photo in OUT always has its certificate."""
         name = outcome.name
-        photo_rows, extra = waiting.pop(name)
+        photo_rows, notes = self.waiting.pop(name)
         if outcome.withheld:
-            skipped.append({"file": name, "reason": _NOT_SHOWN})
+            self.skipped.append({"file": name, "reason": _NOT_SHOWN})
             return
         positions = photo_rows.index
         if outcome.observed is not None:
             for position, values in zip(positions, outcome.observed):
-                observed[position] = {q: int(v) for q, v in zip(controlled, values)}
-            leaked.update(zip(positions, outcome.leakage))
+                self.observed[position] = {q: int(v) for q, v in zip(self.controlled, values)}
+            self.leaked.update(zip(positions, outcome.leakage))
         if outcome.generated is not None:
             for position, values in zip(positions, outcome.generated):
-                before[position] = {q: int(v) for q, v in zip(controlled, values)}
+                self.before[position] = {q: int(v) for q, v in zip(self.controlled, values)}
         if outcome.max_change_levels is not None:
-            levels[name] = outcome.max_change_levels
-        certificate = photo_certificate(name, photo_rows, plan, gen, generator_params, qis,
-                                        extra, seed, observed, leaked, before,
-                                        photo_perturbation(settings.get("perturb"),
-                                                           levels.get(name)),
-                                        sha256=file_sha256(partial / name))
-        text = json.dumps(certificate, indent=1) + "\n"
-        atomic_write(certificates_dir / f"{name}.json",
+            self.levels[name] = outcome.max_change_levels
+        certificate = self.certificate(name, photo_rows, notes,
+                                       file_sha256(self.partial / name))
+        text = certificate.to_json()
+        atomic_write(self.out / CERTIFICATES / f"{name}.json",
                      lambda tmp, text=text: Path(tmp).write_text(text))
-        release(partial / name, out / name)
-        written.append(name)
-        if on_write is not None:
-            on_write(name)
+        release(self.partial / name, self.out / name)
+        self.written.append(name)
+        if self.on_write is not None:
+            self.on_write(name)
 
-    # Worker processes take seconds to start: a handful of photos is finished here.
-    write_photos(writer, jobs(), workers=min(workers, -(-len(todo) // _CHUNK)),
-                 on_outcome=finish)
+    def certificate(self, name: str, rows: pd.DataFrame, notes: pd.DataFrame | None,
+                    sha256: str) -> PhotoCertificate:
+        """The certificate of one written photo (``rows``: its faces in the plan)."""
+        claims = self.plan.info["certificates"]
+        faces = []
+        for position, row in rows.iterrows():  # the faces of one photo: a handful
+            face = FaceCertificate.planned(row, claims[position] if claims else None, self.qis)
+            face.output_attributes = self.observed.get(position)
+            face.output_attributes_before_perturbation = self.before.get(position)
+            face.leakage = self.leaked.get(position)
+            if notes is not None and position in notes.index:
+                face.notes = {key: json_value(value)
+                              for key, value in notes.loc[position].items()}
+            faces.append(face)
+        return PhotoCertificate(
+            name, sha256, self.generator.name, self.generator_params,
+            self.plan.info["persons"]["case"], self.seed is not None, faces,
+            photo_perturbation(self.settings.get("perturb"), self.levels.get(name)))
 
-    skipped_frame = pd.DataFrame(skipped, columns=["file", "reason"])
-    summary = run_summary(plan, gen, generator_params, settings, written, done, skipped_frame,
-                       extras, resumed, time.perf_counter() - started, len(paths))
-    released = faces[faces["file"].isin(set(written) | set(done))]
-    requirements = {key: settings[key] for key in ("k", "l", "t")}
+    # -- stage 5: summarise -------------------------------------------------------------------
 
-    def audit_reading(reading: Mapping[int, dict]) -> dict:
+    @property
+    def skipped_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.skipped, columns=["file", "reason"])
+
+    def summarise(self) -> RunSummary:
+        """The run's report, audited on what was released, written to ``OUT/run.json``."""
+        plan, faces = self.plan, self.plan.faces
+        seconds = time.perf_counter() - self.started
+        released = faces[faces["file"].isin(set(self.written) | set(self.done))]
+        skipped = self.skipped_frame
+        notes = pd.concat(self.notes) if self.notes else None
+        summary = RunSummary(
+            photos=PhotoCounts(len(self.paths), len(self.written), len(self.done), len(skipped)),
+            faces=int(len(faces)), generator=self.generator.name,
+            generator_params=self.generator_params,
+            requirements={key: self.settings[key] for key in ("k", "l", "t", "epsilon")
+                          if self.settings[key] is not None},
+            qi=self.settings["qi"], persons=plan.info["persons"], ppas=plan.info.get("ppas"),
+            reached=worst_reached(plan, released), seeded=self.seed is not None,
+            resumed=self.resumed, seconds=round(seconds, 3),
+            photos_per_second=round(len(self.written) / seconds, 3) if seconds > 0 else None,
+            skipped=skipped.to_dict("records"),
+            groups=None if notes is None else GroupSummary.from_notes(
+                notes[notes.index.isin(released.index)]))
+        if self.verify and len(faces):
+            # The certificates' claim is about what the faces show. A perturbation is made to
+            # fool the attribute model, so with one the claim is checked on the reading before it
+            # (what a reader it does not fool sees); the fooled reading goes with the
+            # perturbation below.
+            summary.outputs = self._audit(released, self.before if self.perturb is not None
+                                          else self.observed)
+            if self.perturb is not None:
+                summary.outputs["read"] = "before the perturbation"
+            summary.leakage = summarise_leakage([self.leaked[i] for i in released.index
+                                                 if i in self.leaked])
+        if self.perturb is not None:
+            summary.perturbation = perturbation_summary(self.settings["perturb"], released,
+                                                        self.levels, self.observed, self.before)
+            if self.verify and len(faces):
+                summary.perturbation["outputs_released"] = self._audit(released, self.observed)
+        text = summary.to_json()
+        atomic_write(self.out / REPORT, lambda tmp: Path(tmp).write_text(text))
+        return summary
+
+    def _audit(self, released: pd.DataFrame, reading: Mapping[int, dict]) -> dict:
+        """:func:`~.verify.audit_outputs` of one reading of the released faces."""
+        controlled = self.controlled
         seen = released.index[released.index.isin(list(reading))]
         return audit_outputs(
             pd.DataFrame([reading[i] for i in seen], columns=controlled),
             released.loc[seen, [f"target:{q}" for q in controlled]].set_axis(controlled, axis=1),
-            released.loc[seen, "person"].to_numpy(), controlled, **requirements)
-
-    if verify and len(faces):
-        # The certificates' claim is about what the faces show. A perturbation is made to fool
-        # the attribute model, so with one the claim is checked on the reading before it (what a
-        # reader it does not fool sees); the fooled reading goes with the perturbation below.
-        summary["outputs"] = audit_reading(before if perturb is not None else observed)
-        if perturb is not None:
-            summary["outputs"]["read"] = "before the perturbation"
-        summary["leakage"] = summarise_leakage([leaked[i] for i in released.index
-                                                if i in leaked])
-    if perturb is not None:
-        summary["perturbation"] = perturbation_summary(settings["perturb"], released, levels,
-                                                       observed, before)
-        if verify and len(faces):
-            summary["perturbation"]["outputs_released"] = audit_reading(observed)
-    text = json.dumps(summary, indent=1) + "\n"
-    atomic_write(out / REPORT, lambda tmp: Path(tmp).write_text(text))
-    shutil.rmtree(partial.parent, ignore_errors=True)
-    return PhotoRunReport(out, written, done, skipped_frame, summary)
+            released.loc[seen, "person"].to_numpy(), controlled,
+            **{key: self.settings[key] for key in ("k", "l", "t")})

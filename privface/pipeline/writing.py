@@ -21,8 +21,8 @@ import numpy as np
 
 from privface.attributes.alignment import paste_back
 from privface.base.workers import worker_pool
+from privface.evaluation.leakage import LeakageCheck
 
-from .leakage import LeakageCheck
 from .verify import predict_outputs
 
 
