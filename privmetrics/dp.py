@@ -59,6 +59,7 @@ __all__ = [
     "estimate_frequencies",
     "estimate_joint_frequencies",
     "flip_probability",
+    "respond",
     "keep_probability",
     "randomized_response",
 ]
@@ -362,6 +363,43 @@ def _budgets(epsilon: Any, split: Any, columns: list[str]) -> dict[str, float]:
     return budgets
 
 
+def respond(codes: np.ndarray, k: int, keep: float, u: np.ndarray) -> np.ndarray:
+    """Generalised randomised response of codes ``0 .. k-1``, given one uniform draw per cell.
+
+    The one mechanism of privface's local differential privacy: the table release
+    (:func:`randomized_response`) and PPAS's step 1 on face attributes both call it. A cell keeps
+    its code when ``u < keep``; otherwise ``(u - keep) / (1 - keep)`` is uniform on [0, 1) and
+    picks one of the ``k - 1`` other codes, each with probability ``(1 - keep) / (k - 1)``.
+
+    Parameters
+    ----------
+    codes : ndarray of int
+        The true codes, any shape.
+    k : int
+        Size of the domain.
+    keep : float
+        :func:`keep_probability` of the attribute's budget.
+    u : ndarray of float
+        Uniform draws on [0, 1), the shape of ``codes``.
+
+    Returns
+    -------
+    ndarray of int
+        The reported codes.
+
+    Examples
+    --------
+    >>> respond(np.array([0, 1, 0, 1]), 2, 0.75, np.array([0.1, 0.5, 0.8, 0.99])).tolist()
+    [0, 1, 1, 0]
+    >>> respond(np.array([0, 0, 0]), 3, 0.5, np.array([0.2, 0.6, 0.9])).tolist()
+    [0, 1, 2]
+    """
+    if k == 2:
+        return codes ^ (u >= keep)  # flip with probability 1 - keep
+    other = np.minimum(((u - keep) * ((k - 1) / (1.0 - keep))).astype(np.int64), k - 2)
+    return np.where(u < keep, codes, (codes + 1 + np.maximum(other, 0)) % k)
+
+
 def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """int64 codes of a column without missing values, and its distinct values (object Index).
 
@@ -536,14 +574,7 @@ def randomized_response(
         k = len(domain)
         p = keep_probability(budgets[c], k)
         keep[c] = p
-        # One uniform draw per cell: u < p keeps; otherwise (u - p) / (1 - p) is uniform on [0, 1)
-        # and picks one of the k - 1 other values (offsets 1 .. k-1 from the true code).
-        u = rng.random(n)
-        if k == 2:
-            new_codes = codes ^ (u >= p)  # flip with probability 1 - p
-        else:
-            other = np.minimum(((u - p) * ((k - 1) / (1.0 - p))).astype(np.int64), k - 2)
-            new_codes = np.where(u < p, codes, (codes + 1 + np.maximum(other, 0)) % k)
+        new_codes = respond(codes, k, p, rng.random(n))
         # A Series of the palette's dtype: pandas 3 would infer `str` from a bare object array.
         out.isetitem(table.columns.get_loc(c), pd.Series(palette.array.take(new_codes),
                                                          index=out.index, dtype=palette.dtype))

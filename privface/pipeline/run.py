@@ -1,4 +1,4 @@
-"""``anonymize_photos``: the image pipeline (docs/design.md), from a folder of photos to private ones.
+"""``anonymize_photos``: the image pipeline (docs/design.md), from photos to private ones.
 
 detect -> align -> predict attributes -> PPAS -> generate -> paste back -> check -> perturb ->
 measure -> certify.

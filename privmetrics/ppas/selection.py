@@ -68,7 +68,7 @@ from ..audit import Requirements
 from ..closeness import emd_per_class
 from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table
-from ..dp import flip_probability
+from ..dp import keep_probability, respond
 
 from .bits import _DP_CHUNK_DRAWS, _mask_words, _nearest, _pack, _row_ids, _unpack
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
@@ -368,12 +368,14 @@ def select_attributes(
     rng = np.random.default_rng(seed_value)
     noisy = words.copy()
     if eps is not None:
-        flip = flip_probability(eps / len(a_pos))
+        keep = keep_probability(eps / len(a_pos))
         step = max(1, _DP_CHUNK_DRAWS // len(a_pos))
         for start in range(0, n, step):  # a loop over chunks of faces
             stop = min(n, start + step)
+            # The table release's mechanism on each editable bit: a reported 1 is a flip.
             flips = np.zeros((stop - start, q), dtype=bool)
-            flips[:, a_pos] = rng.random((stop - start, len(a_pos))) < flip
+            no_flip = np.zeros((stop - start, len(a_pos)), dtype=np.int64)
+            flips[:, a_pos] = respond(no_flip, 2, keep, rng.random(no_flip.shape)).astype(bool)
             noisy[start:stop] ^= _pack(flips)
     tie_u = rng.random(n)
 
