@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 
 from privface.cli.main import app
 
+pytest.importorskip("cv2", reason="a photo run needs the faces extra")
+
 GOLDEN = Path(__file__).parent / "data" / "photo_run_golden.json"
 runner = CliRunner()
 
