@@ -26,7 +26,7 @@ from privface.base.jsonenc import json_value
 from .audit import Requirements, audit
 from .closeness import emd_per_class
 from .compare import at_least, at_most
-from .contingency import Ordered, SensitiveCounts, _check_columns, encode_sensitive, ordered_orders
+from .contingency import Ordered, SensitiveCounts, check_columns, encode_sensitive, ordered_orders
 from .dp import randomized_response
 from .encoding import GENERALISED, ColumnCodes, combine_codes, encode_column
 from .report import AuditReport
@@ -170,7 +170,7 @@ def anonymize_table(
     >>> result.audit.passed, result.loss.n_classes
     (True, 2)
     """
-    qi_list, sens, _ = _check_columns(data, qi, sensitive, ordered)
+    qi_list, sens, _ = check_columns(data, qi, sensitive, ordered)
     if k is None and l is None and t is None:
         raise InputError("anonymize_table needs at least one requirement (k, l or t)")
     if (l is not None or t is not None) and not sens:

@@ -117,7 +117,7 @@ def count_cells(frame: pd.DataFrame, qi: Sequence[str],
     counts: dict[str | None, np.ndarray] = {}
     for key in sens or [None]:
         columns = qi + ([key] if key is not None else [])
-        cells[key], counts[key] = _distinct_rows(frame[columns], None)
+        cells[key], counts[key] = distinct_rows(frame[columns], None)
     kinds = {name: frozenset([_kind(frame[name])]) for name in qi + sens}
     return CellCounts(qi=qi, sensitive=sens, cells=cells, counts=counts, kinds=kinds)
 
@@ -179,7 +179,7 @@ def merge_counts(parts: Iterable[CellCounts]) -> CellCounts:
             frame = pd.concat([p.cells[key] for p in nonempty], ignore_index=True,
                               **_NO_COPY)
         weights = np.concatenate([p.counts[key] for p in nonempty])
-        cells[key], counts[key] = _distinct_rows(frame, weights)
+        cells[key], counts[key] = distinct_rows(frame, weights)
     kinds = {name: frozenset().union(*(p.kinds.get(name, frozenset()) for p in parts))
              for name in first.qi + first.sensitive}
     return CellCounts(qi=first.qi, sensitive=first.sensitive, cells=cells, counts=counts,
@@ -266,7 +266,7 @@ def to_contingency(counts: CellCounts, *, ordered: Ordered = ()) -> ContingencyT
     if counts.n_records == 0:
         raise InputError("the table has no rows")
     if sens:
-        classes, sizes = _distinct_rows(counts.cells[sens[0]][qi], counts.counts[sens[0]])
+        classes, sizes = distinct_rows(counts.cells[sens[0]][qi], counts.counts[sens[0]])
     else:
         classes, sizes = counts.cells[None], counts.counts[None]
     # Class order is key order (as in memory): sort the class rows so that row i is class i.
@@ -325,7 +325,7 @@ def merge_classes(ct: ContingencyTable, keep: Sequence[str]) -> tuple[np.ndarray
     return new_of_old, sizes.astype(np.int64)
 
 
-def _distinct_rows(frame: pd.DataFrame, weights: np.ndarray | None
+def distinct_rows(frame: pd.DataFrame, weights: np.ndarray | None
                    ) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct rows of ``frame`` (first occurrences) and the records each stands for.
 
@@ -355,7 +355,7 @@ def _row_keys(frame: pd.DataFrame) -> np.ndarray:
 
     The last column is the SA, often a wide integer such as a person's number: rather than
     encoding it (a sorted factorisation, the costliest step), its value is placed beside the QI
-    key when both fit in 62 bits; the hash table in :func:`_distinct_rows` does the rest.
+    key when both fit in 62 bits; the hash table in :func:`distinct_rows` does the rest.
     """
     columns = list(frame.columns)
     last = frame[columns[-1]].to_numpy()

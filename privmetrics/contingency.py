@@ -281,7 +281,7 @@ def contingency_table(
     >>> contingency_table(df, ["Male"], ["Smiling"]).class_sizes.tolist()
     [1, 2]
     """
-    qi, sens, _ = _check_columns(data, qi, sensitive, ordered)
+    qi, sens, _ = check_columns(data, qi, sensitive, ordered)
     orders = ordered_orders(ordered)
     n = len(data)
     row_keys = encode_rows(data, qi)
@@ -491,7 +491,8 @@ def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
     return names
 
 
-def _check_columns(data: pd.DataFrame, qi, sensitive, ordered) -> tuple[list, list, set]:
+def check_columns(data: pd.DataFrame, qi, sensitive, ordered) -> tuple[list, list, set]:
+    """Check a DataFrame's column roles (as :func:`check_column_roles`) for the in-memory engine."""
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
     return check_column_roles(data.columns, qi, sensitive, ordered, n_rows=len(data))

@@ -32,7 +32,7 @@ from privface.base.files import PathLike
 
 from .cell_counts import CellCounts, count_cells, merge_counts, to_contingency
 from .contingency import ContingencyTable, Ordered, check_column_roles
-from .streaming import (DEFAULT_CHUNK_ROWS, _check_chunk_rows, _typed_text_counts, check_pieces,
+from .streaming import (DEFAULT_CHUNK_ROWS, check_chunk_rows, typed_text_counts, check_pieces,
                         count_piece, find_files, plan_pieces, split_text_pieces, typed_alike)
 
 DASK_HINT = 'the Dask engine needs dask and distributed: pip install "privface[dask]"'
@@ -164,7 +164,7 @@ def dask_files_contingency(
     (4, [2, 2])
     """
     dask = require_dask()
-    _check_chunk_rows(chunk_rows)
+    check_chunk_rows(chunk_rows)
     pieces = plan_pieces(find_files(source), fmt, piece_rows=chunk_rows)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
     count = dask.delayed(count_piece, pure=True)
@@ -177,7 +177,7 @@ def dask_files_contingency(
         # for the whole table, as stream_contingency does.
         (text_total,) = dask.compute(_sum_tree(
             dask, [count(p, qi, sens, chunk_rows, True) for p in text], split_every))
-        totals[0] = _typed_text_counts(text_total)
+        totals[0] = typed_text_counts(text_total)
     return to_contingency(merge_counts(totals), ordered=ordered)
 
 

@@ -43,13 +43,13 @@ import pandas as pd
 from privface.base.errors import InputError
 from privface.base.files import PathLike
 
-from .cell_counts import (CellCounts, _distinct_rows, add_up, count_cells, merge_counts,
+from .cell_counts import (CellCounts, distinct_rows, add_up, count_cells, merge_counts,
                           to_contingency)
 from .contingency import ContingencyTable, Ordered, check_column_roles
-from .readers.celeba import _INDEX_NAME, _celeba_header
-from .readers.files import _check_readable
-from .readers.tables import (_check_format, _csv_errors, _csv_header, _read_delimited_table,
-                             _require_pyarrow, _sniff_format, _typed_like_read_csv,
+from .readers.celeba import INDEX_NAME, celeba_header
+from .readers.files import check_readable
+from .readers.tables import (check_format, csv_errors, csv_header, read_delimited_table,
+                             require_pyarrow, sniff_format, typed_like_read_csv,
                              check_short_rows, read_table)
 
 #: Rows read at a time when the caller does not say: about 50 MB per 50 columns of int8.
@@ -149,8 +149,8 @@ def plan_pieces(files: Sequence[Path], fmt: str | None = None, *,
     """
     pieces = []
     for file in files:
-        file = _check_readable(file)
-        kind = _check_format(fmt, file) if fmt is not None else _sniff_format(file)
+        file = check_readable(file)
+        kind = check_format(fmt, file) if fmt is not None else sniff_format(file)
         if kind != "parquet" or piece_rows is None:
             pieces.append(TablePiece(file, kind))
             continue
@@ -194,7 +194,7 @@ def table_columns(file: Path, kind: str) -> list[str]:
     is not a column, as in memory.
     """
     if kind == "celeba":
-        return list(_celeba_header(file))
+        return list(celeba_header(file))
     if kind == "parquet":
         schema = _parquet_file(file).schema_arrow
         names = list(schema.names)
@@ -202,13 +202,13 @@ def table_columns(file: Path, kind: str) -> list[str]:
         index = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
         if index:
             return [n for n in names if n not in index]
-        return names[1:] if names[:1] == [_INDEX_NAME] else names
+        return names[1:] if names[:1] == [INDEX_NAME] else names
     sep = "\t" if kind == "tsv" else ","
-    with _csv_errors(file, sep):
-        header = _csv_header(file, sep)
+    with csv_errors(file, sep):
+        header = csv_header(file, sep)
     # pandas names an unnamed column after its position; a first one becomes the index.
     names = [name or f"Unnamed: {i}" for i, name in enumerate(header)]
-    return names[1:] if header[:1] in ([""], [_INDEX_NAME]) else names
+    return names[1:] if header[:1] in ([""], [INDEX_NAME]) else names
 
 
 def iter_chunks(piece: TablePiece, columns: Sequence[str],
@@ -237,7 +237,7 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     columns = list(columns)
     text = {name: str for name in columns} if as_text else None
     if piece.kind in _TEXT_KINDS and chunk_rows is None and as_text:
-        yield _read_delimited_table(piece.file, piece.kind, dtype=text)[columns]
+        yield read_delimited_table(piece.file, piece.kind, dtype=text)[columns]
         return
     if piece.kind == "celeba" or (chunk_rows is None and piece.row_groups is None):
         yield read_table(piece.file, fmt=piece.kind)[columns]
@@ -248,7 +248,7 @@ def iter_chunks(piece: TablePiece, columns: Sequence[str],
     sep = "\t" if piece.kind == "tsv" else ","
     # Every column is parsed (no usecols): pandas then rejects a malformed line anywhere in it,
     # as the in-memory reader does; the parser tokenises every field anyway.
-    with _csv_errors(piece.file, sep):
+    with csv_errors(piece.file, sep):
         with pd.read_csv(piece.file, sep=sep, engine="c", encoding="utf-8", dtype=text,
                          chunksize=chunk_rows) as reader:
             for chunk in reader:
@@ -329,7 +329,7 @@ def stream_contingency(
     >>> stream_contingency(path, ["Male", "Young"], chunk_rows=2).class_sizes.tolist()
     [1, 2]
     """
-    _check_chunk_rows(chunk_rows)
+    check_chunk_rows(chunk_rows)
     pieces = plan_pieces(find_files(source), fmt)
     qi, sens, _ = check_pieces(pieces, qi, sensitive, ordered)
     text, typed = split_text_pieces(pieces)
@@ -337,7 +337,7 @@ def stream_contingency(
     if text:
         counts = add_up(count_piece(p, qi, sens, chunk_rows) for p in text)
         if not typed_alike(counts):
-            counts = _typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows, True)
+            counts = typed_text_counts(add_up(count_piece(p, qi, sens, chunk_rows, True)
                                                for p in text))
         sums.append(counts)
     if typed:
@@ -387,10 +387,10 @@ def split_text_pieces(pieces: Sequence[TablePiece]) -> tuple[list[TablePiece], l
     return text, [p for p in pieces if p.kind not in _TEXT_KINDS]
 
 
-def _typed_text_counts(counts: CellCounts) -> CellCounts:
+def typed_text_counts(counts: CellCounts) -> CellCounts:
     """Counts of CSV/TSV cells read as text, with each column typed as the whole table would be.
 
-    Every column is typed once from its distinct texts (:func:`_typed_like_read_csv`), so a
+    Every column is typed once from its distinct texts (:func:`typed_like_read_csv`), so a
     table gets the same values whatever its chunks; cells that become equal ("1", "1.0") are
     merged.
     """
@@ -399,7 +399,7 @@ def _typed_text_counts(counts: CellCounts) -> CellCounts:
         texts = pd.unique(np.concatenate([frame[name].to_numpy(dtype=object)
                                           for frame in counts.cells.values()
                                           if name in frame.columns]))
-        typed[name] = (pd.Index(texts, dtype=object), _typed_like_read_csv(texts))
+        typed[name] = (pd.Index(texts, dtype=object), typed_like_read_csv(texts))
     cells: dict[str | None, pd.DataFrame] = {}
     totals: dict[str | None, np.ndarray] = {}
     for key, frame in counts.cells.items():
@@ -409,11 +409,12 @@ def _typed_text_counts(counts: CellCounts) -> CellCounts:
             columns[name] = values.take(index.get_indexer(frame[name].to_numpy(dtype=object)))
         out = pd.DataFrame({n: c.to_numpy() for n, c in columns.items()},
                            columns=frame.columns)
-        cells[key], totals[key] = _distinct_rows(out, counts.counts[key])
+        cells[key], totals[key] = distinct_rows(out, counts.counts[key])
     return CellCounts(qi=counts.qi, sensitive=counts.sensitive, cells=cells, counts=totals)
 
 
-def _check_chunk_rows(chunk_rows: int | None) -> None:
+def check_chunk_rows(chunk_rows: int | None) -> None:
+    """Refuse a chunk size that is not a whole number >= 1 (``None`` means the default)."""
     if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int)
                                    or chunk_rows < 1):
         raise InputError(f"chunk_rows must be a whole number >= 1, got {chunk_rows!r}")
@@ -421,7 +422,7 @@ def _check_chunk_rows(chunk_rows: int | None) -> None:
 
 def _parquet_file(file: Path):
     """A ``pyarrow.parquet.ParquetFile``; an unreadable file is an InputError naming it."""
-    arrow = _require_pyarrow(file)
+    arrow = require_pyarrow(file)
     import pyarrow.parquet as pq
 
     try:
@@ -432,7 +433,7 @@ def _parquet_file(file: Path):
 
 def _parquet_chunks(piece: TablePiece, columns: list[str], chunk_rows: int | None
                     ) -> Iterator[pd.DataFrame]:
-    arrow = _require_pyarrow(piece.file)
+    arrow = require_pyarrow(piece.file)
     parquet = _parquet_file(piece.file)
     groups = list(piece.row_groups) if piece.row_groups is not None else None
     size = chunk_rows or max(1, sum(parquet.metadata.row_group(i).num_rows for i in groups or []))

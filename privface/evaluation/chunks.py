@@ -1,7 +1,7 @@
 """The work of an evaluation, in chunks of photo pairs: here or in worker processes.
 
 Each chunk of pairs is read, detected, cropped, embedded, predicted and scored by
-:func:`_evaluate_chunk`; :func:`_run_in_workers` spreads the chunks over spawned processes. The
+:func:`evaluate_chunk`; :func:`run_in_workers` spreads the chunks over spawned processes. The
 chunks depend on the number of pairs only, never on the workers, so the numbers that
 :mod:`~privface.evaluation.run` assembles from them are the same whatever the workers.
 """
@@ -21,18 +21,20 @@ import numpy as np
 from privface.attributes.alignment import align_face
 from privface.attributes.model import load_default_model
 from privface.attributes.recognizers import FaceRecognizer, RECOGNIZERS, load_recognizer
+from privface.base.errors import InputError
 from privface.base.workers import spawn_pool, stop_workers
 from privface.quality import QualityMeter, QualityScores
 
 
 
-def _recognizer_objects(recognizers) -> list:
+def recognizer_objects(recognizers) -> list:
+    """Recognizer names or objects as objects, each name at most once."""
     if isinstance(recognizers, (str, FaceRecognizer)):
         recognizers = (recognizers,)
     out = [load_recognizer(r) if isinstance(r, str) else r for r in recognizers]
     names = [r.name for r in out]
     if len(set(names)) != len(names):
-        raise ValueError(f"each recognizer may be named once, got {names}")
+        raise InputError(f"each recognizer may be named once, got {names}")
     return out
 
 
@@ -80,7 +82,7 @@ class _Batcher:
 _MIN_CHUNKS = 16
 
 
-def _chunk_size(pairs: int, batch_size: int) -> int:
+def chunk_size(pairs: int, batch_size: int) -> int:
     """Pairs per chunk: at most ``batch_size``; about ``pairs / 16`` for smaller folders.
 
     Depends on the number of pairs only (never on the workers), so that every batch of the
@@ -89,19 +91,19 @@ def _chunk_size(pairs: int, batch_size: int) -> int:
 
     Examples
     --------
-    >>> _chunk_size(6000, 64), _chunk_size(200, 64), _chunk_size(8, 64), _chunk_size(0, 64)
+    >>> chunk_size(6000, 64), chunk_size(200, 64), chunk_size(8, 64), chunk_size(0, 64)
     (64, 13, 1, 1)
     """
     return max(1, min(int(batch_size), math.ceil(pairs / _MIN_CHUNKS)))
 
 
 @dataclass
-class _Parts:
+class Parts:
     """What evaluates a chunk: the face analyzer, recognizers, attribute model and limits.
 
     The same record starts a worker process, where it must pickle: ``analyzer`` None builds the
     default one in the worker, and a recognizer of the registry travels as its name
-    (:func:`_portable`) and is loaded there.
+    (:func:`portable`) and is loaded there.
     """
 
     analyzer: Any
@@ -112,7 +114,7 @@ class _Parts:
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     """What one chunk of pairs gave, in pair order.
 
     ``rows`` are the usable pairs (file names, detection, landmarks); per recognizer name,
@@ -129,11 +131,12 @@ class _Chunk:
     scored: np.ndarray = field(repr=False)
 
 
-def _default_attribute_model():
+def default_attribute_model():
+    """The shipped attribute model (a function, so that workers load it once each)."""
     return load_default_model()
 
 
-def _portable(recognizer):
+def portable(recognizer):
     """A registry recognizer as its name (its weights do not pickle), any other as itself."""
 
     return recognizer.name if type(recognizer) is RECOGNIZERS.get(recognizer.name) else \
@@ -159,15 +162,15 @@ def _one_torch_thread() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _evaluate_chunk(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
-                    advance: Callable[[str], None] | None = None) -> _Chunk:
+def evaluate_chunk(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
+                    advance: Callable[[str], None] | None = None) -> Chunk:
     """Detect, crop, embed, predict and score a few pairs ``(original, anonymized, has_id)``."""
     with _one_torch_thread():
         return _evaluate_pairs(parts, items, advance)
 
 
-def _evaluate_pairs(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
-                    advance: Callable[[str], None] | None) -> _Chunk:
+def _evaluate_pairs(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
+                    advance: Callable[[str], None] | None) -> Chunk:
     # imported on use: it loads Pillow
     from privface.attributes.images import ImageError, load_image
 
@@ -256,13 +259,13 @@ def _evaluate_pairs(parts: _Parts, items: Sequence[tuple[Path, Path, bool]],
     predictions = split(predictor, "attr") if predictor is not None else None
     scored = np.array([r["_quality"] for r in rows], dtype=bool)
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-    return _Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored)
+    return Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored)
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(setup: _Parts) -> None:
+def _start_worker(setup: Parts) -> None:
     """Worker initializer: OpenCV on one thread (a worker per core), then the parts, once.
 
     Ctrl-C is left to the main process, which ends the workers.
@@ -278,21 +281,21 @@ def _start_worker(setup: _Parts) -> None:
 
     analyzer = setup.analyzer if setup.analyzer is not None else \
         FaceAnalyzer(attribute_model=setup.model)
-    _WORKER["parts"] = _Parts(analyzer, _recognizer_objects(setup.recognizers), setup.model,
+    _WORKER["parts"] = Parts(analyzer, recognizer_objects(setup.recognizers), setup.model,
                               setup.batch_size, setup.max_pixels)
 
 
-def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> _Chunk:
-    return _evaluate_chunk(_WORKER["parts"], items)
+def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> Chunk:
+    return evaluate_chunk(_WORKER["parts"], items)
 
 
-def _run_in_workers(setup: _Parts, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
-                    on_pair: Callable[[str, int, int], None] | None) -> list[_Chunk]:
+def run_in_workers(setup: Parts, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
+                    on_pair: Callable[[str, int, int], None] | None) -> list[Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     total = sum(len(chunk) for chunk in chunks)
-    results: list[_Chunk | None] = [None] * len(chunks)
+    results: list[Chunk | None] = [None] * len(chunks)
     done = 0
     pool = spawn_pool(processes, _start_worker, (setup,))
     try:

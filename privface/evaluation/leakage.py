@@ -31,7 +31,7 @@ from privface.base.jsonenc import json_value
 #: Distances computed per block (rows x gallery): 4M float64 values, 32 MB at a time.
 _BLOCK_VALUES = 1 << 22
 
-_DEFAULT_RECOGNIZERS = ("sface", "dlib")
+DEFAULT_RECOGNIZERS = ("sface", "dlib")
 
 #: The two-sided 95% quantile of the standard normal distribution.
 Z95 = 1.959963984540054

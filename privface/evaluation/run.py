@@ -13,9 +13,9 @@ from privface.base.errors import InputError
 from privface.privmetrics.readers import read_celeba_identities
 from privface.quality import QualityScores
 
-from .chunks import (_Chunk, _chunk_size, _default_attribute_model, _evaluate_chunk, _Parts,
-                     _portable, _recognizer_objects, _run_in_workers)
-from .leakage import _DEFAULT_RECOGNIZERS, IdentityLeakage, far_key, identity_leakage
+from .chunks import (Chunk, chunk_size, default_attribute_model, evaluate_chunk, Parts,
+                     portable, recognizer_objects, run_in_workers)
+from .leakage import DEFAULT_RECOGNIZERS, IdentityLeakage, far_key, identity_leakage
 from .pairing import pair_photos
 from .report import AttributeAgreement, EvaluationReport
 
@@ -32,7 +32,7 @@ def evaluate_anonymization(
     anonymized: str | os.PathLike,
     *,
     identities: pd.Series | str | os.PathLike | None = None,
-    recognizers: Sequence = _DEFAULT_RECOGNIZERS,
+    recognizers: Sequence = DEFAULT_RECOGNIZERS,
     attribute_model=None,
     fars: Sequence[float] = (1e-3, 1e-2),
     analyzer=None,
@@ -123,9 +123,9 @@ def evaluate_anonymization(
                          "anonymized photos must keep the original file names",
                          file=str(anonymized))
     id_series = _identity_series(identities)
-    recs = _recognizer_objects(recognizers)
+    recs = recognizer_objects(recognizers)
     items = [(o, a, id_series is None or o.name in id_series.index) for o, a in pairs]
-    size = _chunk_size(len(items), batch_size)
+    size = chunk_size(len(items), batch_size)
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     processes = min(workers, len(chunks))
 
@@ -137,17 +137,17 @@ def evaluate_anonymization(
         # The workers build their own parts; here only what fails fast (a missing model).
         if attributes:
             model = attribute_model if attribute_model is not None else \
-                analyzer.attribute_model if analyzer is not None else _default_attribute_model()
-        setup = _Parts(analyzer=analyzer, recognizers=[_portable(r) for r in recs], model=model,
+                analyzer.attribute_model if analyzer is not None else default_attribute_model()
+        setup = Parts(analyzer=analyzer, recognizers=[portable(r) for r in recs], model=model,
                        batch_size=batch_size, max_pixels=max_pixels)
-        parts = _run_in_workers(setup, chunks, processes, on_pair)
+        parts = run_in_workers(setup, chunks, processes, on_pair)
     else:
         analyzer = analyzer if analyzer is not None else \
             FaceAnalyzer(attribute_model=attribute_model)
         if attributes:
             # Load it before the long loop, so that a missing model fails in the first second.
             model = attribute_model if attribute_model is not None else analyzer.attribute_model
-        local = _Parts(analyzer, recs, model, batch_size, max_pixels)
+        local = Parts(analyzer, recs, model, batch_size, max_pixels)
         parts = []
         done = 0
         for chunk in chunks:
@@ -157,7 +157,7 @@ def evaluate_anonymization(
                 if on_pair is not None:
                     on_pair(name, done, len(items))
 
-            parts.append(_evaluate_chunk(local, chunk, advance))
+            parts.append(evaluate_chunk(local, chunk, advance))
     return _assemble(originals, anonymized, parts, skipped, id_series, recs, model, fars)
 
 
@@ -166,7 +166,7 @@ def _stack(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 1), np.float32)
 
 
-def _assemble(originals: Path, anonymized: Path, parts: list[_Chunk], skipped: list[dict],
+def _assemble(originals: Path, anonymized: Path, parts: list[Chunk], skipped: list[dict],
               id_series: pd.Series | None, recs: list, model, fars: tuple[float, ...]
               ) -> EvaluationReport:
     """The report from the chunks' rows, embeddings, predictions and scores (in pair order)."""

@@ -14,7 +14,7 @@ import numpy as np
 # Bytes of temporaries one chunk of the face-by-class distance matrix may use.
 _CHUNK_BYTES = 1 << 23
 # Uniform draws per chunk of the randomised response.
-_DP_CHUNK_DRAWS = 1 << 22
+DP_CHUNK_DRAWS = 1 << 22
 
 
 # --------------------------------------------------------------------------- bit packing
@@ -31,7 +31,7 @@ def _popcount(words: np.ndarray) -> np.ndarray:
 _POP16 = np.array([bin(i).count("1") for i in range(1 << 16)], dtype=np.uint8)
 
 
-def _pack(bits: np.ndarray) -> np.ndarray:
+def pack(bits: np.ndarray) -> np.ndarray:
     """Pack an (n, q) boolean matrix into (n, ceil(q / 64)) uint64 words, bit j in word j // 64."""
     n, q = bits.shape
     words = max(1, -(-q // 64))
@@ -41,22 +41,22 @@ def _pack(bits: np.ndarray) -> np.ndarray:
     return out.view("<u8").astype(np.uint64, copy=False)
 
 
-def _unpack(words: np.ndarray, q: int) -> np.ndarray:
-    """Inverse of :func:`_pack`: (n, W) uint64 to an (n, q) boolean matrix."""
+def unpack(words: np.ndarray, q: int) -> np.ndarray:
+    """Inverse of :func:`pack`: (n, W) uint64 to an (n, q) boolean matrix."""
     n, n_words = words.shape
     as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
     as_bytes = as_bytes.reshape(n, n_words * 8)
     return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :q].astype(bool)
 
 
-def _mask_words(positions: np.ndarray, q: int) -> np.ndarray:
+def mask_words(positions: np.ndarray, q: int) -> np.ndarray:
     """uint64 words with the bits at ``positions`` set, shape (W,)."""
     bits = np.zeros((1, q), dtype=bool)
     bits[0, positions] = True
-    return _pack(bits)[0]
+    return pack(bits)[0]
 
 
-def _row_ids(*arrays: np.ndarray) -> list[np.ndarray]:
+def row_ids(*arrays: np.ndarray) -> list[np.ndarray]:
     """Joint integer ids for the rows of several (n_i, W) word arrays (equal rows, equal ids)."""
     stacked = np.concatenate(arrays, axis=0)
     if stacked.shape[1] == 1:
@@ -83,7 +83,7 @@ def _nearest(noisy: np.ndarray, classes: np.ndarray, a_mask: np.ndarray, n_mask:
     dist_dtype = np.uint8 if q < 255 else np.uint16 if q < 65535 else np.uint32
     big = dist_dtype(np.iinfo(dist_dtype).max)
     # Bits outside the QIs are 0 in every vector, so the XOR needs no mask where A is every QI.
-    valid = _mask_words(np.arange(q), q)
+    valid = mask_words(np.arange(q), q)
     need_and = [bool(a_mask[w]) and a_mask[w] != valid[w] for w in range(n_words)]
     check = [bool(n_mask[w]) for w in range(n_words)]
     order = np.argsort(inv, kind="stable")

@@ -307,7 +307,9 @@ class PPASResult:
 
 
 @dataclass
-class _Context:
+class Context:
+    """What PPAS knew when a face had no feasible target, for the message that says why."""
+
     requirements: Requirements
     editable: list[str]
     qi: list[str]
@@ -333,8 +335,8 @@ def _fmt(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:.6g}"
 
 
-def _infeasible_reason(best_k: int, best_l: int, best_t: float, n_agree: int,
-                       ctx: _Context) -> tuple[str, tuple[str, ...]]:
+def infeasible_reason(best_k: int, best_l: int, best_t: float, n_agree: int,
+                       ctx: Context) -> tuple[str, tuple[str, ...]]:
     """The explanation shared by the error and the certificates of skipped faces."""
     req, asked, where = ctx.requirements, ctx.asked, ctx.where
     unmet = []
@@ -365,9 +367,10 @@ def _infeasible_reason(best_k: int, best_l: int, best_t: float, n_agree: int,
     return f"{head}; {tail}", tuple(unmet)
 
 
-def _infeasible_error(label: Hashable, position: int, best_k: int, best_l: int, best_t: float,
-                      n_agree: int, ctx: _Context) -> PPASInfeasibleError:
-    reason, unmet = _infeasible_reason(best_k, best_l, best_t, n_agree, ctx)
+def infeasible_error(label: Hashable, position: int, best_k: int, best_l: int, best_t: float,
+                      n_agree: int, ctx: Context) -> PPASInfeasibleError:
+    """The error PPAS raises for the first face with no feasible target (on_infeasible="raise")."""
+    reason, unmet = infeasible_reason(best_k, best_l, best_t, n_agree, ctx)
     message = f"face {label!r} (row {position + 1} of {ctx.n_faces}): {reason}"
     if ctx.n_faces > 1:
         message += (f" ({ctx.n_bad} of {ctx.n_faces} faces have no feasible target; pass "

@@ -70,9 +70,9 @@ from ..compare import at_least, at_most
 from ..contingency import ContingencyTable, Ordered, contingency_table
 from ..dp import keep_probability, respond
 
-from .bits import _DP_CHUNK_DRAWS, _mask_words, _nearest, _pack, _row_ids, _unpack
+from .bits import DP_CHUNK_DRAWS, mask_words, _nearest, pack, row_ids, unpack
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificates, PPASResult,
-                           _Context, _infeasible_error, _infeasible_reason)
+                           Context, infeasible_error, infeasible_reason)
 
 # --------------------------------------------------------------------------- validation
 
@@ -321,17 +321,17 @@ def select_attributes(
     q = len(qi_list)
     a_pos = np.array(sorted(qi_list.index(c) for c in editable_list), dtype=np.int64)
     n_pos = np.setdiff1d(np.arange(q), a_pos)
-    a_mask = _mask_words(a_pos, q)
-    n_mask = _mask_words(n_pos, q)
-    class_words = _pack(binary.class_bits)
+    a_mask = mask_words(a_pos, q)
+    n_mask = mask_words(n_pos, q)
+    class_words = pack(binary.class_bits)
 
     # ---- the faces
     face_bits = _face_bits(frame, qi_list, binary)
     n = len(frame)
-    words = _pack(face_bits)
+    words = pack(face_bits)
 
     # Feasibility depends only on the non-editable QIs (the noise never touches them).
-    face_key, all_key, feas_key = _row_ids(words & n_mask, class_words & n_mask,
+    face_key, all_key, feas_key = row_ids(words & n_mask, class_words & n_mask,
                                            class_words[feasible] & n_mask)
     n_groups = int(max(face_key.max(initial=-1), all_key.max(initial=-1),
                        feas_key.max(initial=-1))) + 1
@@ -348,18 +348,18 @@ def select_attributes(
         np.minimum.at(best_t, all_key, class_t)
         n_classes_agree = np.bincount(all_key, minlength=n_groups)
         bad = np.flatnonzero(~face_ok)
-        context = _Context(requirements=requirements, editable=editable_list, qi=qi_list,
+        context = Context(requirements=requirements, editable=editable_list, qi=qi_list,
                            n_feasible=len(feasible), n_classes=ct.n_classes,
                            n_faces=n, n_bad=len(bad))
         if on_infeasible == "raise":
             j = int(bad[0])
             g = face_key[j]
-            raise _infeasible_error(frame.index[j], j, int(best_k[g]), int(best_l[g]),
+            raise infeasible_error(frame.index[j], j, int(best_k[g]), int(best_l[g]),
                                     float(best_t[g]), int(n_classes_agree[g]), context)
         # One message per group of faces with the same non-editable QIs, shared by its faces.
         groups, which = np.unique(face_key[bad], return_inverse=True)
         text = np.empty(len(groups), dtype=object)
-        text[:] = [_infeasible_reason(int(best_k[g]), int(best_l[g]), float(best_t[g]),
+        text[:] = [infeasible_reason(int(best_k[g]), int(best_l[g]), float(best_t[g]),
                                       int(n_classes_agree[g]), context)[0]
                    for g in groups]  # a loop over distinct infeasible groups, for messages only
         reasons[bad] = text[which.reshape(-1)]
@@ -369,14 +369,14 @@ def select_attributes(
     noisy = words.copy()
     if eps is not None:
         keep = keep_probability(eps / len(a_pos))
-        step = max(1, _DP_CHUNK_DRAWS // len(a_pos))
+        step = max(1, DP_CHUNK_DRAWS // len(a_pos))
         for start in range(0, n, step):  # a loop over chunks of faces
             stop = min(n, start + step)
             # The table release's mechanism on each editable bit: a reported 1 is a flip.
             flips = np.zeros((stop - start, q), dtype=bool)
             no_flip = np.zeros((stop - start, len(a_pos)), dtype=np.int64)
             flips[:, a_pos] = respond(no_flip, 2, keep, rng.random(no_flip.shape)).astype(bool)
-            noisy[start:stop] ^= _pack(flips)
+            noisy[start:stop] ^= pack(flips)
     tie_u = rng.random(n)
 
     # ---- step 2: projection onto the nearest feasible class
@@ -392,7 +392,7 @@ def select_attributes(
     has_target = target_class >= 0
     tgt = np.maximum(target_class, 0)
     target_words = np.where(has_target[:, None], class_words[tgt], words)
-    changed = _unpack(words ^ target_words, q)
+    changed = unpack(words ^ target_words, q)
     rows = ct.class_first_row[tgt]
     targets = reference[qi_list].iloc[rows]
     targets.index = frame.index

@@ -17,12 +17,12 @@ from privface.base.errors import InputError
 from privface.base.files import PathLike, atomic_write
 
 from ..encoding import GENERALISED  # "*" in memory, written as 0 in this layout
-from .files import _HEAD_BYTES, _LINE_BREAK_RE, _check_readable, _head_lines, _iter_lines
+from .files import HEAD_BYTES, LINE_BREAK_RE, check_readable, head_lines, iter_lines
 
 #: Values of an attribute: 1 present, -1 absent, 0 generalised (suppressed) by privface.
 ATTRIBUTE_VALUES: tuple[int, ...] = (1, -1, 0)
 
-_INDEX_NAME = "image_id"
+INDEX_NAME = "image_id"
 
 # Rows per chunk when parsing a CelebA file: values are parsed as int64 (see below), and chunking
 # bounds that temporary to ~20 MB whatever the file size, before it shrinks to int8.
@@ -81,20 +81,20 @@ def read_celeba_attributes(path: PathLike) -> pd.DataFrame:
     >>> table.dtypes.unique().tolist()
     [dtype('int8')]
     """
-    file = _check_readable(path)
-    names = _celeba_header(file)
+    file = check_readable(path)
+    names = celeba_header(file)
     images, values = _parse_celeba_rows(file, names)
-    index = pd.Index(images, name=_INDEX_NAME, dtype=object)
+    index = pd.Index(images, name=INDEX_NAME, dtype=object)
     _check_unique_images(index, file, first_line=3)
     return pd.DataFrame(values, index=index, columns=pd.Index(names, dtype=object), copy=False)
 
 
-def _celeba_header(file: Path) -> list[str]:
+def celeba_header(file: Path) -> list[str]:
     """Validate lines 1 and 2 of a CelebA attribute file and return the attribute names."""
-    lines = _head_lines(file, 2)
+    lines = head_lines(file, 2)
     count = lines[0].strip() if lines else ""
     if not _INT_RE.fullmatch(count):
-        problem = _count_line_problem(_head_lines(file, 3))
+        problem = _count_line_problem(head_lines(file, 3))
         raise InputError(f"expected the image count (an integer) on line 1, found "
                          f"{count[:60]!r}{problem or ''}", file=str(file), row=1)
     if len(lines) < 2:
@@ -163,7 +163,7 @@ def _scan_celeba_rows(file: Path, names: list[str]) -> InputError | None:
     m = len(names)
     rows = 0
     try:
-        for number, line in _iter_lines(file):
+        for number, line in iter_lines(file):
             if number <= 2:
                 continue
             fields = line.split()
@@ -235,7 +235,7 @@ def read_celeba_identities(path: PathLike) -> pd.Series:
     000002.jpg    2937
     Name: identity, dtype: int64
     """
-    file = _check_readable(path)
+    file = check_readable(path)
     try:
         table = pd.read_csv(
             file, sep=r"\s+", engine="c", header=None, dtype={0: str, 1: np.int64},
@@ -248,7 +248,7 @@ def read_celeba_identities(path: PathLike) -> pd.Series:
         if problem is None:  # pragma: no cover - the scan checks everything the fast path does
             problem = InputError(f"cannot parse the file: {exc}", file=str(file))
         raise problem from None
-    index = pd.Index(table[0].to_numpy(dtype=object), name=_INDEX_NAME, dtype=object)
+    index = pd.Index(table[0].to_numpy(dtype=object), name=INDEX_NAME, dtype=object)
     _check_unique_images(index, file, first_line=1)
     return pd.Series(table[1].to_numpy(dtype=np.int64), index=index, name="identity")
 
@@ -256,7 +256,7 @@ def read_celeba_identities(path: PathLike) -> pd.Series:
 def _scan_identity_rows(file: Path) -> InputError | None:
     """Error path only: the first line of an identity file that is not ``IMAGE IDENTITY``."""
     try:
-        for number, line in _iter_lines(file):
+        for number, line in iter_lines(file):
             fields = line.split()
             if not fields:
                 return InputError("empty line: expected an image name and an identity",
@@ -377,10 +377,10 @@ def is_celeba_attribute_file(path: PathLike) -> bool:
     try:
         with open(path, "rb") as handle:
             # A bad byte further down must not hide the layout: the reader will name its line.
-            head = handle.read(_HEAD_BYTES).decode("utf-8-sig", errors="replace")
+            head = handle.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
     except OSError:
         return False
-    lines = _LINE_BREAK_RE.split(head, maxsplit=3)[:3]
+    lines = LINE_BREAK_RE.split(head, maxsplit=3)[:3]
     if len(lines) >= 2 and not _INT_RE.fullmatch(lines[0].strip()):
         # A broken count line (or none) must not send the file to the CSV reader, whose
         # message would mislead: rows of 1/-1/0 under space-separated names are CelebA's.

@@ -10,11 +10,11 @@ from privface.base.errors import InputError
 from privface.base.files import PathLike
 
 # The sniff and the header reader look at no more than this many bytes.
-_HEAD_BYTES = 1 << 16
-_LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
+HEAD_BYTES = 1 << 16
+LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
 
 
-def _check_readable(path: PathLike) -> Path:
+def check_readable(path: PathLike) -> Path:
     """The path, if it names a readable non-empty file; else an InputError naming it."""
     file = Path(path)
     if not file.exists():
@@ -31,29 +31,29 @@ def _check_readable(path: PathLike) -> Path:
     return file
 
 
-def _head_lines(file: Path, n: int) -> list[str]:
+def head_lines(file: Path, n: int) -> list[str]:
     """The first ``n`` lines (fewer if the file is shorter), without line ends or a UTF-8 BOM."""
     with open(file, "rb") as handle:
-        head = handle.read(_HEAD_BYTES)
-        complete = len(head) < _HEAD_BYTES
+        head = handle.read(HEAD_BYTES)
+        complete = len(head) < HEAD_BYTES
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if complete or exc.start < _HEAD_BYTES - 4:  # not just a character cut by the block end
+        if complete or exc.start < HEAD_BYTES - 4:  # not just a character cut by the block end
             line = head[: exc.start].count(b"\n") + 1
             raise InputError("not UTF-8 text", file=str(file), row=line) from None
         text = head[: exc.start].decode("utf-8-sig")
-    pieces = _LINE_BREAK_RE.split(text, maxsplit=n)
+    pieces = LINE_BREAK_RE.split(text, maxsplit=n)
     if len(pieces) > n:  # n complete lines, and more text after them
         return pieces[:n]
     if not complete:
-        raise InputError(f"line {len(pieces)} is longer than {_HEAD_BYTES} bytes",
+        raise InputError(f"line {len(pieces)} is longer than {HEAD_BYTES} bytes",
                          file=str(file), row=len(pieces))
     # The whole file is shorter than n lines; a trailing "" is only the last line's end.
     return pieces[:-1] if pieces[-1] == "" else pieces
 
 
-def _iter_lines(file: Path) -> Iterator[tuple[int, str]]:
+def iter_lines(file: Path) -> Iterator[tuple[int, str]]:
     """Stream (1-based number, text) per line, splitting on CRLF, LF and lone CR as pandas does."""
     with open(file, "rb") as handle:
         number = 0
@@ -67,7 +67,7 @@ def _iter_lines(file: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
-def _not_utf8_error(file: Path, what: str) -> InputError:
+def not_utf8_error(file: Path, what: str) -> InputError:
     """Error path only: the line and byte offset of the first byte that is not UTF-8."""
     offset = 0
     with open(file, "rb") as handle:

@@ -21,12 +21,12 @@ from privface.base.errors import InputError
 from privface.base.files import PathLike, atomic_write
 
 from .celeba import (
-    _INDEX_NAME,
+    INDEX_NAME,
     is_celeba_attribute_file,
     read_celeba_attributes,
     write_celeba_attributes,
 )
-from .files import _check_readable, _head_lines, _not_utf8_error
+from .files import check_readable, head_lines, not_utf8_error
 
 TableFormat = Literal["celeba", "csv", "parquet", "tsv"]
 _FORMATS: tuple[str, ...] = ("celeba", "csv", "parquet", "tsv")
@@ -72,8 +72,8 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         return source
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"read_table expects a DataFrame or a path, got {type(source).__name__}")
-    file = _check_readable(source)
-    kind = _check_format(fmt, file) if fmt is not None else _sniff_format(file)
+    file = check_readable(source)
+    kind = check_format(fmt, file) if fmt is not None else sniff_format(file)
     if kind == "celeba":
         return read_celeba_attributes(file)
     if kind == "parquet":
@@ -81,7 +81,7 @@ def read_table(source: pd.DataFrame | PathLike, *, fmt: TableFormat | None = Non
         if len(table) == 0:
             raise InputError("the table has a header but no rows", file=str(file))
         return _text_labels_as_object(_use_image_index(table, file, None))
-    return _read_delimited_table(file, kind)
+    return read_delimited_table(file, kind)
 
 
 def _text_labels_as_object(table: pd.DataFrame) -> pd.DataFrame:
@@ -105,10 +105,11 @@ def detect_format(path: PathLike) -> str:
     >>> detect_format("faces.parquet")
     'parquet'
     """
-    return _sniff_format(Path(path))
+    return sniff_format(Path(path))
 
 
-def _sniff_format(file: Path) -> str:
+def sniff_format(file: Path) -> str:
+    """The format a file is read as: its suffix's, else CelebA's layout if it has it, else CSV."""
     suffix = file.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
@@ -119,7 +120,8 @@ def _sniff_format(file: Path) -> str:
     return "celeba" if is_celeba_attribute_file(file) else "csv"
 
 
-def _check_format(fmt: str, file: Path | None) -> str:
+def check_format(fmt: str, file: Path | None) -> str:
+    """``fmt`` when it is a format privface reads, else an InputError naming the file."""
     if fmt not in _FORMATS:
         raise InputError(f"unknown format {fmt!r}: expected one of {', '.join(_FORMATS)}",
                          file=None if file is None else str(file))
@@ -145,15 +147,15 @@ def read_table_text(path: PathLike, *, fmt: TableFormat | None = None) -> pd.Dat
     >>> read_table_text(path)["zip"].tolist()
     ['02134', '']
     """
-    file = _check_readable(path)
-    kind = _check_format(fmt, file) if fmt is not None else _sniff_format(file)
+    file = check_readable(path)
+    kind = check_format(fmt, file) if fmt is not None else sniff_format(file)
     if kind not in ("csv", "tsv"):
         raise InputError(f"only CSV and TSV cells can be read as text, not {kind}",
                          file=str(file))
-    return _read_delimited_table(file, kind, dtype=str, keep_default_na=False)
+    return read_delimited_table(file, kind, dtype=str, keep_default_na=False)
 
 
-def _read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
+def read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
     """A whole CSV/TSV file as :func:`read_table` gives it; ``options`` go to pandas."""
     sep = "\t" if kind == "tsv" else ","
     table, header = _read_delimited(file, sep, **options)
@@ -165,8 +167,8 @@ def _read_delimited_table(file: Path, kind: str, **options) -> pd.DataFrame:
 
 def _read_delimited(file: Path, sep: str, **options) -> tuple[pd.DataFrame, list[str]]:
     """Read CSV/TSV; returns the table and the raw header row (pandas renames some names)."""
-    with _csv_errors(file, sep):
-        header = _csv_header(file, sep)
+    with csv_errors(file, sep):
+        header = csv_header(file, sep)
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.DtypeWarning)
             try:
@@ -179,7 +181,7 @@ def _read_delimited(file: Path, sep: str, **options) -> tuple[pd.DataFrame, list
     return table, header
 
 
-def _typed_like_read_csv(texts: np.ndarray) -> pd.Series:
+def typed_like_read_csv(texts: np.ndarray) -> pd.Series:
     """The values :func:`read_table` gives a CSV column holding exactly these texts.
 
     ``texts`` are the distinct cells of a column read as text (missing ones NaN). pandas decides
@@ -193,9 +195,9 @@ def _typed_like_read_csv(texts: np.ndarray) -> pd.Series:
     return pd.read_csv(buffer, engine="c", low_memory=False)["v"]
 
 
-def _csv_header(file: Path, sep: str) -> list[str]:
+def csv_header(file: Path, sep: str) -> list[str]:
     """The raw header row of a CSV/TSV file; a name that appears twice is an InputError."""
-    header_text = (_head_lines(file, 1) or [""])[0]
+    header_text = (head_lines(file, 1) or [""])[0]
     header = next(csv.reader([header_text], delimiter=sep), [])
     seen: set[str] = set()
     for name in header:
@@ -249,13 +251,13 @@ def _first_short_row(file: Path, sep: str, size: int, mtime_ns: int
 
 
 @contextmanager
-def _csv_errors(file: Path, sep: str) -> Iterator[None]:
+def csv_errors(file: Path, sep: str) -> Iterator[None]:
     """Turn pandas' CSV parsing errors (also those of chunked reading) into InputErrors."""
     what = "CSV" if sep == "," else "tab-separated"
     try:
         yield
     except UnicodeDecodeError:
-        raise _not_utf8_error(file, f"a {what} table") from None
+        raise not_utf8_error(file, f"a {what} table") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"no columns: expected a {what} table with a header line",
                          file=str(file)) from None
@@ -268,7 +270,7 @@ def _csv_errors(file: Path, sep: str) -> Iterator[None]:
 
 
 def _read_parquet(file: Path) -> pd.DataFrame:
-    arrow = _require_pyarrow(file)
+    arrow = require_pyarrow(file)
     try:
         return pd.read_parquet(file, engine="pyarrow")
     except (arrow.ArrowException, OSError, ValueError) as exc:
@@ -281,10 +283,10 @@ def _use_image_index(table: pd.DataFrame, file: Path, header: list[str] | None) 
         return table  # Parquet written from pandas already restored its index
     first = table.columns[0]
     unnamed = header is not None and len(header) > 0 and header[0] == ""
-    if first != _INDEX_NAME and not unnamed:
+    if first != INDEX_NAME and not unnamed:
         return table
     table = table.set_index(first)
-    table.index.name = _INDEX_NAME if first == _INDEX_NAME else None
+    table.index.name = INDEX_NAME if first == INDEX_NAME else None
     duplicated = table.index.duplicated()
     if duplicated.any():
         again = int(np.flatnonzero(duplicated)[0])
@@ -298,7 +300,7 @@ def _use_image_index(table: pd.DataFrame, file: Path, header: list[str] | None) 
     return table
 
 
-def _require_pyarrow(file: Path | None) -> ModuleType:
+def require_pyarrow(file: Path | None) -> ModuleType:
     """Import pyarrow lazily: it is optional (the ``parquet`` extra)."""
     try:
         import pyarrow
@@ -338,14 +340,14 @@ def write_table(table: pd.DataFrame, path: PathLike, *, fmt: TableFormat | None 
     True
     """
     target = Path(path)
-    kind = _check_format(fmt, target) if fmt is not None else _format_from_suffix(target)
+    kind = check_format(fmt, target) if fmt is not None else _format_from_suffix(target)
     if kind == "celeba":
         write_celeba_attributes(table, target)
         return
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"expected a DataFrame, got {type(table).__name__}")
     if kind == "parquet":
-        arrow = _require_pyarrow(target)
+        arrow = require_pyarrow(target)
         table = _mixed_columns_as_text(table)
 
         def write(tmp: Path) -> None:
