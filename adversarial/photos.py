@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -39,7 +41,7 @@ import numpy as np
 from privface.attributes.alignment import CELEBA, align_face, eye_transform, square
 from privface.attributes.landmarks import eye_centres
 from privface.base.errors import InputError
-from privface.base.files import atomic_write
+from privface.base.files import atomic_write, lock_output
 from privface.quality import QualityMeter
 
 from .storage import SavedPerturbation, load_perturbation
@@ -345,7 +347,13 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
     photos : path
         A folder of photos.
     out_dir : path
-        Where the perturbed photos (same names) and ``perturb.json`` go; created if needed.
+        Where the perturbed photos (same names) and ``perturb.json`` go; created if needed. The
+        run holds a lock on it, finishes every photo in a staging folder inside it, and then
+        releases them: first the earlier run's ``perturb.json`` and the photos it lists that
+        this run does not rewrite are removed, then the photos are moved in, then the new record
+        is written. So ``OUT`` never holds a record that does not describe the photos beside it;
+        an interrupted run leaves the folder as it was (or, if stopped while releasing, photos
+        without a record).
     suffix : str, optional
         Write the photos with this suffix (``.png``: lossless, keeps the perturbation exactly)
         instead of their own.
@@ -360,8 +368,7 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
         Photos without a face or unreadable are skipped with the reason, never written.
     """
     # imported on use: it loads Pillow
-    from privface.attributes.analysis import FaceAnalyzer
-    from privface.attributes.images import ImageError, list_images, load_image, save_image
+    from privface.attributes.images import list_images
 
     started = time.perf_counter()
     geometry = frame_geometry(saved.header.get("frame"))
@@ -373,7 +380,45 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
     if source.resolve() == out.resolve():
         raise InputError("the output folder must differ from the photo folder (photos would be "
                          "overwritten)", file=str(out))
-    out.mkdir(parents=True, exist_ok=True)
+    with lock_output(out):
+        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+        try:
+            run = _perturb_into(saved, paths, staging, suffix, analyzer, geometry, on_photo)
+            run.record["seconds"] = round(time.perf_counter() - started, 3)
+            _release(run, staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        text = json.dumps(run.record, indent=1) + "\n"
+        atomic_write(out / RECORD, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return run
+
+
+def _release(run: PerturbRun, staging: Path, out: Path) -> None:
+    """Remove what the earlier run's record describes, then move this run's photos in."""
+    old = out / RECORD
+    listed: list[str] = []
+    if old.is_file():
+        try:
+            listed = [row["file"] for row in json.loads(old.read_text())["written"]]
+        except (ValueError, KeyError, TypeError):  # not a record of ours: leave its files alone
+            listed = []
+        old.unlink()
+    keep = set(run.written)
+    for name in listed:
+        target = out / Path(name).name  # a record names files in OUT, never a path elsewhere
+        if name not in keep and target.is_file():
+            target.unlink()
+    for name in run.written:
+        os.replace(staging / name, out / name)
+
+
+def _perturb_into(saved: SavedPerturbation, paths: list[Path], out: Path, suffix: str | None,
+                  analyzer, geometry, on_photo) -> PerturbRun:
+    """Perturb every photo into ``out`` (the staging folder); the record lacks its timing."""
+    # imported on use: it loads Pillow
+    from privface.attributes.analysis import FaceAnalyzer
+    from privface.attributes.images import ImageError, load_image, save_image
+
     analyzer = analyzer or FaceAnalyzer(geometry=geometry)
     delta = resize_perturbation(saved.perturbation, geometry.height, geometry.width)
     meter = QualityMeter()
@@ -406,9 +451,6 @@ def perturb_photos(saved: SavedPerturbation, photos: str | os.PathLike, out_dir:
         row.update(psnr=round(float(psnr), 3), ssim=round(float(ssim), 5))
     record = {"schema": RECORD_SCHEMA, "perturbation": perturbation_record(saved),
               "photos": {"input": len(paths), "written": len(written), "skipped": len(skipped)},
-              "quality": scores.summary(), "written": rows, "skipped": skipped,
-              "seconds": round(time.perf_counter() - started, 3)}
-    text = json.dumps(record, indent=1) + "\n"
-    atomic_write(out / RECORD, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+              "quality": scores.summary(), "written": rows, "skipped": skipped}
     return PerturbRun(written, skipped, record)
 

@@ -75,7 +75,8 @@ def check_report_path(report: Path, folder: Path, out: Path, inputs: list[Path |
     ...
     privface.base.errors.InputError: ...--report would overwrite a file this run writes...
     """
-    from privface.pipeline.outdir import LOCK, PARTIAL
+    from privface.base.files import LOCK
+    from privface.pipeline.outdir import PARTIAL
     from privface.pipeline.records import CERTIFICATES, REPORT
     from privface.pipeline.state import STATE_DIR
 

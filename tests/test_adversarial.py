@@ -580,3 +580,68 @@ def test_cli_trains_a_uap_against_the_recognizer_over_the_photos_identities(cele
     assert float(np.linalg.norm(saved.perturbation)) <= 1.0
     assert saved.header["model"]["kind"] == "multiclass"
     assert saved.header["params"]["seeded"] is False
+
+
+# --- perturb apply: the record always describes the photos beside it ----------------------------
+
+def _uap(tmp_path: Path, value: float) -> Path:
+    return save_perturbation(tmp_path / f"uap{value}.npz",
+                             np.full((3, 109, 89), value, np.float32), xi=value, p="inf",
+                             frame={"geometry": "celeba"})
+
+
+def _listed(out: Path) -> set[str]:
+    return {row["file"] for row in json.loads((out / "perturb.json").read_text())["written"]}
+
+
+def _photos_in(out: Path) -> set[str]:
+    return {p.name for p in out.iterdir() if p.is_file() and p.suffix in (".jpg", ".png")}
+
+
+@pytest.mark.realdata
+def test_an_interrupted_perturb_run_leaves_the_folder_as_it_was(few_photos, tmp_path):
+    from privface.adversarial.photos import perturb_photos
+
+    out = tmp_path / "out"
+    first = perturb_photos(load_perturbation(_uap(tmp_path, 0.02)), few_photos, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def stop_after_two(name, seen=[]):  # noqa: B006  (counts the calls of one run)
+        seen.append(name)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        perturb_photos(load_perturbation(_uap(tmp_path, 0.03)), few_photos, out,
+                       on_photo=stop_after_two)
+    # Nothing of the stopped run reached OUT: the photos and the record are the first run's.
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert _photos_in(out) == _listed(out) == set(first.written)
+    assert [p.name for p in out.iterdir() if p.is_dir()] == []  # no staging left behind
+
+
+@pytest.mark.realdata
+def test_a_new_perturb_run_removes_the_photos_of_the_old_record_it_does_not_rewrite(
+        few_photos, tmp_path):
+    from privface.adversarial.photos import perturb_photos
+
+    out = tmp_path / "out"
+    perturb_photos(load_perturbation(_uap(tmp_path, 0.02)), few_photos, out)
+    (out / "mine.txt").write_text("not privface's")
+    # The second run writes PNGs: the first run's JPEGs would sit beside a record that does
+    # not list them.
+    second = perturb_photos(load_perturbation(_uap(tmp_path, 0.03)), few_photos, out,
+                            suffix=".png")
+    assert _photos_in(out) == _listed(out) == set(second.written)
+    assert all(name.endswith(".png") for name in second.written)
+    assert (out / "mine.txt").read_text() == "not privface's"  # files it did not write stay
+
+
+def test_a_second_perturb_run_into_a_locked_folder_is_refused(few_photos, tmp_path):
+    from privface.adversarial.photos import perturb_photos
+    from privface.base.files import lock_output
+
+    out = tmp_path / "out"
+    with lock_output(out):
+        with pytest.raises(InputError, match="another privface run"):
+            perturb_photos(load_perturbation(_uap(tmp_path, 0.02)), few_photos, out)

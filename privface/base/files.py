@@ -240,3 +240,56 @@ def _inside_folder(path: Path, folder: Path) -> bool:
                        for e in entries if e.is_file())
     except OSError:
         return False
+
+
+#: The lock file :func:`lock_output` holds in an output folder.
+LOCK = ".privface.lock"
+
+
+@contextmanager
+def lock_output(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder ``out`` (created if need be) while in use.
+
+    Raises
+    ------
+    InputError
+        Another run holds the lock: the message names its process id.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with lock_output(folder):
+    ...     with lock_output(folder):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    privface.base.errors.InputError: ...another privface run (PID ...) is writing into ...
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the staging still protects every photo
+        yield
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot use the output folder: {exc.strerror or exc}",
+                         file=str(out)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise InputError(f"another privface run (PID {holder}) is writing into this folder; "
+                             "wait for it to end, or choose another --out",
+                             file=str(out)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:  # a run that stops on an error or Ctrl-C leaves no PID behind either
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so that no two runs lock two files

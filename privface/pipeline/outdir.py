@@ -1,10 +1,10 @@
-"""The output folder of a photo run: its lock, its staging area, and what a restart clears.
+"""The output folder of a photo run: its staging area, and what a restart clears.
 
 A photo run promises that every photo in ``OUT`` has a certificate that describes it, whatever
 stops the run (docs/files.md). Three things keep that promise:
 
-* one run at a time: :func:`lock_output` holds an exclusive ``flock`` on ``OUT/.privface.lock``
-  for the whole run; a second run into the same folder is refused with the first one's PID;
+* one run at a time: :func:`~privface.base.files.lock_output` holds an exclusive ``flock`` on
+  ``OUT/.privface.lock`` for the whole run; a second run into the folder is refused with its PID;
 * photos are finished in ``OUT/.partial`` (:data:`PARTIAL`) and moved into place by
   :func:`release` only after their certificate is written: a certificate without its photo can
   exist for an instant, a photo without its certificate never;
@@ -18,67 +18,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
-from privface.base.errors import InputError
-from privface.base.files import NOFOLLOW
 
 from .records import CERTIFICATES, REPORT
 from .state import STATE_DIR, file_sha256
 
 PARTIAL = ".partial"
-LOCK = ".privface.lock"
-
-
-@contextmanager
-def lock_output(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the output folder ``out`` (created if need be) while in use.
-
-    Raises
-    ------
-    InputError
-        Another run holds the lock: the message names its process id.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> with lock_output(folder):
-    ...     with lock_output(folder):
-    ...         pass
-    Traceback (most recent call last):
-    ...
-    privface.base.errors.InputError: ...another privface run (PID ...) is writing into ...
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; the staging still protects every photo
-        yield
-        return
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise InputError(f"cannot use the output folder: {exc.strerror or exc}",
-                         file=str(out)) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise InputError(f"another privface run (PID {holder}) is writing into this folder; "
-                             "wait for it to end, or choose another --out",
-                             file=str(out)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-        os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # releases the lock; the file stays, so that no two runs lock two files
-
-
 def fresh_partial(out: Path) -> Path:
     """A new, empty staging folder ``OUT/.partial/RUN``; what earlier runs left there is gone.
 

@@ -36,11 +36,11 @@ import pandas as pd
 
 from privface.generators.base import GenerationResult
 from privface.base.errors import InputError
-from privface.base.files import atomic_write
+from privface.base.files import atomic_write, lock_output
 from privface.base.jsonenc import json_value
 
 from privface.evaluation.leakage import summarise_leakage
-from .outdir import (clear_outputs, finished_photos, fresh_partial, lock_output,
+from .outdir import (clear_outputs, finished_photos, fresh_partial,
                      previous_outputs, release)
 from .records import (CERTIFICATES, REPORT, FaceCertificate, GroupSummary, PhotoCertificate,
                       PhotoCounts, RunSummary, perturbation_summary,
