@@ -41,7 +41,7 @@ import numpy as np
 from privface.attributes.alignment import CELEBA, align_face, eye_transform, square
 from privface.attributes.landmarks import eye_centres
 from privface.base.errors import InputError
-from privface.base.files import atomic_write, lock_output
+from privface.base.files import atomic_write, fsync_folder, lock_output
 from privface.quality import QualityMeter
 
 from .storage import SavedPerturbation, load_perturbation
@@ -410,6 +410,7 @@ def _release(run: PerturbRun, staging: Path, out: Path) -> None:
             target.unlink()
     for name in run.written:
         os.replace(staging / name, out / name)
+    fsync_folder(out)  # the photos' renames reach the disk before the record's
 
 
 def _perturb_into(saved: SavedPerturbation, paths: list[Path], out: Path, suffix: str | None,

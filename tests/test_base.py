@@ -49,3 +49,37 @@ def test_shared_checks_name_what_was_expected():
     with pytest.raises(InputError, match="non-negative integer"):
         check_seed(-1)
     assert did_you_mean("Eyeglases", ["Eyeglasses", "Male"]) == "; did you mean Eyeglasses?"
+
+
+def test_a_written_file_is_flushed_then_its_folder_after_the_rename(tmp_path, monkeypatch):
+    """The rename reaches the disk before atomic_write returns (a power cut keeps the order of
+    a certificate written before its photo is moved in)."""
+    import os
+
+    from privface.base import files
+
+    events = []
+    real_replace, real_fsync, real_open = os.replace, os.fsync, os.open
+    opened = {}
+
+    def spy_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        opened[fd] = os.fspath(path)
+        return fd
+
+    def spy_replace(src, dst):
+        events.append(("rename", os.fspath(dst)))
+        real_replace(src, dst)
+
+    def spy_fsync(fd):
+        events.append(("fsync", opened.get(fd)))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "open", spy_open)
+    monkeypatch.setattr(files.os, "replace", spy_replace)
+    monkeypatch.setattr(files.os, "fsync", spy_fsync)
+    target = tmp_path / "a.json"
+    files.atomic_write(target, lambda tmp: tmp.write_text("{}"))
+    renamed = events.index(("rename", str(target)))
+    assert events[renamed - 1][0] == "fsync" and events[renamed - 1][1].endswith("a.json")
+    assert events[renamed + 1] == ("fsync", str(tmp_path))

@@ -20,6 +20,30 @@ from .errors import InputError
 PathLike = Union[str, "os.PathLike[str]"]
 # Absent on Windows, where links need privileges.
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def fsync_folder(folder: PathLike) -> None:
+    """Flush a folder's entries to disk, so that a rename in it survives a power cut.
+
+    A rename is atomic but lives in the folder's metadata until the folder is flushed: without
+    this, a power cut could keep a later rename (a photo moved in) and lose an earlier one (its
+    certificate). Where folders cannot be opened (Windows) this does nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fsync_folder(tempfile.mkdtemp())
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot flush a folder: nothing more can be done
+        pass
+    finally:
+        os.close(fd)
 # Inside ``committed_together``: the (temporary, target) pairs written but not yet renamed.
 _STAGED: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("_STAGED", default=None)
 
@@ -72,6 +96,7 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
             staged.append((tmp, target))
             return
         os.replace(tmp, target)
+        fsync_folder(folder)
     except OSError as exc:
         _remove_private(private, tmp)
         raise InputError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
@@ -150,6 +175,7 @@ def _commit(staged: list[tuple[Path, Path]]) -> None:
                 os.link(target, backup)
             backups.append(backup)
             os.replace(tmp, target)
+            fsync_folder(target.parent)
             done += 1
     except OSError as exc:
         for (_, target), backup in zip(staged[:done], backups):

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
+from privface.base.files import fsync_folder
+
 from .records import CERTIFICATES, REPORT
 from .state import STATE_DIR, file_sha256
 
@@ -46,6 +48,7 @@ def fresh_partial(out: Path) -> Path:
 def release(staged: Path, target: Path) -> None:
     """Move a finished photo from the staging folder into place (its certificate is written)."""
     os.replace(staged, target)
+    fsync_folder(target.parent)
 
 
 def finished_photos(out: Path, names: Iterable[str]) -> list[str]:
