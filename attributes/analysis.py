@@ -55,6 +55,10 @@ class PhotoAnalysis:
     landmarks5 : ndarray or None
         ``(n_faces, 5, 2)``: the detector's five points (eye centres, nose tip, mouth corners),
         where the recognizer cut its crop.
+    scores : ndarray or None
+        ``(n_faces, n_attributes)``: the attribute model's signed scores (positive: present),
+        from which the 1 / -1 columns were read; :meth:`AttributeModel.probability` turns them
+        into the probability that each attribute is present.
     """
 
     faces: pd.DataFrame
@@ -62,6 +66,7 @@ class PhotoAnalysis:
     landmarks: np.ndarray | None = field(default=None, repr=False)
     embeddings: np.ndarray | None = field(default=None, repr=False)
     landmarks5: np.ndarray | None = field(default=None, repr=False)
+    scores: np.ndarray | None = field(default=None, repr=False)
 
     def largest_faces(self) -> pd.DataFrame:
         """One row per photo (its largest face), indexed by file name as in CelebA's files."""
@@ -184,6 +189,7 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     rows = [row for part in parts for row in part.rows]
     skipped += [item for part in parts for item in part.skipped]
     labels = [part.labels for part in parts if len(part.labels)]
+    scores = [part.scores for part in parts if len(part.scores)]
     landmarks = np.concatenate([part.landmarks for part in parts]) if parts else \
         np.zeros((0, 68, 2), np.float32)
     landmarks5 = np.concatenate([part.landmarks5 for part in parts]) if parts else \
@@ -198,8 +204,9 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     if identities is not None:
         table["identity"] = identities.reindex(table["file"]).to_numpy()
     skipped.sort(key=lambda item: order.get(item["file"], len(order)))
+    scores = np.vstack(scores) if scores else np.zeros((0, len(model.attributes)), np.float32)
     return PhotoAnalysis(table, pd.DataFrame(skipped, columns=["file", "reason"]), landmarks,
-                         embeddings, landmarks5)
+                         embeddings, landmarks5, scores)
 
 
 @dataclass
@@ -212,6 +219,7 @@ class _Part:
     landmarks: np.ndarray
     embeddings: np.ndarray | None
     landmarks5: np.ndarray
+    scores: np.ndarray
 
 
 def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: bool,
@@ -246,13 +254,20 @@ def _analyze_chunk(analyzer: FaceAnalyzer, paths: Sequence[Path], largest_only: 
             points5.append(np.asarray(face.detection.landmarks5, np.float32))
             if recognizer is not None:
                 chips.append(recognizer.chip(image, face.detection, face.landmarks68))
-    labels = analyzer.attribute_model.predict(crops, batch_size=batch_size)
+    model = analyzer.attribute_model
+    if not crops:
+        scores = np.zeros((0, len(model.attributes)), np.float32)
+    elif hasattr(model, "decision_function"):
+        scores = np.asarray(model.decision_function(crops, batch_size=batch_size), np.float32)
+    else:  # a plug-in model with labels only: its readings count as certain
+        scores = np.asarray(model.predict(crops, batch_size=batch_size), np.float32)
+    labels = np.where(scores > 0, 1, -1).astype(np.int8)  # as AttributeModel.predict reads them
     embeddings = None
     if recognizer is not None:
         embeddings = recognizer.embed_chips(chips) if chips else np.zeros((0, 0), np.float32)
     landmarks = np.stack(points) if points else np.zeros((0, 68, 2), np.float32)
     landmarks5 = np.stack(points5) if points5 else np.zeros((0, 5, 2), np.float32)
-    return _Part(rows, labels, skipped, landmarks, embeddings, landmarks5)
+    return _Part(rows, labels, skipped, landmarks, embeddings, landmarks5, scores)
 
 
 _WORKER: dict = {}

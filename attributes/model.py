@@ -149,6 +149,35 @@ class AttributeModel:
         """Signed scores per attribute (positive: present), shape ``(n, n_attributes)``."""
         return self.decision_features(self.features(crops, batch_size))
 
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        """The probability that each attribute is present, from :meth:`decision_function`'s
+        scores (same shape).
+
+        With a calibration (``metadata["calibration"]``: per attribute ``[a, b]`` of a Platt
+        fit ``1 / (1 + exp(-(a * score + b)))`` on held-out faces, see
+        benchmarks/calibrate_attributes.py) it is that; without one, the ridge heads' own
+        reading: they regress the 1 / -1 labels, so ``(1 + score) / 2`` estimates the
+        probability (clipped to [0, 1]).
+
+        Examples
+        --------
+        >>> model = AttributeModel()
+        >>> model.attributes = ("Male",)
+        >>> model.probability(np.array([[0.5], [-2.0]])).round(2).tolist()
+        [[0.75], [0.0]]
+        >>> model.metadata["calibration"] = {"Male": [4.0, 0.0]}
+        >>> model.probability(np.array([[0.0], [1.0]])).round(3).tolist()
+        [[0.5], [0.982]]
+        """
+        scores = np.asarray(scores, np.float64)
+        calibration = self.metadata.get("calibration") or {}
+        out = np.clip((1.0 + scores) / 2.0, 0.0, 1.0)
+        for column, name in enumerate(self.attributes):
+            if name in calibration:
+                a, b = calibration[name]
+                out[..., column] = 1.0 / (1.0 + np.exp(-(a * scores[..., column] + b)))
+        return out
+
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
         """1 / -1 per attribute for CelebA-aligned RGB crops (int8, CelebA's coding)."""
         if len(crops) == 0:
@@ -210,7 +239,12 @@ def load_default_model() -> AttributeModel:
 
     CelebA is for non-commercial research only, and so is this model.
     """
-    return AttributeModel.load(default_model_path())
+    model = AttributeModel.load(default_model_path())
+    # The Platt calibration of its scores (benchmarks/calibrate_attributes.py) lies beside it.
+    calibration = default_model_path().with_suffix(".calibration.json")
+    if calibration.exists():
+        model.metadata["calibration"] = json.loads(calibration.read_text())["calibration"]
+    return model
 
 
 def _names(labels, attributes: Sequence[str] | None) -> list[str]:

@@ -124,7 +124,15 @@ def anonymize_command(
     withhold: Annotated[bool, typer.Option(
         "--withhold/--release-all", help="Photos, with --verify: do not write a photo in which "
         "the model reads another value than the target off an anonymized face, for an attribute "
-        "the generator sets.")] = True,
+        "the generator sets. Default: release them; the run is audited on what the model reads "
+        "off the written faces.")] = False,
+    allow_collapse: Annotated[bool, typer.Option(
+        "--allow-collapse", help="Photos: accept targets that put every face into one class or "
+        "change more than half of the controlled attributes per face on average (refused "
+        "by default, exit 1).")] = False,
+    confidence: Annotated[float, typer.Option(
+        "--confidence", help="Photos: attribute readings less probable than this are "
+        "uncertain and never changed.", min=0.5, max=0.999)] = 0.8,
     perturb: Annotated[Optional[str], typer.Option(
         "--perturb", help="Photos: stage IV, an adversarial perturbation added to every face "
         "after generation: uap (a file from `privface perturb train`, given with --uap), fgsm or "
@@ -176,8 +184,8 @@ def anonymize_command(
                    model_dir=model_dir, k=k, l=l, t=t, epsilon=epsilon, seed=seed,
                    qi=split_names(qi), reference=reference, identities=identities,
                    workers=workers, resume=resume, verify=verify, withhold=withhold,
-                   html_report=report, perturb=perturb, xi=xi, uap=uap,
-                   perturb_norm=perturb_norm)
+                   allow_collapse=allow_collapse, confidence=confidence, html_report=report,
+                   perturb=perturb, xi=xi, uap=uap, perturb_norm=perturb_norm)
     photo_only = {"--perturb": perturb, "--xi": xi, "--uap": uap}
     given = [name for name, value in photo_only.items() if value is not None]
     if given:

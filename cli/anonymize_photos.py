@@ -13,7 +13,7 @@ import typer
 
 from privface.base.errors import InputError
 
-from .common import EXIT_OK, fail_input, stderr
+from .common import EXIT_FAILED, EXIT_OK, fail_input, stderr
 
 
 def parse_params(values: list[str] | None) -> dict:
@@ -112,7 +112,8 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                checkpoint: Path | None, model_dir: Path | None, k, l, t, epsilon, seed,
                qi: list[str], reference: Path | None, identities: Path | None,
                workers: int | None, resume: bool, verify: bool = True,
-               withhold: bool = True, html_report: Path | None = None,
+               withhold: bool = False, allow_collapse: bool = False,
+               confidence: float = 0.8, html_report: Path | None = None,
                perturb: str | None = None, xi: float | None = None, uap: Path | None = None,
                perturb_norm: str = "inf") -> None:
     """Run :func:`privface.pipeline.anonymize_photos` with progress bars and a summary."""
@@ -152,6 +153,7 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
                 k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi or None, reference=reference,
                 identities=identities, workers=workers or os.cpu_count() or 1, resume=resume,
                 verify=verify, withhold=withhold, perturb=perturber, on_photo=on_photo,
+                allow_collapse=allow_collapse, confidence=confidence,
                 on_write=on_write)
     except (InputError, OSError) as exc:
         raise fail_input(exc) from None
@@ -179,19 +181,43 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
         stderr.print(f"  {label}: {groups.groups:,} groups, k >= {groups.k_min} different "
                      f"persons per group (mean {groups.k_mean}), "
                      f"{groups.faces_in_merged_classes:,} face(s) in merged attribute classes")
+    ppas = summary.ppas or {}
+    if ppas.get("ppas"):
+        readings = ppas.get("readings") or {}
+        uncertain = readings.get("faces_with_an_uncertain_reading")
+        generalised = ppas.get("generalised") or []
+        stderr.print(f"  targets (photo model v2): {ppas.get('mean_changed', 0):.3g} attribute(s) "
+                     f"changed per face on average ({ppas.get('faces_changed', 0):,} face(s) "
+                     f"changed), {(ppas.get('planned') or {}).get('n_classes')} class(es) planned"
+                     + (f"; {uncertain:,} face(s) with an uncertain reading, never changed"
+                        if uncertain else "")
+                     + (f"; generalised (no claim): {', '.join(generalised)}"
+                        if generalised else ""))
     outputs = summary.outputs
     if outputs and outputs.get("faces"):
         seen = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                         for key, value in outputs["reached"].items())
+                         for key, value in outputs["reached"].items() if value is not None)
         how = " (read before the perturbation)" if outputs.get("read") else ""
         stderr.print(f"  released faces, attributes predicted as an attacker would{how}: "
                      f"{outputs['realised']:.1%} show their target; over "
-                     f"{', '.join(outputs['qi']) or 'no attribute'}: {seen}")
-        if outputs["requirements_met"] is False:
-            stderr.print("  [bold]warning:[/bold] the released faces' predicted attributes do not "
-                         "meet the requirements: the generator does not realise its targets "
-                         "well enough. Generalise more (fewer --qi) or use a generator that edits "
-                         "these attributes; run.json has the numbers.")
+                     f"{', '.join(outputs['qi']) or 'no attribute'}: {seen} (model v2; "
+                     f"identity-t of the first version {outputs.get('identity_t')})")
+    release = summary.release or {}
+    if release.get("photos_with_a_face"):
+        groups = "; ".join(f"{name} " + ", ".join(f"{value}: {rate:.1%}"
+                                                   for value, rate in rates.items())
+                           for name, rates in release["by_group"].items())
+        stderr.print(f"  released {release['released']:,} of {release['photos_with_a_face']:,} "
+                     f"photos with a face ({release['rate']:.1%}); per predicted group: {groups}")
+    decision = summary.verdict or {}
+    if decision.get("met") is not None:
+        if decision["met"]:
+            stderr.print("  requirements met (photo model v2, judged on "
+                         f"{decision['judged_on']})")
+        else:
+            stderr.print("  [bold]requirements NOT met[/bold] (photo model v2, judged on "
+                         f"{decision['judged_on']}): " + "; ".join(decision["why"])
+                         + ". run.json has the numbers.")
     perturbation = summary.perturbation
     if perturbation:
         changed = perturbation.get("faces_read_differently")
@@ -227,4 +253,4 @@ def run_photos(folder: Path, *, out: Path | None, generator: str, params: list[s
             raise fail_input(exc) from None
         stderr.print(f"  HTML report {html_report} (it shows original faces: keep it with the "
                      "data holder)")
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if decision.get("met") is False else EXIT_OK)

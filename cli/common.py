@@ -151,7 +151,8 @@ def fail_input(error: InputError | OSError) -> typer.Exit:
     # Escape the message: rich would take `[dask]` in 'pip install "privface[dask]"' for markup.
     stderr.print(f"[bold red]privface: error:[/] {escape(str(error))}", markup=True,
                  soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
+    # Requirements no release can meet are not bad input: such errors carry exit status 1.
+    return typer.Exit(getattr(error, "exit_code", EXIT_BAD_INPUT))
 
 
 def write_atomically(path: Path, text: str) -> None:

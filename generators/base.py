@@ -90,6 +90,11 @@ class GenerationResult:
         One row per face of what the generator did (k-Same: ``group``, ``k``, ``group_size``,
         ``class_merged``, ``realised``, ``own_group``); each photo's certificate records its
         faces' rows under the generator's name.
+    shown : DataFrame, optional
+        The target attributes each face was finally made to show, where the generator had to
+        choose another class than asked (k-Same re-targets a face whose class has no usable
+        average to the nearest class that has one, rather than leave it unrealised); the
+        pipeline records the change. None: every face got what was asked or is not realised.
 
     Examples
     --------
@@ -102,6 +107,7 @@ class GenerationResult:
     realised: np.ndarray | None = None
     regions: np.ndarray | None = None
     notes: pd.DataFrame | None = None
+    shown: pd.DataFrame | None = None
 
 
 @runtime_checkable

@@ -76,6 +76,29 @@ def balanced(counts: np.ndarray, k: int) -> np.ndarray:
     return counts.max(axis=1) <= counts.sum(axis=1) // k
 
 
+def groupable_classes(classes: pd.DataFrame, persons, k: int) -> pd.DataFrame:
+    """The classes (rows of ``classes``: what each face shows) that k-Same can cut into groups
+    of k different persons without merging them: at least k persons, and no person with more
+    photos than the class has groups (:func:`balanced`). Only these can be realised: k-Same gives
+    a face its class with an average of faces that show it.
+
+    Examples
+    --------
+    >>> shows = pd.DataFrame({"Male": [1, 1, 1, -1, -1, -1]})
+    >>> groupable_classes(shows, ["a", "b", "c", "d", "d", "e"], 2)["Male"].tolist()
+    [1]
+    """
+    if not len(classes) or not classes.shape[1]:
+        return classes.iloc[:0]
+    vectors, codes = np.unique(classes.to_numpy(), axis=0, return_inverse=True)
+    codes = codes.reshape(-1)
+    _, person_codes = np.unique(np.asarray(persons).astype(str), return_inverse=True)
+    counts = np.zeros((len(vectors), person_codes.max() + 1), np.int64)
+    np.add.at(counts, (codes, person_codes.reshape(-1)), 1)
+    ok = balanced(counts, k) & ((counts > 0).sum(axis=1) >= k)
+    return pd.DataFrame(vectors[ok], columns=classes.columns)
+
+
 def merge_small_classes(codes: np.ndarray, vectors: np.ndarray, persons: np.ndarray,
                         k: int) -> np.ndarray:
     """Merge classes that cannot be split into groups of k different persons into their

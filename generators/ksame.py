@@ -65,6 +65,11 @@ class KSameResult:
         target or its own group's average failed the check.
     member : ndarray
         The group each face's own pixels went into (``group`` where ``own_group``).
+    retargeted : ndarray
+        True where no usable group of the face's target class existed, so it received an
+        average of the nearest class that has one (fewest attributes different).
+    shown : ndarray (n, q), optional
+        The class vector of the average each face received.
     """
 
     faces: np.ndarray
@@ -75,6 +80,8 @@ class KSameResult:
     realised: np.ndarray | None = None
     own_group: np.ndarray | None = None
     member: np.ndarray | None = None
+    retargeted: np.ndarray | None = None
+    shown: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.group)
@@ -84,19 +91,22 @@ class KSameResult:
             object.__setattr__(self, "own_group", np.ones(n, bool))
         if self.member is None:
             object.__setattr__(self, "member", np.asarray(self.group))
+        if self.retargeted is None:
+            object.__setattr__(self, "retargeted", np.zeros(n, bool))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per face: group, k, group_size, class_merged, realised, own_group.
+        """One row per face: group, k, group_size, class_merged, realised, own_group,
+        retargeted.
 
         Examples
         --------
         >>> faces = np.zeros((4, 8, 8, 3), np.uint8)
         >>> k_same_select(faces, k=2).to_frame().columns.tolist()
-        ['group', 'k', 'group_size', 'class_merged', 'realised', 'own_group']
+        ['group', 'k', 'group_size', 'class_merged', 'realised', 'own_group', 'retargeted']
         """
         return pd.DataFrame({"group": self.group, "k": self.k, "group_size": self.group_size,
                              "class_merged": self.class_merged, "realised": self.realised,
-                             "own_group": self.own_group})
+                             "own_group": self.own_group, "retargeted": self.retargeted})
 
 
 def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
@@ -256,21 +266,65 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     usable = np.ones(offset, bool)
     if accept is not None:
         # Only the groups of a class some face wants are checked (the check may be costly).
-        asked = np.isin(group_code, owner[target_codes])
+        asked = np.isin(group_code, target_codes)
         usable = asked.copy()
         if asked.any():
             usable[asked] = np.asarray(accept(means[asked], vectors[group_code[asked]]),
                                        bool).reshape(-1)
+        has = np.bincount(group_code[usable], minlength=len(vectors))
+        rest = ~asked
+        if (has[target_codes] == 0).any() and rest.any():
+            # Some wanted class has no usable average: the others are checked too, so that its
+            # faces can be re-targeted to the nearest class that has one.
+            usable[rest] = np.asarray(accept(means[rest], vectors[group_code[rest]]),
+                                      bool).reshape(-1)
 
-    group, realised = _hand_out(member, group_code, usable, owner[target_codes], target_codes,
-                                features, person_codes)
+    # A face whose class was merged into another wants the class its pixels were grouped in.
+    has = np.bincount(group_code[usable], minlength=len(vectors))
+    wanted = np.where((has[target_codes] == 0) & (has[owner[target_codes]] > 0),
+                      owner[target_codes], target_codes)
+    wanted = _nearest_usable(wanted, group_code, usable, vectors)
+    group, realised = _hand_out(member, group_code, usable, wanted, target_codes, features,
+                                person_codes)
+    retargeted = wanted != target_codes
+    realised = realised | (retargeted & usable[group] & (group_code[group] == wanted))
     sizes = np.bincount(member, minlength=offset)
     pairs = np.unique(np.stack([member, person_codes]), axis=1)
     k_reached = np.bincount(pairs[0], minlength=offset)
     return KSameResult(faces=means[group], group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
-                       own_group=group == member, member=member)
+                       own_group=group == member, member=member, retargeted=retargeted,
+                       shown=vectors[np.where(retargeted, group_code[group], target_codes)])
+
+
+def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
+                    vectors: np.ndarray) -> np.ndarray:
+    """Each face's wanted class, or, where that class has no usable group, the nearest class
+    (fewest attributes different; among equally near ones the one with most usable groups)
+    that has one: a face is re-targeted rather than left without an average of its class.
+
+    Examples
+    --------
+    >>> vectors = np.array([[1, 1], [1, -1], [-1, -1]])
+    >>> _nearest_usable(np.array([0, 2]), np.array([0, 1]), np.array([False, True]),
+    ...                 vectors).tolist()
+    [1, 1]
+    """
+    n_classes = len(vectors)
+    has = np.bincount(group_code[usable], minlength=n_classes)
+    if not has.any():
+        return wanted
+    missing = np.unique(wanted[has[wanted] == 0])
+    if not len(missing) or vectors.shape[1] == 0:
+        return wanted
+    distance = (vectors[missing][:, None, :] != vectors[None, :, :]).sum(axis=2).astype(float)
+    distance[:, has == 0] = np.inf
+    # Nearest first; ties go to the class with most usable groups.
+    best = np.lexsort((-np.broadcast_to(has, distance.shape), distance), axis=1)[:, 0]
+    remap = np.arange(n_classes)
+    remap[missing] = best
+    return remap[wanted]
 
 
 def _hand_out(member: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
@@ -381,8 +435,11 @@ class KSameSelectGenerator:
             faces, classes, k=self.k, persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, accept=accept)
+        shown = None
+        if classes is not None and result.retargeted.any():
+            shown = pd.DataFrame(result.shown, columns=classes.columns)
         return GenerationResult(result.faces, realised=np.asarray(result.realised, bool),
-                                notes=result.to_frame())
+                                notes=result.to_frame(), shown=shown)
 
     def _columns(self, attributes, what: str) -> pd.DataFrame:
         table = pd.DataFrame(attributes)

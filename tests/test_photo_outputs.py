@@ -103,7 +103,8 @@ def _run_and_kill(command: list[str], out: Path, when: tuple[str, float, float])
                 break
             time.sleep(0.01)
         process.wait()
-        assert process.returncode in (0, -signal.SIGKILL), process.stderr.read()
+        # 1: the run finished and its verdict is "not met" (a tiny set); still a finished run.
+        assert process.returncode in (0, 1, -signal.SIGKILL), process.stderr.read()
         return _assert_every_photo_is_certified(out)
     finally:
         if process.poll() is None:
@@ -130,14 +131,15 @@ def _comparable_report(out: Path) -> dict:
 @pytest.mark.realdata
 @pytest.mark.parametrize("options, n_kills", [
     (["--generator", "blur", "--no-verify", "--workers", "2"], 5),
-    (["--k", "2", "--seed", "7", "--workers", "1"], 3),  # the default generator, verified
+    # The default generator, verified; 8 persons cannot hold several classes of k-Same groups.
+    (["--k", "2", "--seed", "7", "--workers", "1", "--allow-collapse"], 3),
 ], ids=["blur-workers", "ksame-default"])
 def test_sigkill_at_random_points_never_leaves_a_photo_without_its_certificate(
         photos, identities_file, tmp_path, options, n_kills):
     options = [*options, "--identities", str(identities_file)]
     reference = tmp_path / "reference"
     done = subprocess.run(_command(photos, reference, options), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in (0, 1), done.stderr  # 1: finished, verdict "not met"
     assert _assert_every_photo_is_certified(reference) > 10
 
     out = tmp_path / "out"
@@ -152,7 +154,7 @@ def test_sigkill_at_random_points_never_leaves_a_photo_without_its_certificate(
         when = ("photos", min(released[-1] + more, total - 1), draw.uniform(0.0, 0.1))
         released.append(_run_and_kill(_command(photos, out, options), out, when))
     resumed = subprocess.run(_command(photos, out, options), capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == done.returncode, resumed.stderr
     assert _released(out) == _released(reference)
     for name in _released(reference):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
@@ -174,7 +176,7 @@ def test_a_run_resumes_only_what_the_same_settings_and_photos_made(photos, ident
     for name in names[8:]:
         (folder / name).unlink()
     base = ["--generator", "blur", "--no-verify", "--workers", "1", "--identities",
-            str(identities_file), "--seed", "7"]
+            str(identities_file), "--seed", "7", "--allow-collapse"]
     out = tmp_path / "out"
     first = runner.invoke(app, ["anonymize", str(folder), "--out", str(out), "--k", "2", *base])
     assert first.exit_code == 0, first.output
@@ -190,7 +192,8 @@ def test_a_run_resumes_only_what_the_same_settings_and_photos_made(photos, ident
 
     # --restart removes the outputs it does not rewrite: the photo gone from the input too.
     (folder / names[0]).unlink()
-    again = runner.invoke(app, ["anonymize", str(folder), "--out", str(out), "--k", "3",
+    # (Two persons: k = 1 is what they can hold.)
+    again = runner.invoke(app, ["anonymize", str(folder), "--out", str(out), "--k", "1",
                                 "--restart", *base])
     assert again.exit_code == 0, again.output
     assert not (out / names[0]).exists()

@@ -81,7 +81,8 @@ def _json_text(record: dict) -> str:
 
 
 #: The keys of PPAS's claim about a face's target that its certificate repeats.
-PPAS_KEYS = ("requirements", "reached", "epsilon", "dp", "guarantee", "changed", "generalised")
+PPAS_KEYS = ("model", "requirements", "reached", "epsilon", "dp", "guarantee", "changed",
+             "uncertain", "retargeted", "generalised")
 
 
 @dataclass
@@ -122,7 +123,7 @@ class FaceCertificate:
         target = {q: json_value(row[f"target:{q}"]) for q in qis}
         ppas = None
         if claim is not None:
-            ppas = {key: claim.get(key) for key in PPAS_KEYS}
+            ppas = {key: claim.get(key) for key in PPAS_KEYS if key in claim}
             target = {q: value for q, value in target.items()
                       if q not in (claim.get("generalised") or ())}
         return cls(int(row["face"]),
@@ -279,6 +280,8 @@ class RunSummary:
     outputs: dict | None = None
     leakage: dict | None = None
     perturbation: dict | None = None
+    release: dict | None = None
+    verdict: dict | None = None
 
     def to_dict(self) -> dict:
         """The JSON object, keys in the documented order."""
@@ -290,7 +293,7 @@ class RunSummary:
                   "photos_per_second": self.photos_per_second, "skipped": self.skipped}
         if self.groups is not None:
             record[self.generator] = self.groups.to_dict()
-        for key in ("outputs", "leakage", "perturbation"):
+        for key in ("outputs", "leakage", "perturbation", "release", "verdict"):
             if getattr(self, key) is not None:
                 record[key] = getattr(self, key)
         return record
@@ -313,3 +316,79 @@ def worst_reached(plan: Plan, released: pd.DataFrame) -> dict:
         return json_value(pick(values)) if values else None
 
     return {"k": worst("k", min), "l": worst("l", min), "t": worst("t", max)}
+
+
+#: Release rates of two groups differing by more than this (percentage points) are unfair: a
+#: requirement met only by withholding one group's photos is not met.
+MAX_RELEASE_GAP = 5.0
+#: The groups whose release rates are compared (the attributes read off each photo's largest
+#: face).
+RELEASE_GROUPS = ("Male", "Young")
+
+
+def release_rates(faces: pd.DataFrame, released: set[str]) -> dict:
+    """The share of photos with a face that were released, overall and per predicted group.
+
+    Examples
+    --------
+    >>> faces = pd.DataFrame({"file": ["a", "b", "c", "d"], "face": [0, 0, 0, 0],
+    ...                       "Male": [1, 1, -1, -1], "Young": [1, 1, 1, 1]})
+    >>> out = release_rates(faces, {"a", "b", "c"})
+    >>> out["rate"], out["by_group"]["Male"], out["max_gap_points"], out["balanced"]
+    (0.75, {'-1': 0.5, '1': 1.0}, 50.0, False)
+    """
+    largest = faces[faces["face"] == 0]
+    if not len(largest):
+        return {"photos_with_a_face": 0, "released": 0, "rate": None, "by_group": {},
+                "max_gap_points": None, "balanced": None}
+    out = largest["file"].isin(released)
+    by_group, gaps = {}, []
+    for column in RELEASE_GROUPS:
+        if column not in largest.columns:
+            continue
+        rates = out.groupby(largest[column].astype(int).astype(str)).mean()
+        by_group[column] = {key: round(float(value), 4) for key, value in rates.items()}
+        if len(rates) > 1:
+            gaps.append(100.0 * float(rates.max() - rates.min()))
+    gap = round(max(gaps), 2) if gaps else 0.0
+    return {"photos_with_a_face": int(len(largest)), "released": int(out.sum()),
+            "rate": round(float(out.mean()), 4), "by_group": by_group,
+            "max_gap_points": gap, "balanced": bool(gap <= MAX_RELEASE_GAP)}
+
+
+def verdict(outputs: dict | None, planned: dict | None, release: dict,
+            requirements: dict) -> dict:
+    """Whether the release meets what was asked, under the photo model v2, and why not.
+
+    Judged on what the attribute model reads off the released faces when they were read
+    (``outputs``), else on the plan; a release whose groups' release rates differ by more than
+    :data:`MAX_RELEASE_GAP` points does not meet it either.
+
+    Examples
+    --------
+    >>> verdict({"requirements_met": True}, None, {"balanced": False, "max_gap_points": 9.0},
+    ...         {"k": 5})["met"]
+    False
+    """
+    asked = {key: value for key, value in requirements.items()
+             if key in ("k", "l", "t") and value is not None}
+    why: list[str] = []
+    met = None
+    if asked:
+        source = outputs if outputs and outputs.get("faces") else None
+        if source is not None:
+            met = bool(source.get("requirements_met"))
+            if not met:
+                why.append(f"the released faces' predicted attributes reach "
+                           f"{source.get('reached')}, not {asked}")
+        else:
+            met = True
+        if release.get("balanced") is False:
+            met = False
+            why.append(f"release rates of the groups differ by {release['max_gap_points']} "
+                       f"points (more than {MAX_RELEASE_GAP:g})")
+    return {"met": met, "definition": "photo model v2 (docs/photo-pipeline.md)",
+            "judged_on": "the released faces, read by the attribute model"
+            if outputs and outputs.get("faces") else "the plan", "why": why,
+            "planned": planned}
+

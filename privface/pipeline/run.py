@@ -44,10 +44,11 @@ from .outdir import (clear_outputs, finished_photos, fresh_partial,
                      previous_outputs, release)
 from .records import (CERTIFICATES, REPORT, FaceCertificate, GroupSummary, PhotoCertificate,
                       PhotoCounts, RunSummary, perturbation_summary,
-                      photo_perturbation, read_finished, worst_reached)
+                      photo_perturbation, read_finished, release_rates, verdict,
+                      worst_reached)
 from .state import (Plan, describe_change, file_sha256, fingerprint, load_plan, model_identity,
                     photo_digests, save_plan, saved_identity)
-from .targets import DEFAULT_QIS, choose_targets, find_persons
+from .targets import CONFIDENCE, DEFAULT_QIS, choose_targets, find_persons
 from .verify import audit_outputs
 from .writing import PhotoJob, PhotoOutcome, PhotoWriter, write_photos
 
@@ -165,6 +166,17 @@ def _shows_class(model, controlled: Sequence[str]):
     return accept
 
 
+def _probabilities(analyzer, analysis, qis: Sequence[str]) -> pd.DataFrame | None:
+    """P(present) of each QI per face, from the analysis' scores (None when the attribute
+    model gives no scores or probabilities: every reading then counts as certain)."""
+    model = analyzer.attribute_model
+    scores = getattr(analysis, "scores", None)
+    if scores is None or not hasattr(model, "probability") or not len(scores):
+        return None
+    columns = [list(model.attributes).index(q) for q in qis]
+    return pd.DataFrame(model.probability(scores)[:, columns], columns=list(qis))
+
+
 def _default_model():
     from privface.attributes.model import load_default_model
 
@@ -183,7 +195,8 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                      epsilon: float | None = None, seed: int | None = None,
                      qi: Sequence[str] | None = None, reference=None, identities=None,
                      feather: float = 0.06, workers: int = 1, resume: bool = True,
-                     verify: bool = True, withhold: bool = True, perturb=None, analyzer=None,
+                     verify: bool = True, withhold: bool = False, perturb=None, analyzer=None,
+                     allow_collapse: bool = False, confidence: float = CONFIDENCE,
                      on_photo: Callable[[Path], None] | None = None,
                      on_write: Callable[[str], None] | None = None) -> PhotoRunReport:
     """Anonymize every face of a folder of photos and certify each photo.
@@ -201,7 +214,9 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     generator_params : mapping, optional
         Keyword parameters of the generator (``k`` of k-Same defaults to ``k``, else 5).
     k, l, t : optional
-        PPAS requirements on each face's target class in the reference (l and t over persons).
+        The photo model v2 (docs/photo-pipeline.md): every released class holds faces of at
+        least k (l) different persons; each controlled attribute's share among the released
+        faces is within t of its share in the reference.
     epsilon : float, optional
         Randomised-response budget per face over the editable attributes.
     seed : int, optional
@@ -230,13 +245,22 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
     withhold : bool
         With ``verify``: do not write a photo in which the model reads, for an attribute the
         generator sets, another value than the target off an anonymized face (it is listed
-        among the skipped photos), so that what is released shows the classes the certificates
-        describe.
+        among the skipped photos). Off by default: the release is audited on what the model
+        reads off the written faces (``run.json``'s ``outputs``), and withholding photos the
+        model misreads would drop some groups' photos more than others'.
     perturb : PhotoPerturber, optional
         Stage IV (:class:`~privface.adversarial.photos.PhotoPerturber`): a perturbation added to
         every face after paste-back. The check above judges the face before it (the generator's
         work); the attributes and leakage recorded are measured on the released file, and each
         certificate records the perturbation and its largest change.
+
+    allow_collapse : bool
+        Accept an assignment of targets that releases one class, or changes more than half of
+        the controlled attributes per face on average (refused by default:
+        :class:`~.targets.CollapseError`).
+    confidence : float
+        Readings of the attribute model less probable than this are uncertain, and PPAS never
+        changes them (:func:`~.targets.read_attributes`).
 
     Returns
     -------
@@ -244,6 +268,9 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     Raises
     ------
+    CollapseError
+        Before any photo is written: no release meets the requirements, or only a collapsed
+        one (and not ``allow_collapse``); the message gives the best reachable numbers.
     InputError
         Before any work: ``out_dir`` is a file, the input folder or inside it; another run holds
         ``out_dir`` (the message names its PID); ``out_dir`` holds a run with another
@@ -270,6 +297,7 @@ def anonymize_photos(photos: str | os.PathLike, out_dir: str | os.PathLike, *,
                     k=k, l=l, t=t, epsilon=epsilon, seed=seed, qi=qi, reference=reference,
                     identities=identities, feather=feather, workers=workers, resume=resume,
                     verify=verify, withhold=withhold, perturb=perturb, analyzer=analyzer,
+                    allow_collapse=allow_collapse, confidence=confidence,
                     on_photo=on_photo, on_write=on_write).run()
 
 
@@ -355,7 +383,8 @@ class PhotoRun:
                  epsilon: float | None = None, seed: int | None = None,
                  qi: Sequence[str] | None = None, reference=None, identities=None,
                  feather: float = 0.06, workers: int = 1, resume: bool = True,
-                 verify: bool = True, withhold: bool = True, perturb=None, analyzer=None,
+                 verify: bool = True, withhold: bool = False, perturb=None, analyzer=None,
+                 allow_collapse: bool = False, confidence: float = CONFIDENCE,
                  on_photo: Callable[[Path], None] | None = None,
                  on_write: Callable[[str], None] | None = None) -> None:
         from privface.attributes.images import list_images
@@ -378,9 +407,11 @@ class PhotoRun:
         self.feather, self.workers, self.resume = feather, workers, resume
         self.verify, self.withhold, self.perturb = verify, withhold, perturb
         self.analyzer, self.on_photo, self.on_write = analyzer, on_photo, on_write
+        self.allow_collapse, self.confidence = allow_collapse, confidence
         self.settings = {"generator": self.generator.name, "params": params, "k": k, "l": l,
                          "t": t, "epsilon": epsilon, "seed": seed, "qi": self.qis,
-                         "feather": feather,
+                         "feather": feather, "photo_model": "v2",
+                         "allow_collapse": allow_collapse, "confidence": confidence,
                          "reference": None if reference is None else str(reference),
                          "identities": None if identities is None else str(identities)}
         if perturb is not None:
@@ -480,9 +511,21 @@ class PhotoRun:
         editable = [q for q in self.qis if q in self.capabilities.editable]
         targets = choose_targets(faces, attributes, persons, qi=self.qis, editable=editable,
                                  reference=self.reference, k=self.k, l=self.l, t=self.t,
-                                 epsilon=self.epsilon, seed=self.seed)
+                                 epsilon=self.epsilon, seed=self.seed,
+                                 probabilities=_probabilities(analyzer, analysis, self.qis),
+                                 confidence=self.confidence,
+                                 allow_collapse=self.allow_collapse,
+                                 group_k=getattr(self.generator, "k", None)
+                                 if self.capabilities.uses_persons else None)
         faces = faces.assign(person=persons.labels, feasible=targets.feasible,
                              reason=targets.reasons)
+        if targets.readings is not None:
+            # What the faces show, as PPAS read them (pooled per person where surer): k-Same
+            # groups faces by it. The model's own per-photo reading stays as ``model:<QI>``.
+            for q in self.qis:
+                faces[f"model:{q}"] = faces[q].to_numpy()
+                faces[q] = targets.readings.values[q].to_numpy()
+                faces[f"uncertain:{q}"] = targets.readings.uncertain[q].to_numpy()
         for name in attributes:
             faces[f"target:{name}"] = targets.table[name].to_numpy()
         info["persons"]["n_persons"] = int(len(np.unique(persons.labels)))
@@ -580,6 +623,9 @@ class PhotoRun:
         if not isinstance(made, GenerationResult):
             raise TypeError(f"generator {self.generator.name!r} returned "
                             f"{type(made).__name__}, not a GenerationResult")
+        if made.shown is not None:
+            self._retarget(rows.index, made.shown)
+            rows = self.plan.faces.loc[rows.index]
         notes = None
         if made.notes is not None:
             notes = made.notes.set_axis(rows.index)
@@ -614,6 +660,22 @@ class PhotoRun:
                 chunk = []
         if chunk:
             yield chunk
+
+    def _retarget(self, index: pd.Index, shown: pd.DataFrame) -> None:
+        """Record the class the generator made each face show where it differs from the plan's
+        target (k-Same re-targets a face rather than leave it without an average of its
+        class): the certificate then states what the face was made to show."""
+        faces, claims = self.plan.faces, self.plan.info.get("certificates") or []
+        columns = [f"target:{q}" for q in shown.columns]
+        made = shown.to_numpy()
+        differs = (faces.loc[index, columns].to_numpy() != made).any(axis=1)
+        for position, values in zip(index[differs], made[differs]):  # the re-targeted few
+            faces.loc[position, columns] = values
+            if position < len(claims) and claims[position] is not None:
+                claim = claims[position]
+                shows = faces.loc[position, list(shown.columns)].to_numpy()
+                claim["changed"] = [q for q, a, b in zip(shown.columns, values, shows) if a != b]
+                claim["retargeted"] = True
 
     # -- stage 4: write and certify -----------------------------------------------------------
 
@@ -707,6 +769,9 @@ class PhotoRun:
                 summary.outputs["read"] = "before the perturbation"
             summary.leakage = summarise_leakage([self.leaked[i] for i in released.index
                                                  if i in self.leaked])
+        summary.release = release_rates(faces, set(self.written) | set(self.done))
+        summary.verdict = verdict(summary.outputs, (plan.info.get("ppas") or {}).get("planned"),
+                                  summary.release, summary.requirements)
         if self.perturb is not None:
             summary.perturbation = perturbation_summary(self.settings["perturb"], released,
                                                         self.levels, self.observed, self.before)
@@ -720,8 +785,10 @@ class PhotoRun:
         """:func:`~.verify.audit_outputs` of one reading of the released faces."""
         controlled = self.controlled
         seen = released.index[released.index.isin(list(reading))]
+        shares = (self.plan.info.get("ppas") or {}).get("reference_shares")
         return audit_outputs(
             pd.DataFrame([reading[i] for i in seen], columns=controlled),
             released.loc[seen, [f"target:{q}" for q in controlled]].set_axis(controlled, axis=1),
             released.loc[seen, "person"].to_numpy(), controlled,
-            **{key: self.settings[key] for key in ("k", "l", "t")})
+            **{key: self.settings[key] for key in ("k", "l", "t")},
+            reference_shares=shares)

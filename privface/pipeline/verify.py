@@ -10,13 +10,14 @@ audits them with the persons as the sensitive attribute.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from privface.attributes.alignment import CELEBA, align_face
 from privface.privmetrics import audit
+from privface.privmetrics.compare import at_least, at_most
 
 
 def predict_outputs(photo: np.ndarray, landmarks: np.ndarray, model) -> np.ndarray:
@@ -42,33 +43,44 @@ def predict_outputs(photo: np.ndarray, landmarks: np.ndarray, model) -> np.ndarr
 
 
 def audit_outputs(observed: pd.DataFrame, targets: pd.DataFrame, persons: Sequence,
-                  controlled: Sequence[str], *, k=None, l=None, t=None) -> dict:
-    """Audit the released faces' predicted attributes over the controlled QIs.
+                  controlled: Sequence[str], *, k=None, l=None, t=None,
+                  reference_shares: Mapping[str, float] | None = None) -> dict:
+    """Audit the released faces' predicted attributes over the controlled QIs (model v2).
+
+    The released table has one row per face: the attributes a model reads off it, and the
+    person. k and l are the fewest distinct persons in a class; t is the largest difference,
+    over the controlled attributes, between an attribute's share among the released faces and
+    its share in the reference (docs/photo-pipeline.md). The first version's t (EMD of the
+    persons' distribution within a class against all faces) is reported as ``identity_t``, for
+    information.
 
     Parameters
     ----------
     observed, targets : DataFrame
         One row per released face: the attributes predicted from the output, and PPAS's targets.
     persons : sequence
-        Person label of each face (the sensitive attribute).
+        Person label of each face.
     controlled : sequence of str
         The QIs the certificates make claims about.
     k, l, t : optional
         The requirements asked.
+    reference_shares : mapping, optional
+        Share of the reference showing each controlled attribute (needed for t).
 
     Returns
     -------
     dict
         ``realised`` (share of faces whose predicted controlled attributes equal their target),
-        ``reached`` (k, l, t of the outputs' classes), ``requirements_met`` (None without
-        requirements).
+        ``reached`` (k, l, t under model v2), ``shares``, ``identity_t``, ``definition`` and
+        ``requirements_met`` (None without requirements).
 
     Examples
     --------
     >>> observed = pd.DataFrame({"Young": [1, 1, 1, -1]})
-    >>> out = audit_outputs(observed, observed, ["a", "b", "c", "d"], ["Young"], k=2)
-    >>> out["realised"], out["reached"]["k"], out["requirements_met"]
-    (1.0, 1, False)
+    >>> out = audit_outputs(observed, observed, ["a", "b", "c", "d"], ["Young"], k=2, t=0.1,
+    ...                     reference_shares={"Young": 0.7})
+    >>> out["realised"], out["reached"], out["requirements_met"]
+    (1.0, {'k': 1, 'l': 1, 't': 0.05}, False)
     """
 
     controlled = list(controlled)
@@ -77,13 +89,34 @@ def audit_outputs(observed: pd.DataFrame, targets: pd.DataFrame, persons: Sequen
         return {"faces": 0, "realised": None, "reached": {}, "requirements_met": None}
     same = (observed[controlled].to_numpy() == targets[controlled].to_numpy()).all(axis=1) \
         if controlled else np.ones(n, bool)
-    table = observed[controlled].reset_index(drop=True).assign(
-        _person=np.asarray(persons, dtype=object), _all=0)
-    report = audit(table, qi=controlled or ["_all"], sensitive="_person", k=k, l=l, t=t)
-    metrics = report.metrics
-    asked = any(v is not None for v in (k, l, t))
+    people = np.asarray(persons, dtype=object)
+    if controlled:
+        classes = observed[controlled].reset_index(drop=True)
+        codes = classes.groupby(controlled, sort=False).ngroup().to_numpy()
+    else:
+        codes = np.zeros(n, np.int64)
+    person_codes = pd.factorize(pd.Series(people))[0]
+    distinct = pd.DataFrame({"c": codes, "p": person_codes}).drop_duplicates()["c"]
+    k_reached = int(distinct.value_counts().min())
+    shares = {q: round(float((observed[q].to_numpy() > 0).mean()), 6) for q in controlled}
+    t_reached = None
+    if reference_shares is not None and controlled:
+        t_reached = round(max(abs(shares[q] - float(reference_shares[q]))
+                              for q in controlled), 6)
+    table = observed[controlled].reset_index(drop=True).assign(_person=people, _all=0)
+    identity_t = float(audit(table, qi=controlled or ["_all"], sensitive="_person"
+                             ).metrics["t_closeness"])
+    met = None
+    if any(v is not None for v in (k, l, t)):
+        met = bool((k is None or at_least(k_reached, k)) and (l is None or at_least(k_reached, l))
+                   and (t is None or (t_reached is not None and at_most(t_reached, t))))
     return {"faces": n, "qi": controlled, "realised": float(same.mean()),
-            "reached": {"k": int(metrics["k_anonymity"]),
-                        "l": int(metrics["l_diversity"]),
-                        "t": float(metrics["t_closeness"])},
-            "requirements_met": bool(report.passed) if asked else None}
+            "definition": "v2: k and l are the fewest persons in a class of the released "
+                          "faces' predicted attributes; t is the largest |share among the "
+                          "released faces - reference share| over the controlled attributes",
+            "reached": {"k": k_reached, "l": k_reached, "t": t_reached},
+            "shares": shares,
+            "reference_shares": None if reference_shares is None else
+            {q: float(reference_shares[q]) for q in controlled},
+            "identity_t": round(identity_t, 6),
+            "requirements_met": met}

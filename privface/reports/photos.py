@@ -23,12 +23,14 @@ RUN_SCHEMA = "privface.anonymize-photos/1"
 _AT_LEAST = {"k", "l"}
 _REQUIREMENT_NAMES = {"k": "k-anonymity", "l": "distinct l-diversity over persons",
                       "t": "t-closeness over persons"}
-_PPAS_FACTS = {"reference": "reference population", "reference_size": "faces in the reference",
+_PPAS_FACTS = {"model": "photo model", "reference": "reference population",
+               "reference_size": "faces in the reference",
                "reference_classes": "classes in the reference",
                "feasible_classes": "classes meeting the requirements",
                "faces": "faces", "targeted": "faces given a private target",
                "skipped": "faces without a private target",
                "mean_changed": "attributes changed per face (mean)",
+               "faces_changed": "faces with a changed attribute",
                "epsilon": "epsilon per face"}
 _SKIPPED_SHOWN = 200
 
@@ -158,6 +160,16 @@ def _ppas(page: Page, run: dict) -> None:
                             "them: " + ", ".join(ppas["generalised"]), "warn"))
     if facts:
         content.append(definitions(facts))
+    readings = ppas.get("readings") or {}
+    if readings.get("confidence") is not None:
+        content.append(definitions({
+            "confidence threshold": readings["confidence"],
+            "faces with an uncertain reading (never changed)":
+                readings.get("faces_with_an_uncertain_reading"),
+            **{f"uncertain {name}": count for name, count in
+               (readings.get("uncertain") or {}).items()},
+            **{f"{name} corrected by the person's other photos": count for name, count in
+               (readings.get("corrected_by_person") or {}).items()}}))
     if ppas.get("guarantee"):
         content.append(tag("p", ppas["guarantee"], class_="meta"))
     if ppas.get("note"):
@@ -231,6 +243,28 @@ def _outputs(page: Page, run: dict) -> None:
                      "reader it does not fool sees); the fooled reading is what the attribute "
                      "model makes of the released files.", class_="meta")]
     page.section("outputs", "Verification of the released faces", *content)
+
+
+def _release(page: Page, run: dict) -> None:
+    """Release rates per predicted group: a requirement met by withholding one group's photos
+    is not met."""
+    release = run.get("release") or {}
+    if not release.get("photos_with_a_face"):
+        return
+    rows = [[group, value, fmt(rate, ".1%")]
+            for group, rates in (release.get("by_group") or {}).items()
+            for value, rate in rates.items()]
+    balanced = release.get("balanced")
+    content: list[Any] = [
+        tag("p", join([badge(balanced, "balanced" if balanced else "UNBALANCED"),
+                       f" {release['released']:,} of {release['photos_with_a_face']:,} photos "
+                       f"with a face released ({fmt(release.get('rate'), '.1%')}); the largest "
+                       f"gap between groups is {fmt(release.get('max_gap_points'))} points"])),
+        table(["predicted group", "value", "release rate"], rows, numeric=[2])]
+    decision = run.get("verdict") or {}
+    if decision.get("why"):
+        content.append(note("; ".join(decision["why"]), "bad"))
+    page.section("release", "Release rate per group", *content)
 
 
 def _skipped(page: Page, run: dict) -> None:
@@ -307,7 +341,11 @@ def render_photo_run(run_dir: str | Path, *, originals: str | Path | None = None
     written = photos.get("written", 0) + photos.get("already_done", 0)
     summary = (f"{written:,} of {photos.get('input', 0):,} photos written, "
                f"{photos.get('skipped', len(run.get('skipped') or [])):,} skipped")
-    if targets_ok is None:
+    decision = run.get("verdict") or {}
+    if decision.get("met") is False and targets_ok is not False:
+        page.verdict(False, summary + "; the release does not meet the requirements (photo "
+                                      "model v2): " + "; ".join(decision.get("why") or []))
+    elif targets_ok is None:
         page.verdict(None, summary + "; no requirement asked")
     elif not targets_ok:
         page.verdict(False, summary + "; the targets do not meet the requirements")
@@ -331,6 +369,7 @@ def render_photo_run(run_dir: str | Path, *, originals: str | Path | None = None
     _ppas(page, run)
     _generator(page, run)
     _outputs(page, run)
+    _release(page, run)
     _skipped(page, run)
     names = evenly(sorted(certificates), thumbnails)
     if names:

@@ -10,13 +10,18 @@ its guarantee.
   response itself is :mod:`privface.privmetrics.dp`'s).
 * :mod:`~privface.privmetrics.ppas.certificates`: per-face certificates, the result, the
   infeasibility error.
+* :mod:`~privface.privmetrics.ppas.release`: :func:`assign_targets`, PPAS for a released set of
+  faces (the photo model v2): every target chosen at once so that each released class holds k
+  persons and each attribute's share stays within t of the reference's.
 """
 
 from .certificates import (GUARANTEE, NO_DP_GUARANTEE, SCHEMA, PPASCertificate, PPASCertificates,
                            PPASInfeasibleError, PPASResult)
+from .release import Assignment, assign_targets, randomised_response
 from .selection import select_attributes
 
 __all__ = [
+    "Assignment",
     "GUARANTEE",
     "NO_DP_GUARANTEE",
     "PPASCertificate",
@@ -24,5 +29,7 @@ __all__ = [
     "PPASInfeasibleError",
     "PPASResult",
     "SCHEMA",
+    "assign_targets",
+    "randomised_response",
     "select_attributes",
 ]
