@@ -138,6 +138,8 @@ def _read_parquet_columns(data: Path, fmt: str | None, qi, sensitive):
         table = readers.read_table(data, fmt="parquet", columns=qis + sens)
     except InputError:
         return None
+    if list(table.columns) != list(dict.fromkeys(qis + sens)):
+        return None  # pandas restored names that are not the schema's text (e.g. integers)
     values = {name: (table[name] if name in sens else None) for name in names}
     return LoadedTable(table, "parquet", str(data), data), qis, sens, notes, values
 

@@ -101,6 +101,14 @@ def test_a_ground_distance_matrix_still_matches_the_sensitive_values(wide_parque
     assert json.loads(output) == json.loads(audit_whole_table(monkeypatch, *args)[1])
 
 
+def test_integer_column_names_give_the_same_outcome_as_before(tmp_path, monkeypatch):
+    # pandas writes the names as text and restores them as integers from its metadata.
+    path = tmp_path / "ints.parquet"
+    pd.DataFrame({0: [1, 1, 2], 1: [3, 3, 4]}).to_parquet(path)
+    args = (str(path), "--qi", "0", "--sensitive", "1", "--format", "json")
+    assert audit(*args) == audit_whole_table(monkeypatch, *args)
+
+
 def frames() -> dict[str, pd.DataFrame]:
     table = wide_table(12)
     return {"image index": table, "range index": table.reset_index(drop=True),
