@@ -35,7 +35,7 @@ _SPACE_RE = re.compile(r"[\s\x00]")
 _VALUE_TOKENS = frozenset({"1", "-1", "0"})
 _EXPECTED_VALUES = "expected 1, -1 or 0"
 # The byte-level parser of the official layout (see _parse_fixed_layout).
-_BLOCK_BYTES = 1 << 21  # small enough for the masks of _tail_words and the cache
+_BLOCK_BYTES = 1 << 20  # small enough for the masks of _tail_words and the cache
 _PAD_BYTES = 1 << 12  # the longest image name the byte parser takes; longer ones go the slow way
 _LF, _CR, _SPACE, _MINUS, _ZERO, _ONE = (ord(c) for c in "\n\r -01")
 _FIRST_PRINTABLE, _LAST_PRINTABLE = 0x21, 0x7E
@@ -139,7 +139,7 @@ def _parse_fixed_layout(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
     The official row (and privface's, see :func:`_celeba_row_bytes`) is the image name, a
     space, the first value unpadded, then every further value as ``" %2d"``, then CRLF or LF.
     From its line end back, a row is then a fixed-width tail of 3 bytes per value, so a block
-    of rows is one gather and a few comparisons on an (n, m - 1, 3) byte array, with no
+    of rows is one gather and a few word operations on an (n, words) uint64 array, with no
     tokenising. The file is read in blocks into one reused buffer: fresh memory costs a page
     fault per page, which at this speed is most of the time.
 
@@ -152,6 +152,15 @@ def _parse_fixed_layout(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
     ascending byte order (as CelebA's are), which proves that none repeats and spares hashing a
     million Python strings; when False the caller checks them.
     """
+    try:
+        return _parse_fixed_blocks(file, m)
+    finally:
+        # The masks are tiled to a block's rows (up to ~20 MB): kept for a file, not a process.
+        _tail_words.cache_clear()
+
+
+def _parse_fixed_blocks(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """The loop of :func:`_parse_fixed_layout` over the file's blocks."""
     if m < 2:
         return None
     with open(file, "rb") as handle:
