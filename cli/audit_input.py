@@ -97,8 +97,13 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
         raise InputError("--identities joins one CelebA attribute file, not a pattern of files",
                          file=str(data))
     if in_memory or (engine == "memory" and chunk_rows is None and not is_pattern(data)):
-        loaded = load_table(data, demo, fmt, identities)
-        qis, sens, notes = resolve_columns(loaded, qi, sensitive, find_identities=False)
+        narrow = None if in_memory else _read_parquet_columns(data, fmt, qi, sensitive)
+        if narrow is not None:
+            loaded, qis, sens, notes, columns = narrow
+        else:
+            loaded = load_table(data, demo, fmt, identities)
+            qis, sens, notes = resolve_columns(loaded, qi, sensitive, find_identities=False)
+            columns = loaded.table
         for note in notes:
             stderr.print(f"privface: note: {note}", markup=False)
         table: Any = loaded.table
@@ -106,8 +111,37 @@ def load_for_audit(data: Path | None, demo: bool, fmt: str | None, identities: P
             from privface.privmetrics.dask_engine import dask_contingency
 
             table = dask_contingency(_as_dask_frame(table), qis, sens, ordered=ordered)
-        return AuditInput(table, qis, sens, loaded.source, len(loaded.table), loaded.table)
+        return AuditInput(table, qis, sens, loaded.source, len(loaded.table), columns)
     return _count_files(data, fmt, qi, sensitive, ordered, engine=engine, chunk_rows=chunk_rows)
+
+
+def _read_parquet_columns(data: Path, fmt: str | None, qi, sensitive):
+    """A Parquet file with only the columns the audit uses, or None to read it whole.
+
+    The roles are resolved on the file's schema, as they would be on the whole table; the read
+    then skips every other column (in a wide file most of the time goes into reading). Returns
+    (loaded, qi, sensitive, notes, columns) with ``columns`` as :class:`AuditInput` wants it.
+    Anything unusual (not Parquet, an unreadable file, a name the file lacks) returns None: the
+    whole read then gives its own message.
+    """
+    from privface.privmetrics import readers
+    from privface.privmetrics.streaming import table_columns
+
+    try:
+        if (fmt or readers.detect_format(data)) != "parquet" or not data.is_file():
+            return None
+        names = table_columns(data, "parquet")
+        probe = LoadedTable(pd.DataFrame(columns=names), "parquet", str(data), data)
+        qis, sens, notes = resolve_columns(probe, qi, sensitive, find_identities=False)
+        if not set(qis + sens) <= set(names):
+            return None
+        table = readers.read_table(data, fmt="parquet", columns=qis + sens)
+    except InputError:
+        return None
+    if list(table.columns) != list(dict.fromkeys(qis + sens)):
+        return None  # pandas restored names that are not the schema's text (e.g. integers)
+    values = {name: (table[name] if name in sens else None) for name in names}
+    return LoadedTable(table, "parquet", str(data), data), qis, sens, notes, values
 
 
 def _count_files(data: Path, fmt: str | None, qi, sensitive, ordered, *,
