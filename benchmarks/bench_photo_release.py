@@ -83,9 +83,12 @@ def main(argv=None) -> int:
     if args.persons is not None or args.women is not None:
         labels = None
         if args.women is not None:
-            # The identity's sex by the model's reading of its photos (no labels needed).
-            log("reading the photos' sex to pick the persons")
-            analysis = analyze_photos(source, largest_only=True, workers=args.workers)
+            # The identity's sex by the model's reading of three of its photos.
+            log("reading three photos per person to pick men and women")
+            ids = identities.reindex(sorted(p.name for p in source.iterdir())).dropna()
+            sample = ids.groupby(ids).head(3).index
+            analysis = analyze_photos([source / name for name in sample], largest_only=True,
+                                      workers=args.workers)
             labels = analysis.faces.set_index("file")[["Male"]]
         photos = subset(source, identities, args.persons, args.women, labels)
     out = args.keep or Path(tempfile.mkdtemp(prefix="release-out-")) / "out"

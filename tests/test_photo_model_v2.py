@@ -141,13 +141,16 @@ def _small_runs(draw):
     editable = draw(st.lists(st.booleans(), min_size=q, max_size=q))
     k = draw(st.sampled_from([None, 1, 2, 3]))
     t = draw(st.sampled_from([None, 0.0, 0.2, 0.5]))
+    group_k = draw(st.sampled_from([None, 2]))
     return (pd.DataFrame(bits, columns=[f"a{j}" for j in range(q)]), np.array(persons),
-            [f"a{j}" for j, e in enumerate(editable) if e], k, t)
+            [f"a{j}" for j, e in enumerate(editable) if e], k, t, group_k)
 
 
-def _brute_force(faces: pd.DataFrame, persons: np.ndarray, editable: list[str], k, t):
+def _brute_force(faces: pd.DataFrame, persons: np.ndarray, editable: list[str], k, t,
+                 group_k=None):
     """The fewest changes over every assignment (faces of one person and vector move
-    together, as slots do), or None when none meets k and t."""
+    together, as slots do), or None when none meets k and t (and, with group_k, lets every
+    class be cut into groups of group_k different persons)."""
     names = list(faces.columns)
     values = faces.to_numpy()
     shares = (values > 0).mean(axis=0)
@@ -176,6 +179,12 @@ def _brute_force(faces: pd.DataFrame, persons: np.ndarray, editable: list[str], 
                 continue
         if t is not None and np.abs((targets > 0).mean(axis=0) - shares).max() > t + 1e-9:
             continue
+        if group_k is not None:
+            table = pd.DataFrame({"c": [tuple(r) for r in targets], "p": persons})
+            counts = table.groupby(["c", "p"]).size()
+            sizes = table.groupby("c").size()
+            if any(count > sizes[c] // group_k for (c, _), count in counts.items()):
+                continue
         cost = int((targets != values).sum())
         best = cost if best is None else min(best, cost)
     return best
@@ -184,9 +193,9 @@ def _brute_force(faces: pd.DataFrame, persons: np.ndarray, editable: list[str], 
 @settings(max_examples=150, deadline=None)
 @given(_small_runs())
 def test_assignments_are_optimal_and_meet_k_and_t(run):
-    faces, persons, editable, k, t = run
-    out = assign_targets(faces, persons, editable=editable, k=k, t=t)
-    expected = _brute_force(faces, persons, editable, k, t)
+    faces, persons, editable, k, t, group_k = run
+    out = assign_targets(faces, persons, editable=editable, k=k, t=t, group_k=group_k)
+    expected = _brute_force(faces, persons, editable, k, t, group_k)
     assert out.feasible is (expected is not None)
     if expected is None:
         return

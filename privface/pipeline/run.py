@@ -610,14 +610,19 @@ class PhotoRun:
         target_attributes = rows[[f"target:{a}" for a in attributes]].set_axis(
             attributes, axis=1).reset_index(drop=True)
         if self.capabilities.uses_persons:
-            # Groups form within classes of the controlled QIs only: a generalised QI is "*".
-            classes = target_attributes[self.controlled]
+            # Groups form within the target classes over the controlled attributes the
+            # generator realises (a generalised QI is "*"; one it does not edit, such as hair
+            # colour outside k-Same's face region, stays the photo's own).
+            grouped = [q for q in self.controlled if q in self.capabilities.editable]
+            classes = target_attributes[grouped]
             options = {"persons": rows["person"].to_numpy()}
             if self.capabilities.uses_landmarks:
                 options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
-                options["accept"] = _shows_class(self.checker, self.controlled)
-            made = self.generator.generate(crops, source_attributes[self.controlled], classes,
-                                           **options)
+                options["accept"] = _shows_class(self.checker, grouped)
+            # Groups form within the target classes: PPAS chose the targets so that each class
+            # can be cut into groups of k different persons (photo model v2), and the few faces
+            # it moved go into averages of the class they are to show.
+            made = self.generator.generate(crops, None, classes, **options)
         else:
             made = self.generator.generate(crops, source_attributes, target_attributes)
         if not isinstance(made, GenerationResult):

@@ -240,8 +240,8 @@ def choose_targets(faces: pd.DataFrame, attributes: Sequence[str], persons: Pers
     no claim about them. An assignment that is a collapse (one released class, or more than
     ``max_changed_share`` of the attributes changed per face) or that does not exist raises
     :class:`CollapseError` with the best reachable numbers, unless ``allow_collapse``. With a
-    group generator's ``group_k`` (k-Same), every class must also split into groups of group_k
-    different persons, so that each face's average shows its class.
+    group generator's ``group_k`` (k-Same, which groups faces by their target class), every
+    class must also split into groups of group_k different persons, one face each.
 
     Examples
     --------
@@ -329,12 +329,14 @@ def _assign(readings: Readings, noisy: pd.DataFrame | None, persons: Persons,
             max_changed_share: float, group_k: int | None) -> Assignment:
     faces = (noisy if noisy is not None else readings.values)[controlled]
     uncertain = readings.uncertain[controlled]
-    allowed = None
-    if group_k and controlled:
-        allowed = groupable_classes(readings.values[controlled], persons.labels, group_k)
-        # A face whose class, as read, the generator cannot realise is changed by it anyway:
-        # its uncertain readings may then move too (the reading is not what decides).
-        realisable = readings.values[controlled].merge(
+    # A group generator groups by the attributes it realises (those it edits).
+    grouped = [c for c in controlled if c in editable]
+    if group_k and grouped:
+        allowed = groupable_classes(readings.values[grouped], persons.labels, group_k)
+        # A face whose class, as read, does not hold enough persons for the generator's
+        # groups on its own will likely have to move: its uncertain readings may move too (the
+        # reading is not what decides).
+        realisable = readings.values[grouped].merge(
             allowed.drop_duplicates(), how="left", indicator=True)["_merge"].eq("both").to_numpy()
         uncertain = uncertain & realisable[:, None]
     return assign_targets(faces, persons.labels, editable=[e for e in editable
@@ -342,7 +344,8 @@ def _assign(readings: Readings, noisy: pd.DataFrame | None, persons: Persons,
                           reference_shares=shares[controlled] if controlled else None,
                           k=k, l=l, t=t if controlled else None, uncertain=uncertain,
                           original=readings.values[controlled] if noisy is not None else None,
-                          max_changed_share=max_changed_share, allowed=allowed)
+                          max_changed_share=max_changed_share, group_k=group_k,
+                          group_by=grouped)
 
 
 def _unreachable(result: Assignment, k, l, t) -> str:

@@ -157,7 +157,8 @@ def _program(bits: np.ndarray, locked: np.ndarray, persons: np.ndarray,
 
 
 def _solve(program: _Program, *, k: int, shares: np.ndarray | None, t: float | None,
-           n_faces: int, time_limit: float, slack: bool = False):
+           n_faces: int, time_limit: float, slack: bool = False, group_k: int = 1,
+           group_of_class: np.ndarray | None = None):
     """Solve one assignment; returns (class per slot or None, status dict, t_slack)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_matrix
@@ -174,7 +175,13 @@ def _solve(program: _Program, *, k: int, shares: np.ndarray | None, t: float | N
     use_k = k > 1
     n_open = n_classes if use_k else 0
     n_z = n_pc if use_k else 0
-    n_var = m + n_open + n_z + (1 if slack else 0)
+    use_groups = group_k > 1
+    if group_of_class is None:
+        group_of_class = np.arange(n_classes)
+    n_groups = int(group_of_class.max()) + 1 if n_classes else 0
+    n_f = n_groups if use_groups else 0
+    f0 = m + n_open + n_z  # F[y]: the faces of class y (for the groups' balance)
+    n_var = m + n_open + n_z + n_f + (1 if slack else 0)
     cost = np.zeros(n_var)
     cost[:m] = program.pair_cost * program.slot_count[program.pair_slot]
     if slack:
@@ -183,6 +190,7 @@ def _solve(program: _Program, *, k: int, shares: np.ndarray | None, t: float | N
     integrality = np.zeros(n_var)
     integrality[:m + n_open] = 1
     upper = np.ones(n_var)
+    upper[f0:f0 + n_f] = float(n_faces)
     if slack:
         upper[-1] = 1.0
     rows, cols, vals, lo, hi = [], [], [], [], []
@@ -213,6 +221,21 @@ def _solve(program: _Program, *, k: int, shares: np.ndarray | None, t: float | N
         add(np.concatenate([m + np.arange(n_classes), m + n_open + np.arange(n_pc)]),
             np.concatenate([np.full(n_classes, float(k)), -np.ones(n_pc)]),
             np.concatenate([np.arange(n_classes), pc_class]), -np.inf, 0.0, n_classes)
+    if use_groups:
+        # A group generator cuts each class into groups of group_k different persons, one face
+        # each: possible exactly when no person has more than 1/group_k of the class's faces
+        # (floor(F / k) >= c  <=>  F >= k c for an integer c), which also gives the class
+        # group_k persons.
+        weights = program.slot_count[program.pair_slot].astype(float)
+        pair_group = group_of_class[program.pair_class]
+        add(np.concatenate([np.arange(m), f0 + np.arange(n_groups)]),
+            np.concatenate([weights, -np.ones(n_groups)]),
+            np.concatenate([pair_group, np.arange(n_groups)]), 0.0, 0.0, n_groups)
+        pg_unique, pair_pg = np.unique(pair_person * n_groups + pair_group, return_inverse=True)
+        add(np.concatenate([np.arange(m), f0 + pg_unique % n_groups]),
+            np.concatenate([group_k * weights, -np.ones(len(pg_unique))]),
+            np.concatenate([pair_pg, np.arange(len(pg_unique))]), -np.inf, 0.0,
+            len(pg_unique))
     if (t is not None or slack) and shares is not None:
         q = program.classes.shape[1]
         shows = program.classes[program.pair_class]  # (m, q)
@@ -275,7 +298,8 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
                    uncertain: pd.DataFrame | None = None, epsilon: float | None = None,
                    seed: int | None = None, max_changed_share: float = 0.5,
                    original: pd.DataFrame | None = None, max_distance: int | None = 2,
-                   allowed: pd.DataFrame | None = None,
+                   allowed: pd.DataFrame | None = None, group_k: int | None = None,
+                   group_by: Sequence[str] | None = None,
                    time_limit: float = TIME_LIMIT) -> Assignment:
     """Choose every face's target so that the released set meets k, l and t (v2 model).
 
@@ -316,6 +340,13 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
         The only classes a target may be (same columns, 1 / -1 rows): a group generator such
         as k-Same realises a class only with averages of faces that show it, so only classes
         it can cut into groups of k persons qualify.
+    group_k : int, optional
+        The k of a group generator that cuts each released class into groups of group_k
+        different persons, one face each (k-Same): no person may hold more than 1/group_k of a
+        class's faces (which also gives each class group_k persons).
+    group_by : sequence of str, optional
+        The attributes the group generator groups by (those it realises); default all. The
+        balance above then holds per group class (the faces' targets over these attributes).
     time_limit : float
         Seconds for the solver.
 
@@ -398,12 +429,16 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
                           {"k": None, "t": None}, [], {"status": "no allowed class for some "
                                                        "faces"}, epsilon or 0.0,
                           seed is not None)
-    slot_class, status, _ = _solve(program, k=need, shares=shares, t=t, n_faces=n,
-                                   time_limit=time_limit)
+    group_k = int(group_k or 1)
+    columns = [names.index(c) for c in (names if group_by is None else group_by)]
+    _, group_of_class = np.unique(program.classes[:, columns], axis=0, return_inverse=True)
+    group_of_class = group_of_class.reshape(-1)
+    solve = dict(shares=shares, t=t, n_faces=n, time_limit=time_limit, group_k=group_k,
+                 group_of_class=group_of_class)
+    slot_class, status, _ = _solve(program, k=need, **solve)
     info = {"solver": "HiGHS mixed-integer program (scipy.optimize.milp)", **status}
     if slot_class is None or (slot_class < 0).any():
-        best = _best_reachable(program, need=need, shares=shares, t=t, n_faces=n,
-                               time_limit=time_limit)
+        best = _best_reachable(program, need=need, **solve)
         empty = pd.DataFrame(np.nan, index=faces.index, columns=names)
         return Assignment(empty, noisy, np.zeros(n, int), False,
                           {"requirements": {"k": k, "l": l, "t": t}}, best, [], info,
@@ -454,18 +489,22 @@ def randomised_response(faces: pd.DataFrame, editable: Sequence[str], epsilon: f
 
 
 def _best_reachable(program: _Program, *, need: int, shares: np.ndarray | None,
-                    t: float | None, n_faces: int, time_limit: float) -> dict:
+                    t: float | None, n_faces: int, time_limit: float, group_k: int = 1,
+                    group_of_class: np.ndarray | None = None) -> dict:
     """The best k reachable with the requested t, and the best t with the requested k."""
     best: dict = {"k": None, "t": None}
-    for candidate in range(need - 1, 0, -1):  # k is small: a handful of solves
-        slot_class, _, _ = _solve(program, k=candidate, shares=shares, t=t, n_faces=n_faces,
-                                  time_limit=time_limit)
+    for candidate in range(max(need, group_k) - 1, 0, -1):  # k is small: a few solves
+        slot_class, _, _ = _solve(program, k=min(need, candidate), shares=shares, t=t,
+                                  n_faces=n_faces, time_limit=time_limit,
+                                  group_k=min(group_k, candidate),
+                                  group_of_class=group_of_class)
         if slot_class is not None and (slot_class >= 0).all():
             best["k"] = candidate
             break
     if shares is not None:
         slot_class, _, reached_t = _solve(program, k=need, shares=shares, t=t,
-                                          n_faces=n_faces, time_limit=time_limit, slack=True)
+                                          n_faces=n_faces, time_limit=time_limit, slack=True,
+                                          group_k=group_k, group_of_class=group_of_class)
         if slot_class is not None:
             best["t"] = round(float(reached_t), 6)
     return best
