@@ -123,3 +123,25 @@ def test_paste_face_refuses_bad_input():
         paste_face(photo, photo, np.eye(2, 3), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="blend"):
         paste_face(photo, photo, np.eye(2, 3), CELEBA_MEAN_LANDMARKS, blend="poisson")
+
+
+@pytest.mark.parametrize("paste", ["blend", "face"])
+def test_the_photo_writer_changes_nothing_outside_the_face_regions(paste, tmp_path):
+    from PIL import Image
+
+    from privface.pipeline.writing import PhotoJob, PhotoWriter
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (260, 420, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    points = np.stack([_placed(1.0, 0.1, (110, 140)), _placed(0.8, -0.2, (330, 150))])
+    crops = [align_face(photo, p) for p in points]
+    faces = [np.full(c.image.shape, 30 * (i + 1), np.uint8) for i, c in enumerate(crops)]
+    job = PhotoJob("in.png", tmp_path / "in.png", tmp_path / "out.png", faces,
+                   [c.matrix for c in crops], points, np.zeros((2, 4)), np.zeros((2, 0)))
+    outcome = PhotoWriter(feather_px=10.0, paste=paste).write(job)
+    assert not outcome.withheld
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    regions = np.maximum(*(face_mask(p, photo.shape[:2]) for p in points)) > 0
+    np.testing.assert_array_equal(out[~regions], photo[~regions])
+    assert (out[regions] != photo[regions]).any(axis=-1).mean() > 0.9
