@@ -145,3 +145,29 @@ def test_the_photo_writer_changes_nothing_outside_the_face_regions(paste, tmp_pa
     regions = np.maximum(*(face_mask(p, photo.shape[:2]) for p in points)) > 0
     np.testing.assert_array_equal(out[~regions], photo[~regions])
     assert (out[regions] != photo[regions]).any(axis=-1).mean() > 0.9
+
+
+def test_a_face_too_small_to_carry_identity_is_blurred_not_tiled(tmp_path):
+    from PIL import Image
+
+    from privface.attributes.face_region import SMALL_FACE_PX, eye_to_chin
+    from privface.pipeline.writing import PhotoJob, PhotoWriter
+
+    rng = np.random.default_rng(4)
+    photo = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    tiny, large = _placed(0.055, 0.0, (40, 60)), _placed(0.8, 0.0, (110, 60))
+    assert eye_to_chin(tiny) < SMALL_FACE_PX < eye_to_chin(large)
+    points = np.stack([tiny, large])
+    crops = [align_face(photo, p) for p in points]
+    faces = [np.full(c.image.shape, 255, np.uint8) for c in crops]  # a white "new face"
+    job = PhotoJob("in.png", tmp_path / "in.png", tmp_path / "out.png", faces,
+                   [c.matrix for c in crops], points, np.zeros((2, 4)), np.zeros((2, 0)))
+    PhotoWriter(feather_px=10.0, paste="face").write(job)
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    small = face_mask(tiny, photo.shape[:2]) > 0
+    assert small.sum() >= 4
+    # The tiny face's region is a blur of its own pixels (less spread), not the white face.
+    assert out[small].std() < 0.7 * photo[small].std() and out[small].mean() < 200
+    big = face_mask(large, photo.shape[:2], feather=10) == 1
+    assert (out[big] == 255).all()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from privface.attributes.alignment import paste_back
-from privface.attributes.face_region import paste_face
+from privface.attributes.face_region import SMALL_FACE_PX, blur_region, eye_to_chin, paste_face
 from privface.base.workers import worker_pool
 from privface.evaluation.leakage import LeakageCheck
 
@@ -104,7 +104,9 @@ class PhotoWriter:
     paste : {"blend", "face", "crop"}
         How faces go back (:attr:`~privface.generators.base.Capabilities.paste`): into the face
         region colour-matched and pyramid-blended, into the face region as generated, or the
-        whole crop.
+        whole crop. A face smaller than
+        :data:`~privface.attributes.face_region.SMALL_FACE_PX` (eyes to chin) gets its region
+        blurred instead, unless the whole crop is pasted.
     model : AttributeModel, optional
         Reads the written faces' attributes; None skips the check and the leakage measure.
     columns : sequence of int
@@ -156,6 +158,9 @@ class PhotoWriter:
                points: np.ndarray) -> np.ndarray:
         if self.paste == "crop":
             return paste_back(image, face, matrix, feather=self.feather_px)
+        if eye_to_chin(points) < SMALL_FACE_PX:
+            # Too small to carry identity: a new face would be a visible tile, a blur is not.
+            return blur_region(image, points)
         blend = self.paste == "blend"
         return paste_face(image, face, matrix, points, feather=self.feather_px, colour=blend,
                           blend="pyramid" if blend else "alpha")
