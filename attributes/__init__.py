@@ -11,6 +11,7 @@ module              what
 ``detection``       :class:`FaceDetector` (YuNet): boxes, scores, five landmarks
 ``landmarks``       :class:`LandmarkPredictor` (dlib): 68 landmarks
 ``alignment``       CelebA's aligned geometry and squares, :func:`align_face`, :func:`paste_back`
+``face_region``     the face region from 68 landmarks (:func:`face_mask`) and :func:`paste_face`
 ``recognizers``     :class:`FaceRecognizer`: SFace and dlib ResNet embeddings, calibrated thresholds
 ``features``        deep features of a face for the attribute model (SFace's inner layers)
 ``model``           :class:`AttributeModel`: 40 CelebA attributes; the shipped default model
@@ -40,6 +41,7 @@ _EXPORTS = {
     "LandmarkPredictor": "landmarks",
     "CELEBA": "alignment", "FaceGeometry": "alignment", "align_face": "alignment",
     "paste_back": "alignment", "square": "alignment",
+    "face_mask": "face_region", "paste_face": "face_region",
     "FaceRecognizer": "recognizers", "SFaceRecognizer": "recognizers",
     "DlibRecognizer": "recognizers", "load_recognizer": "recognizers",
     "calibrate_threshold": "recognizers", "pairwise_distances": "recognizers",

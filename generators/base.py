@@ -38,6 +38,9 @@ import pandas as pd
 from privface.attributes.alignment import CELEBA, FaceGeometry
 
 
+PASTE_MODES = ("blend", "face", "crop")
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a generator declares to the pipeline (every field has the default of a plain one).
@@ -55,6 +58,14 @@ class Capabilities:
         The generator takes ``persons=`` and needs every face of the run in one call.
     uses_landmarks : bool
         The generator takes ``landmarks=`` and ``accept=`` (only read with ``uses_persons``).
+    paste : {"blend", "face", "crop"}
+        How the pipeline puts a new face into its photo. ``"blend"`` (the default, for a new
+        face): inside the face region only (:mod:`privface.attributes.face_region`), its colour
+        and light matched to the original's and blended with a Laplacian pyramid. ``"face"``:
+        inside the face region, as generated, with a feathered edge (the blur, pixelate and mask
+        baselines, whose colours are the point). ``"crop"``: the whole aligned crop with a
+        feathered edge (a generator that edits hair, which lies outside the face region).
+        Outside what is pasted the photo is untouched, bit for bit.
 
     Examples
     --------
@@ -66,9 +77,12 @@ class Capabilities:
     editable: tuple[str, ...] = ()
     uses_persons: bool = False
     uses_landmarks: bool = False
+    paste: str = "blend"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "editable", tuple(self.editable))
+        if self.paste not in PASTE_MODES:
+            raise ValueError(f"paste must be one of {PASTE_MODES}, got {self.paste!r}")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 They change no attribute on purpose and need no weights; they are what a stronger generator must
 beat on leakage at a given image quality. Each strength parameter is in pixels of the aligned crop,
-so the same setting means the same thing for every photo.
+so the same setting means the same thing for every photo. Each works on the whole crop, and the
+pipeline pastes the result into the face region only (``Capabilities(paste="face")``: the region
+k-Same replaces, drawn from the face's landmarks, with a feathered edge and no colour matching),
+so that every generator of Table 1 changes the same pixels.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def face_ellipse(height: int, width: int) -> np.ndarray:
 
 
 class BlurGenerator:
-    """Gaussian blur of the whole aligned crop.
+    """Gaussian blur of the aligned crop (the pipeline keeps the face region's part).
 
     Parameters
     ----------
@@ -52,7 +55,8 @@ class BlurGenerator:
     """
 
     name = "blur"
-    capabilities = Capabilities()  # sets no attribute
+    # Sets no attribute; pasted into the face region as it is (no colour matching).
+    capabilities = Capabilities(paste="face")
 
     def __init__(self, sigma: float = 8.0) -> None:
         if not sigma > 0:
@@ -86,7 +90,7 @@ class PixelateGenerator:
     """
 
     name = "pixelate"
-    capabilities = Capabilities()
+    capabilities = Capabilities(paste="face")
 
     def __init__(self, block: int = 12) -> None:
         if int(block) < 1:
@@ -108,7 +112,12 @@ class PixelateGenerator:
 
 
 class MaskGenerator:
-    """Covers the face with a solid ellipse (see :func:`face_ellipse`).
+    """Covers the face with a solid colour.
+
+    The whole aligned crop is filled; the pipeline pastes it into the face region drawn from
+    each face's own landmarks (:mod:`privface.attributes.face_region`), the region every
+    generator replaces, so that the mask covers exactly what k-Same replaces (Table 1 compares
+    like with like). :func:`face_ellipse` is the region of a crop without landmarks.
 
     Parameters
     ----------
@@ -120,13 +129,13 @@ class MaskGenerator:
     >>> faces = np.full((1, 218, 178, 3), 200, np.uint8)
     >>> result = MaskGenerator(color=(0, 0, 0)).generate(faces, None, None)
     >>> result.faces[0, 120, 89].tolist(), result.faces[0, 2, 2].tolist()
-    ([0, 0, 0], [200, 200, 200])
-    >>> bool(result.regions[0, 120, 89]), bool(result.regions[0, 2, 2])
-    (True, False)
+    ([0, 0, 0], [0, 0, 0])
+    >>> result.regions is None, MaskGenerator.capabilities.paste
+    (True, 'face')
     """
 
     name = "mask"
-    capabilities = Capabilities()
+    capabilities = Capabilities(paste="face")
 
     def __init__(self, color: tuple[int, int, int] = (0, 0, 0)) -> None:
         if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
@@ -136,7 +145,6 @@ class MaskGenerator:
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None
                  ) -> GenerationResult:
         faces = check_faces(faces)
-        out = faces.copy()
-        region = face_ellipse(*faces.shape[1:3])
-        out[:, region] = self.color
-        return GenerationResult(out, regions=np.broadcast_to(region, faces.shape[:3]))
+        out = np.empty_like(faces)
+        out[...] = self.color
+        return GenerationResult(out)

@@ -2,11 +2,12 @@
 
 :class:`DiffusersInpaintGenerator` loads a Stable Diffusion inpainting pipeline from a local
 folder (one written by ``pipeline.save_pretrained(folder)``; privface never downloads weights),
-masks the face ellipse of each aligned crop (:func:`~privface.generators.baselines.face_ellipse`,
-widened by a feathering band), and repaints it from a text prompt that describes the target
-attributes (:func:`attributes_to_prompt`). The generated pixels are composited back: outside the
-feathered mask every pixel is the input's own, so hair and background outside the band are
-untouched, and inside the band the new face fades into the old surroundings.
+masks the face region of each aligned crop (:func:`face_region`: the region every generator
+replaces, drawn on CelebA's mean landmarks, widened by a feathering band), and repaints it from
+a text prompt that describes the target attributes (:func:`attributes_to_prompt`). The
+generated pixels are composited back: outside the feathered mask every pixel is the input's own,
+so hair and background outside the band are untouched, and inside the band the new face fades
+into the old surroundings.
 
 The noise is the privacy: by default every face gets a fresh seed from the operating system's
 entropy, so nobody can re-run the generator to reproduce (and then invert) an output. ``seed=``
@@ -30,25 +31,47 @@ import pandas as pd
 
 from privface.base.errors import InputError
 from privface.attributes.alignment import FaceGeometry, square
+from privface.attributes.face_region import face_mask, template_landmarks
 
 from .base import Capabilities, GenerationResult, check_faces
-from .baselines import face_ellipse
 from .prompts import (DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT_TEMPLATE, EXPRESSIBLE_ATTRIBUTES,
                       FACE_REGION_ATTRIBUTES, attributes_to_negative_prompt, attributes_to_prompt,
                       attributes_to_subject)
 
 __all__ = ["DEFAULT_NEGATIVE_PROMPT", "DEFAULT_PROMPT_TEMPLATE", "EXPRESSIBLE_ATTRIBUTES",
            "FACE_REGION_ATTRIBUTES", "DiffusersInpaintGenerator", "attributes_to_negative_prompt",
-           "attributes_to_prompt", "attributes_to_subject", "face_masks"]
+           "attributes_to_prompt", "attributes_to_subject", "face_masks", "face_region"]
 
 INSTALL_HINT = 'pip install "privface[generators]"'
+
+def face_region(size: int) -> np.ndarray:
+    """The face region of a ``size`` x ``size`` aligned crop, as the inpainting mask's core.
+
+    The region k-Same and the baselines replace (:func:`~privface.attributes.face_region.face_mask`)
+    drawn on CelebA's mean landmarks, widened by ``size / 24`` pixels so that it covers the
+    region of a face whose own landmarks differ from the mean (the pipeline then keeps only
+    that face's own region).
+
+    Examples
+    --------
+    >>> region = face_region(64)
+    >>> bool(region[40, 32]), bool(region[2, 2]), bool(region[2, 32])  # cheek, corner, hair
+    (True, False, False)
+    """
+    import cv2
+
+    core = face_mask(template_landmarks(size, size), (size, size)) > 0
+    margin = max(1, round(size / 24))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.dilate(core.astype(np.uint8), kernel) > 0
+
 
 def face_masks(size: int, feather: float) -> tuple[np.ndarray, np.ndarray]:
     """The region to repaint and the blending weights for a ``size`` x ``size`` aligned crop.
 
-    The weight is 1 on the face ellipse (:func:`~privface.generators.baselines.face_ellipse`) and
-    falls linearly to 0 over ``feather`` pixels outside it; the repainted region is where the
-    weight is above 0, so that every pixel that gets any weight is a generated one.
+    The weight is 1 on the face region (:func:`face_region`) and falls linearly to 0 over
+    ``feather`` pixels outside it; the repainted region is where the weight is above 0, so that
+    every pixel that gets any weight is a generated one.
 
     Parameters
     ----------
@@ -69,17 +92,17 @@ def face_masks(size: int, feather: float) -> tuple[np.ndarray, np.ndarray]:
     >>> mask, alpha = face_masks(64, 4)
     >>> float(alpha[40, 32]), float(alpha[0, 0]), bool(mask[0, 0])
     (1.0, 0.0, False)
-    >>> bool(((alpha > 0) == mask).all()), bool((mask >= face_ellipse(64, 64)).all())
+    >>> bool(((alpha > 0) == mask).all()), bool((mask >= face_region(64)).all())
     (True, True)
     """
     from scipy.ndimage import distance_transform_edt
 
     if not feather >= 0:
         raise ValueError(f"feather must be at least 0 pixels, got {feather}")
-    ellipse = face_ellipse(size, size)
+    region = face_region(size)
     if feather == 0:
-        return ellipse.copy(), ellipse.astype(np.float32)
-    outside = distance_transform_edt(~ellipse)  # distance to the ellipse, 0 on it
+        return region.copy(), region.astype(np.float32)
+    outside = distance_transform_edt(~region)  # distance to the region, 0 on it
     alpha = np.clip(1.0 - outside / float(feather), 0.0, 1.0).astype(np.float32)
     return alpha > 0, alpha
 
@@ -99,7 +122,7 @@ class DiffusersInpaintGenerator:
 
     Each face's target attributes become its prompt (:func:`attributes_to_prompt`) and negative
     prompt (:func:`attributes_to_negative_prompt`); the pipeline repaints :attr:`mask` (the face
-    ellipse widened by ``feather`` pixels) and the result is blended into the input with
+    region widened by ``feather`` pixels) and the result is blended into the input with
     :attr:`alpha`, so pixels outside :attr:`mask` are the input's exactly.
 
     Parameters
@@ -130,7 +153,7 @@ class DiffusersInpaintGenerator:
     device : str
         Torch device; the pipeline runs in float32.
     feather : float, optional
-        Width in pixels of the band outside the face ellipse over which the generated face fades
+        Width in pixels of the band outside the face region over which the generated face fades
         into the input. Default: ``size / 32`` (16 pixels at 512).
     batch_size : int
         Faces per pipeline call; each face's noise depends on the seed and its position in the
@@ -240,7 +263,8 @@ class DiffusersInpaintGenerator:
     @property
     def capabilities(self) -> Capabilities:
         """Its square crop; it sets the attributes a prompt can say about a face."""
-        return Capabilities(geometry=self.geometry, editable=self.editable)
+        # Pasted into each face's own region as generated: the prompt sets the skin's colour.
+        return Capabilities(geometry=self.geometry, editable=self.editable, paste="face")
 
     def __repr__(self) -> str:
         return (f"DiffusersInpaintGenerator({str(self.model_dir)!r}, size={self.size}, "

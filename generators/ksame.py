@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from privface.attributes.alignment import CELEBA
+from privface.attributes.face_region import OUTSIDE_FACE_ATTRIBUTES, face_mask
 from privface.attributes.model import CELEBA_ATTRIBUTES
 from privface.base.errors import InputError
 
@@ -70,6 +71,9 @@ class KSameResult:
         average of the nearest class that has one (fewest attributes different).
     shown : ndarray (n, q), optional
         The class vector of the average each face received.
+    regions : ndarray (n, height, width) bool, optional
+        With 68 landmarks: each face's region (:func:`~privface.attributes.face_region.face_mask`);
+        outside it the output is the face's own crop, bit for bit.
     """
 
     faces: np.ndarray
@@ -82,6 +86,7 @@ class KSameResult:
     member: np.ndarray | None = None
     retargeted: np.ndarray | None = None
     shown: np.ndarray | None = None
+    regions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.group)
@@ -261,22 +266,38 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         shapes = np.zeros((offset,) + landmarks.shape[1:])
         np.add.at(shapes, member, landmarks)
         shapes /= np.bincount(member, minlength=offset).reshape(-1, 1, 1)
+        own = faces
         faces = warp_to_shapes(faces, landmarks, shapes[member])
     means = _group_means(faces, member, offset)
+    regional = landmarks is not None and landmarks.shape[1:] == (68, 2)
+    if regional:
+        means, regions = _region_averages(own, faces, landmarks, shapes, member, offset)
     usable = np.ones(offset, bool)
     if accept is not None:
         # Only the groups of a class some face wants are checked (the check may be costly).
         asked = np.isin(group_code, target_codes)
         usable = asked.copy()
         if asked.any():
-            usable[asked] = np.asarray(accept(means[asked], vectors[group_code[asked]]),
+            shown = means[asked]
+            if regional:
+                # What gets written: the average in one member's photo (the first's), not the
+                # bare average, whose surroundings are a blur of nobody's.
+                first = np.unique(member, return_index=True)[1][asked]
+                shown = _compose(shown, shapes[asked], landmarks[first], own[first],
+                                 regions[first])
+            usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
         rest = ~asked
         if (has[target_codes] == 0).any() and rest.any():
             # Some wanted class has no usable average: the others are checked too, so that its
             # faces can be re-targeted to the nearest class that has one.
-            usable[rest] = np.asarray(accept(means[rest], vectors[group_code[rest]]),
+            shown = means[rest]
+            if regional:
+                first = np.unique(member, return_index=True)[1][rest]
+                shown = _compose(shown, shapes[rest], landmarks[first], own[first],
+                                 regions[first])
+            usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
     # A face whose class was merged into another wants the class its pixels were grouped in.
@@ -291,11 +312,15 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     sizes = np.bincount(member, minlength=offset)
     pairs = np.unique(np.stack([member, person_codes]), axis=1)
     k_reached = np.bincount(pairs[0], minlength=offset)
-    return KSameResult(faces=means[group], group=group, k=k_reached[group],
+    out, regions = means[group], regions if regional else None
+    if regional:
+        out = _compose(means[group], shapes[group], landmarks, own, regions)
+    return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
                        own_group=group == member, member=member, retargeted=retargeted,
-                       shown=vectors[np.where(retargeted, group_code[group], target_codes)])
+                       shown=vectors[np.where(retargeted, group_code[group], target_codes)],
+                       regions=regions)
 
 
 def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
@@ -325,6 +350,69 @@ def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarr
     remap = np.arange(n_classes)
     remap[missing] = best
     return remap[wanted]
+
+
+def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
+                     shapes: np.ndarray, member: np.ndarray, n_groups: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's average of the face region in its mean shape, and each face's region
+    ((n, h, w) bool, in its own crop).
+
+    The average is taken only where the region of *every* member covers the pixel (in the
+    group's mean shape), so each averaged pixel has a share of 1/size from each member and no
+    member's hair or background; the rest of the crop is filled by extending that average
+    smoothly (normalised Gaussian smoothing of the average itself), never by one member's
+    pixels.
+    """
+    import cv2
+
+    height, width = own.shape[1:3]
+    regions = np.stack([face_mask(points, (height, width)) > 0 for points in landmarks])
+    # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
+    # reach a pixel outside it.
+    kernel = np.ones((5, 5), np.uint8)
+    eroded = np.stack([cv2.erode(r.astype(np.uint8) * 255, kernel) for r in regions])
+    moved = warp_to_shapes(np.repeat(eroded[..., None], 3, axis=3), landmarks, shapes[member])
+    everyone = _group_all(moved[..., 0] == 255, member, n_groups)
+    averages = _group_means(warped, member, n_groups).astype(np.float32)
+    filled = np.empty((n_groups, height, width, 3), np.uint8)
+    for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
+        filled[g] = _extend(averages[g], everyone[g])
+    return filled, regions
+
+
+def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
+             regions: np.ndarray) -> np.ndarray:
+    """Averages (in their mean shapes) warped onto each face's own landmarks, inside its
+    region; outside it, the face's own crop, bit for bit."""
+    made = warp_to_shapes(averages, shapes, landmarks)
+    return np.where(regions[..., None], made, own)
+
+
+def _group_all(flags: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, the pixels where every member's flag is set."""
+    order = np.argsort(member, kind="stable")
+    starts = np.searchsorted(member[order], np.arange(n_groups))
+    return np.minimum.reduceat(flags[order].astype(np.uint8), starts, axis=0) > 0
+
+
+def _extend(average: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``average`` where ``valid``, and elsewhere a smooth extension of it (normalised Gaussian
+    smoothing at growing scales: the nearest valid pixels' colours, blurred)."""
+    import cv2
+
+    out = average.copy()
+    missing = ~valid
+    weight = valid.astype(np.float32)
+    for sigma in (3.0, 8.0, 24.0, 64.0):
+        if not missing.any():
+            break
+        spread = cv2.GaussianBlur(weight, (0, 0), sigma)
+        values = cv2.GaussianBlur(average * weight[..., None], (0, 0), sigma)
+        reached = missing & (spread > 1e-3)
+        out[reached] = values[reached] / spread[reached][:, None]
+        missing &= ~reached
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _hand_out(member: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
@@ -407,9 +495,11 @@ class KSameSelectGenerator:
 
     @property
     def editable(self) -> tuple[str, ...]:
-        """The attributes that define classes (the average has its class's attributes)."""
-
-        return self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
+        """The attributes that define classes (the average has its class's attributes), less
+        those outside the face region (hair colour, hats, ...): only the face region is
+        replaced, so the photo keeps the face's own hair, and so its own values of those."""
+        names = self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
+        return tuple(a for a in names if a not in OUTSIDE_FACE_ATTRIBUTES)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -427,21 +517,37 @@ class KSameSelectGenerator:
         each face receives an average of its target class (see :func:`k_same_select`).
         """
         classes = sources = None
+        kept = np.ones(len(faces), bool)
         if target_attributes is not None:
             classes = self._columns(target_attributes, "target")
+            # Attributes outside the face region do not define classes: the photo keeps the
+            # face's own, so a target that differs from it cannot be realised.
+            fixed = [c for c in classes.columns if c not in self.editable]
             if source_attributes is not None:
                 sources = self._columns(source_attributes, "source")[list(classes.columns)]
+                kept = (sources[fixed].to_numpy() == classes[fixed].to_numpy()).all(axis=1)
+                sources = sources.drop(columns=fixed)
+            classes = classes.drop(columns=fixed)
+            if not len(classes.columns):
+                classes = sources = None
         result = k_same_select(
             faces, classes, k=self.k, persons=persons, features=features,
             n_components=self.n_components, sources=sources,
-            landmarks=landmarks if self.warp else None, accept=accept)
+            landmarks=landmarks if self.warp else None,
+            accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
+                            fixed) if accept is not None and target_attributes is not None
+            else accept)
+        notes = result.to_frame()
+        realised = np.asarray(result.realised, bool) & kept
+        notes["realised"] = realised
         shown = None
         if classes is not None and result.retargeted.any():
             shown = pd.DataFrame(result.shown, columns=classes.columns)
-        return GenerationResult(result.faces, realised=np.asarray(result.realised, bool),
-                                notes=result.to_frame(), shown=shown)
+        return GenerationResult(result.faces, realised=realised, regions=result.regions,
+                                notes=notes, shown=shown)
 
     def _columns(self, attributes, what: str) -> pd.DataFrame:
+        """The class columns of ``attributes`` (``self.attributes``, default all)."""
         table = pd.DataFrame(attributes)
         if self.attributes is None:
             return table
@@ -449,3 +555,16 @@ class KSameSelectGenerator:
         if missing:
             raise ValueError(f"{what} attributes lack the column(s) {missing}")
         return table[list(self.attributes)]
+
+
+def _widened(accept: Callable, columns: list, fixed: list) -> Callable:
+    """``accept`` for class vectors without the ``fixed`` columns: it is handed vectors over all
+    ``columns`` again, 0 (no claim) in the fixed ones, which the pipeline's check skips."""
+    at = [i for i, c in enumerate(columns) if c not in fixed]
+
+    def check(averages: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        full = np.zeros((len(vectors), len(columns)), np.int8)
+        full[:, at] = vectors
+        return accept(averages, full)
+
+    return check

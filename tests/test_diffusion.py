@@ -27,10 +27,9 @@ pytest.importorskip("transformers")
 from privface.attributes.alignment import square  # noqa: E402
 from privface.attributes.model import CELEBA_ATTRIBUTES  # noqa: E402
 from privface.generators.base import Generator  # noqa: E402
-from privface.generators.baselines import face_ellipse  # noqa: E402
 from privface.generators.diffusion import (  # noqa: E402
     EXPRESSIBLE_ATTRIBUTES, FACE_REGION_ATTRIBUTES, DiffusersInpaintGenerator,
-    attributes_to_negative_prompt, attributes_to_prompt, face_masks)
+    attributes_to_negative_prompt, attributes_to_prompt, face_masks, face_region)
 from privface.generators.registry import load_generator  # noqa: E402
 
 SIZE = 32  # the tiny pipeline's native size: UNet sample_size 16 x VAE scale factor 2
@@ -146,14 +145,18 @@ def test_negative_prompt_lists_what_must_be_absent():
     assert attributes_to_negative_prompt({"Eyeglasses": 1}, base="") == ""
 
 
-def test_face_masks_cover_the_ellipse_and_feather_outwards():
-    ellipse = face_ellipse(64, 64)
+def test_face_masks_cover_the_face_region_and_feather_outwards():
+    from privface.attributes.face_region import face_mask, template_landmarks
+
+    region = face_region(64)
+    # The region every generator replaces, on the mean landmarks, is inside it.
+    assert (region >= (face_mask(template_landmarks(64, 64), (64, 64)) > 0)).all()
     mask, alpha = face_masks(64, 4)
-    assert (alpha[ellipse] == 1).all() and (alpha[~mask] == 0).all()
-    assert mask.sum() > ellipse.sum() and ((alpha > 0) & (alpha < 1)).any()
+    assert (alpha[region] == 1).all() and (alpha[~mask] == 0).all()
+    assert mask.sum() > region.sum() and ((alpha > 0) & (alpha < 1)).any()
     hard_mask, hard_alpha = face_masks(64, 0)
-    np.testing.assert_array_equal(hard_mask, ellipse)
-    np.testing.assert_array_equal(hard_alpha, ellipse.astype(np.float32))
+    np.testing.assert_array_equal(hard_mask, region)
+    np.testing.assert_array_equal(hard_alpha, region.astype(np.float32))
 
 
 # --- the generator -------------------------------------------------------------------------------
@@ -170,9 +173,9 @@ def test_generate_repaints_the_face_and_keeps_everything_else(model_dir):
     np.testing.assert_array_equal(faces, before)  # the input is not modified
     # Outside the dilated + feathered mask: the input's pixels, bit for bit.
     np.testing.assert_array_equal(out[:, ~gen.mask], faces[:, ~gen.mask])
-    assert gen.mask.sum() > face_ellipse(SIZE, SIZE).sum()
-    # Inside the face ellipse: generated pixels.
-    inside = face_ellipse(SIZE, SIZE)
+    assert gen.mask.sum() > face_region(SIZE).sum()
+    # Inside the face region: generated pixels.
+    inside = face_region(SIZE)
     assert (out[:, inside] != faces[:, inside]).any(axis=-1).mean() > 0.9
 
 

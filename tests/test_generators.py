@@ -11,8 +11,7 @@ import pytest
 
 from privface.attributes.alignment import square
 from privface.generators.base import Capabilities, GenerationResult, Generator, as_generator
-from privface.generators.baselines import (BlurGenerator, MaskGenerator, PixelateGenerator,
-                                           face_ellipse)
+from privface.generators.baselines import BlurGenerator, MaskGenerator, PixelateGenerator
 from privface.generators.ksame import KSameSelectGenerator
 from privface.generators.registry import ENTRY_POINT_GROUP, available, load_generator
 
@@ -58,14 +57,23 @@ def test_pixelate_gives_constant_blocks_holding_the_block_mean():
     np.testing.assert_array_equal(PixelateGenerator(block=1).generate(faces).faces, faces)
 
 
-def test_mask_covers_the_face_and_nothing_else():
+def test_mask_covers_the_face_region_and_nothing_else():
+    from privface.attributes.face_region import CELEBA_MEAN_LANDMARKS, face_mask, paste_face
+
     faces = _faces(2)
     out = MaskGenerator(color=(10, 20, 30)).generate(faces).faces
-    mask = face_ellipse(218, 178)
-    assert (out[:, mask] == (10, 20, 30)).all()
-    np.testing.assert_array_equal(out[:, ~mask], faces[:, ~mask])
-    # Brows to chin, cheek to cheek: the template's eye line and mouth are inside.
-    assert mask[112, 70] and mask[112, 108] and mask[165, 89] and not mask[10, 89]
+    assert (out == (10, 20, 30)).all()
+    # Pasted as the pipeline pastes it ("face"): the face region, nothing else.
+    photo, identity = faces[0], np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    pasted = paste_face(photo, out[0], identity, CELEBA_MEAN_LANDMARKS, colour=False,
+                        blend="alpha", feather=6)
+    region = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178)) > 0
+    inner = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178), feather=6) == 1
+    assert (pasted[inner] == (10, 20, 30)).all()
+    np.testing.assert_array_equal(pasted[~region], photo[~region])
+    # Eyes, mouth and forehead are inside; hair and background are not.
+    assert inner[112, 70] and inner[112, 108] and inner[165, 89] and inner[90, 89]
+    assert not region[10, 89] and not region[140, 10]
 
 
 @pytest.mark.parametrize("bad", [dict(sigma=0), dict(sigma=-1)])
@@ -164,13 +172,15 @@ def test_a_bare_array_plug_in_is_adapted_in_one_place_with_a_deprecation_warning
 
 
 def test_every_built_in_generator_declares_its_capabilities():
-    assert BlurGenerator().capabilities == Capabilities()
+    assert BlurGenerator().capabilities == Capabilities(paste="face")
     assert PixelateGenerator().capabilities.editable == ()
     assert KSameSelectGenerator(k=2, attributes=["Male"]).capabilities == Capabilities(
         editable=("Male",), uses_persons=True, uses_landmarks=True)
+    assert KSameSelectGenerator().capabilities.paste == "blend"
     faces = _faces(1, 218, 178)
     result = MaskGenerator().generate(faces, None, None)
-    # The mask replaces the face ellipse only: outside it the output is the input.
-    outside = ~result.regions[0]
-    np.testing.assert_array_equal(result.faces[0][outside], faces[0][outside])
+    # The mask fills the crop; the pipeline pastes it into the face region ("face").
+    assert (result.faces == 0).all() and MaskGenerator.capabilities.paste == "face"
+    with pytest.raises(ValueError, match="paste"):
+        Capabilities(paste="rectangle")
     assert BlurGenerator().generate(faces).regions is None

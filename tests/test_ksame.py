@@ -268,3 +268,74 @@ def test_thin_plate_maps_move_landmarks_onto_the_shape_and_keep_the_rest(seed, s
     corners = [(0, 0), (0, 177), (217, 0), (217, 177)]
     for r, c in corners:  # the frame is pinned
         assert abs(map_x[0, r, c] - c) < 0.5 and abs(map_y[0, r, c] - r) < 0.5
+
+
+def _faces_on_flat_backgrounds(n: int, seed: int):
+    """Aligned crops: a flat, saturated background of its own per face, skin (140-150 in every
+    channel) over its face region and a margin, and landmarks near CelebA's mean shape."""
+    import cv2
+
+    from privface.attributes.face_region import CELEBA_MEAN_LANDMARKS, face_mask
+
+    rng = np.random.default_rng(seed)
+    backgrounds = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0),
+                            (255, 0, 255), (0, 255, 255), (255, 255, 255), (0, 0, 0)])[:n]
+    faces = np.empty((n, 218, 178, 3), np.uint8)
+    landmarks = np.empty((n, 68, 2))
+    for i in range(n):  # a test fixture, not a hot path
+        c, s = np.cos(rng.uniform(-0.1, 0.1)), np.sin(rng.uniform(-0.1, 0.1))
+        scale = rng.uniform(0.9, 1.05)
+        points = (CELEBA_MEAN_LANDMARKS - [89, 140]) @ (scale * np.array([[c, -s], [s, c]])).T
+        landmarks[i] = points + [89, 140] + rng.normal(0, 1.0, (68, 2))
+        skin = cv2.dilate((face_mask(landmarks[i], (218, 178)) > 0).astype(np.uint8),
+                          np.ones((13, 13), np.uint8)) > 0
+        faces[i] = backgrounds[i]
+        faces[i][skin] = rng.integers(140, 151, (int(skin.sum()), 3))
+    return faces, landmarks, backgrounds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
+    from privface.attributes.face_region import face_mask
+
+    faces, landmarks, backgrounds = _faces_on_flat_backgrounds(6, seed)
+    result = k_same_select(faces, k=3, landmarks=landmarks)
+    assert result.regions is not None and result.k.min() >= 3
+    for i in range(len(faces)):  # per face: a handful of whole-image comparisons
+        region = face_mask(landmarks[i], (218, 178)) > 0
+        np.testing.assert_array_equal(result.regions[i], region)
+        # Outside its region a face is its own crop, bit for bit...
+        np.testing.assert_array_equal(result.faces[i][~region], faces[i][~region])
+        # ...and inside it only skin: any share of a background (0 or 255 in some channel)
+        # would push a channel out of the skin's 140-150.
+        inside = result.faces[i][region].astype(int)
+        assert inside.min() >= 140 and inside.max() <= 150
+    # The faces of a group did receive their average: not their own pixels.
+    assert not np.array_equal(result.faces[0][result.regions[0]], faces[0][result.regions[0]])
+
+
+def test_the_average_fits_each_member_s_own_shape():
+    # Two faces whose regions differ (one taller): each output keeps its own outline, which
+    # a shared average in one shape could not.
+    faces, landmarks, _ = _faces_on_flat_backgrounds(2, 5)
+    landmarks[1, 0:17, 1] += 8.0  # a longer jaw
+    result = k_same_select(faces, k=2, landmarks=landmarks)
+    for i in range(2):
+        np.testing.assert_array_equal(result.faces[i][~result.regions[i]],
+                                      faces[i][~result.regions[i]])
+    assert result.regions[1].sum() > result.regions[0].sum()
+
+
+def test_hair_and_other_attributes_outside_the_face_are_not_editable():
+    generator = KSameSelectGenerator(k=2)
+    editable = generator.capabilities.editable
+    for name in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Wearing_Hat"):
+        assert name not in editable
+    assert "Male" in editable and "Smiling" in editable
+    # A hair target other than the face's own cannot be realised; the classes ignore hair.
+    faces = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (0, 10, 100, 110)])
+    shows = pd.DataFrame({"Black_Hair": [1, 1, -1, -1], "Male": [1, 1, 1, 1]})
+    meant = pd.DataFrame({"Black_Hair": [1, -1, -1, -1], "Male": [1, 1, 1, 1]})
+    result = generator.generate(faces, shows, meant)
+    assert result.realised.tolist() == [True, False, True, True]
+    assert result.notes["realised"].tolist() == [True, False, True, True]

@@ -91,7 +91,8 @@ class StarGANGenerator:
     @property
     def capabilities(self) -> Capabilities:
         """Its square crop; it sets :attr:`attributes`."""
-        return Capabilities(geometry=self.geometry, editable=self.editable)
+        # It recolours hair, which lies outside the face region: the whole crop goes back.
+        return Capabilities(geometry=self.geometry, editable=self.editable, paste="crop")
 
     def generate(self, faces: np.ndarray, source_attributes: pd.DataFrame | None,
                  target_attributes: pd.DataFrame) -> GenerationResult:

@@ -153,15 +153,21 @@ def _in_crop(points: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
     return np.einsum("nij,npj->npi", stacked[:, :, :2], points) + stacked[:, None, :, 2]
 
 
-def _shows_class(model, controlled: Sequence[str]):
-    """k-Same's ``accept``: does the attribute model read each average's class off it?"""
-    columns = [list(model.attributes).index(q) for q in controlled]
+def _shows_class(model, controlled: Sequence[str], editable: Sequence[str] | None = None):
+    """k-Same's ``accept``: does the attribute model read each average's class off it?
+
+    Only the ``editable`` attributes are checked (default: all): the others (hair colour) lie
+    outside the face region, and the written photo keeps the face's own.
+    """
+    checked = [q for q in controlled if editable is None or q in editable]
+    columns = [list(model.attributes).index(q) for q in checked]
+    within = [list(controlled).index(q) for q in checked]
 
     def accept(averages: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         if not columns or not len(averages):
             return np.ones(len(averages), bool)
         predicted = np.asarray(model.predict(list(averages)), np.int8)[:, columns]
-        return (predicted == np.asarray(vectors)).all(axis=1)
+        return (predicted == np.asarray(vectors)[:, within]).all(axis=1)
 
     return accept
 
@@ -598,7 +604,8 @@ class PhotoRun:
         self.checker = checker
         self.writer = PhotoWriter(feather_px=self.feather * self.capabilities.geometry.width,
                                   model=model, columns=columns, sets=sets,
-                                  withhold=self.withhold, perturber=self.perturb)
+                                  withhold=self.withhold, perturber=self.perturb,
+                                  paste=self.capabilities.paste)
 
     def _generate_batch(self, batch: list[str]) -> Iterator[list[PhotoJob]]:
         plan, faces, landmarks = self.plan, self.plan.faces, self.plan.landmarks

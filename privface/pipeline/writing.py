@@ -1,7 +1,8 @@
 """The per-photo half of the pipeline: paste back, check, perturb, measure, write.
 
 Once the generator has made every new face (in its aligned geometry), each photo is finished on
-its own: the faces are pasted back, the attribute model checks that the written faces show their
+its own: the faces are pasted back into their face regions (outside them the photo is untouched),
+the attribute model checks that the written faces show their
 targets (a photo that does not is withheld), stage IV's perturbation is added, SFace measures how
 close each released face still is to its source, and the photo is written. Nothing here depends
 on another photo, so :func:`write_photos` hands chunks of photos to worker processes; the main
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from privface.attributes.alignment import paste_back
+from privface.attributes.face_region import SMALL_FACE_PX, blur_region, eye_to_chin, paste_face
 from privface.base.workers import worker_pool
 from privface.evaluation.leakage import LeakageCheck
 
@@ -93,12 +95,18 @@ class PhotoOutcome:
 
 
 class PhotoWriter:
-    """Finishes photos: paste back with a feathered seam, check, perturb, measure, write.
+    """Finishes photos: paste back into the face region, check, perturb, measure, write.
 
     Parameters
     ----------
     feather_px : float
         Width of the blended seam in aligned-crop pixels.
+    paste : {"blend", "face", "crop"}
+        How faces go back (:attr:`~privface.generators.base.Capabilities.paste`): into the face
+        region colour-matched and pyramid-blended, into the face region as generated, or the
+        whole crop. A face smaller than
+        :data:`~privface.attributes.face_region.SMALL_FACE_PX` (eyes to chin) gets its region
+        blurred instead, unless the whole crop is pasted.
     model : AttributeModel, optional
         Reads the written faces' attributes; None skips the check and the leakage measure.
     columns : sequence of int
@@ -120,8 +128,12 @@ class PhotoWriter:
     """
 
     def __init__(self, *, feather_px: float, model=None, columns: Sequence[int] = (),
-                 sets: np.ndarray | None = None, withhold: bool = True, perturber=None) -> None:
+                 sets: np.ndarray | None = None, withhold: bool = True, perturber=None,
+                 paste: str = "blend") -> None:
+        if paste not in ("blend", "face", "crop"):
+            raise ValueError(f"paste must be 'blend', 'face' or 'crop', got {paste!r}")
         self.feather_px = float(feather_px)
+        self.paste = paste
         self.model = model
         self.columns = list(columns)
         self.sets = np.ones(len(self.columns), bool) if sets is None else np.asarray(sets, bool)
@@ -142,14 +154,25 @@ class PhotoWriter:
     def _read(self, photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return predict_outputs(photo, landmarks, self.model)[:, self.columns]
 
+    def _paste(self, image: np.ndarray, face: np.ndarray, matrix: np.ndarray,
+               points: np.ndarray) -> np.ndarray:
+        if self.paste == "crop":
+            return paste_back(image, face, matrix, feather=self.feather_px)
+        if eye_to_chin(points) < SMALL_FACE_PX:
+            # Too small to carry identity: a new face would be a visible tile, a blur is not.
+            return blur_region(image, points)
+        blend = self.paste == "blend"
+        return paste_face(image, face, matrix, points, feather=self.feather_px, colour=blend,
+                          blend="pyramid" if blend else "alpha")
+
     def write(self, job: PhotoJob) -> PhotoOutcome:
         """Finish one photo; the file is written (atomically) unless it is withheld."""
         # imported on use: it loads Pillow
         from privface.attributes.images import load_image, save_image
 
         original = image = load_image(job.source)
-        for face, matrix in zip(job.faces, job.matrices):
-            image = paste_back(image, face, matrix, feather=self.feather_px)
+        for face, matrix, points in zip(job.faces, job.matrices, job.landmarks):
+            image = self._paste(image, face, matrix, points)
         verify = self.model is not None
         observed = generated = levels = None
         if verify:

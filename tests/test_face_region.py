@@ -1,0 +1,173 @@
+"""The face region from 68 landmarks and pasting a face into it (issue 17)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("cv2")
+
+from privface.attributes.alignment import align_face  # noqa: E402
+from privface.attributes.face_region import (CELEBA_MEAN_LANDMARKS, crop_face_mask,  # noqa: E402
+                                             face_mask, face_polygon, match_colour, paste_face,
+                                             template_landmarks)
+
+
+def _placed(scale: float, angle: float, shift) -> np.ndarray:
+    """The template landmarks moved into a photo by a similarity transform."""
+    c, s = np.cos(angle), np.sin(angle)
+    centred = CELEBA_MEAN_LANDMARKS - [89.0, 140.0]
+    return centred @ (scale * np.array([[c, -s], [s, c]])).T + np.asarray(shift, float)
+
+
+def test_the_region_covers_the_face_and_not_hair_or_background():
+    mask = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178))
+    assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, 1.0}
+    assert mask[140, 89] == 1 and mask[110, 60] == 1 and mask[86, 89] == 1  # cheek, eye, brows
+    assert mask[30, 89] == 0 and mask[140, 20] == 0 and mask[210, 89] == 0  # hair, side, neck
+    # The forehead reaches above the brows, by the fraction asked of the eye-to-chin distance.
+    top = face_polygon(CELEBA_MEAN_LANDMARKS, forehead=0.3)[:, 1].min()
+    assert 98.1 - 0.3 * 72 - 1 < top < 98.1 - 0.3 * 72 + 1
+
+
+def test_the_feather_ramps_inside_the_region_only():
+    hard = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178))
+    soft = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178), feather=6)
+    assert (soft[hard == 0] == 0).all() and (soft <= hard).all()
+    assert ((soft > 0) & (soft < 1)).any() and soft[140, 89] == 1
+
+
+def test_a_region_cut_by_the_image_border_is_clipped_and_stays_opaque_there():
+    points = CELEBA_MEAN_LANDMARKS + [0.0, 60.0]  # the chin below the image
+    mask = face_mask(points, (218, 178), feather=8)
+    assert mask[217, 89] == 1  # no fade along the image's border
+
+
+def test_the_crop_mask_is_the_photo_mask_moved_by_the_alignment():
+    photo = np.zeros((400, 300, 3), np.uint8)
+    points = _placed(1.6, 0.2, (150, 200))
+    aligned = align_face(photo, points)
+    in_crop = crop_face_mask(points, aligned.matrix, (218, 178))
+    moved = points @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+    np.testing.assert_array_equal(in_crop, face_mask(moved, (218, 178)))
+    assert template_landmarks(128, 128).shape == (68, 2)
+
+
+def test_match_colour_moves_mean_and_spread_to_the_reference():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    face = rng.integers(60, 120, (40, 40, 3)).astype(np.uint8)
+    reference = rng.integers(120, 220, (40, 40, 3)).astype(np.uint8)
+    mask = np.ones((40, 40))
+    lab = lambda img: cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)  # noqa: E731
+    moved = lab(match_colour(face, reference, mask))
+    np.testing.assert_allclose(moved.reshape(-1, 3).mean(0),
+                               lab(reference).reshape(-1, 3).mean(0), atol=1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(scale=st.floats(0.4, 2.5), angle=st.floats(-0.5, 0.5),
+       x=st.floats(-60, 360), y=st.floats(-60, 300), blend=st.sampled_from(["pyramid", "alpha"]),
+       colour=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_outside_the_face_region_the_photo_is_untouched_bit_for_bit(scale, angle, x, y, blend,
+                                                                     colour, seed):
+    rng = np.random.default_rng(seed)
+    photo = rng.integers(0, 256, (240, 300, 3)).astype(np.uint8)
+    points = _placed(scale, angle, (x, y))
+    aligned = align_face(photo, points)
+    face = rng.integers(0, 256, aligned.image.shape).astype(np.uint8)
+    out = paste_face(photo, face, aligned.matrix, points, blend=blend, colour=colour)
+    outside = face_mask(points, photo.shape[:2]) == 0
+    np.testing.assert_array_equal(out[outside], photo[outside])
+    assert out.shape == photo.shape and out.dtype == photo.dtype
+
+
+@pytest.mark.parametrize("shift", [(-30, 120), (150, 250), (320, 120), (150, -40)])
+@pytest.mark.parametrize("colour", [True, False])
+def test_a_face_cut_by_the_photo_border_gets_no_padding_band(shift, colour):
+    # Grey photo, lighter face: a black (or any darker) pixel in the output would be a band.
+    photo = np.full((240, 300, 3), 120, np.uint8)
+    photo[::7] = 110  # some texture, so that colour matching has a spread to match
+    points = _placed(1.2, 0.1, shift)
+    aligned = align_face(photo, points)
+    face = np.full(aligned.image.shape, 200, np.uint8)
+    face[:, ::5] = 190
+    out = paste_face(photo, face, aligned.matrix, points, colour=colour)
+    inside = face_mask(points, photo.shape[:2]) > 0
+    assert inside.any()
+    assert out.min() >= 105  # nothing darker than the photo's own pixels
+    if not colour:  # (matched, the face takes the photo's grey)
+        assert (out[inside].astype(int) - photo[inside]).max() > 20  # the face did go in
+
+
+def test_inside_the_region_the_face_is_pasted_and_colour_matched():
+    rng = np.random.default_rng(1)
+    photo = np.clip(rng.normal(150, 10, (300, 260, 3)), 0, 255).astype(np.uint8)
+    points = _placed(1.3, 0.0, (130, 170))
+    aligned = align_face(photo, points)
+    face = np.clip(rng.normal(60, 10, aligned.image.shape), 0, 255).astype(np.uint8)
+    matched = paste_face(photo, face, aligned.matrix, points)
+    raw = paste_face(photo, face, aligned.matrix, points, colour=False, blend="alpha")
+    inner = face_mask(points, photo.shape[:2], feather=20) == 1
+    # Colour matched: the region keeps the photo's brightness; unmatched: the face's own.
+    assert abs(matched[inner].mean() - 150) < 8
+    assert abs(raw[inner].mean() - 60) < 8
+
+
+def test_paste_face_refuses_bad_input():
+    photo = np.zeros((50, 50, 3), np.uint8)
+    with pytest.raises(ValueError, match="68"):
+        paste_face(photo, photo, np.eye(2, 3), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="blend"):
+        paste_face(photo, photo, np.eye(2, 3), CELEBA_MEAN_LANDMARKS, blend="poisson")
+
+
+@pytest.mark.parametrize("paste", ["blend", "face"])
+def test_the_photo_writer_changes_nothing_outside_the_face_regions(paste, tmp_path):
+    from PIL import Image
+
+    from privface.pipeline.writing import PhotoJob, PhotoWriter
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (260, 420, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    points = np.stack([_placed(1.0, 0.1, (110, 140)), _placed(0.8, -0.2, (330, 150))])
+    crops = [align_face(photo, p) for p in points]
+    faces = [np.full(c.image.shape, 30 * (i + 1), np.uint8) for i, c in enumerate(crops)]
+    job = PhotoJob("in.png", tmp_path / "in.png", tmp_path / "out.png", faces,
+                   [c.matrix for c in crops], points, np.zeros((2, 4)), np.zeros((2, 0)))
+    outcome = PhotoWriter(feather_px=10.0, paste=paste).write(job)
+    assert not outcome.withheld
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    regions = np.maximum(*(face_mask(p, photo.shape[:2]) for p in points)) > 0
+    np.testing.assert_array_equal(out[~regions], photo[~regions])
+    assert (out[regions] != photo[regions]).any(axis=-1).mean() > 0.9
+
+
+def test_a_face_too_small_to_carry_identity_is_blurred_not_tiled(tmp_path):
+    from PIL import Image
+
+    from privface.attributes.face_region import SMALL_FACE_PX, eye_to_chin
+    from privface.pipeline.writing import PhotoJob, PhotoWriter
+
+    rng = np.random.default_rng(4)
+    photo = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    tiny, large = _placed(0.055, 0.0, (40, 60)), _placed(0.8, 0.0, (110, 60))
+    assert eye_to_chin(tiny) < SMALL_FACE_PX < eye_to_chin(large)
+    points = np.stack([tiny, large])
+    crops = [align_face(photo, p) for p in points]
+    faces = [np.full(c.image.shape, 255, np.uint8) for c in crops]  # a white "new face"
+    job = PhotoJob("in.png", tmp_path / "in.png", tmp_path / "out.png", faces,
+                   [c.matrix for c in crops], points, np.zeros((2, 4)), np.zeros((2, 0)))
+    PhotoWriter(feather_px=10.0, paste="face").write(job)
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    small = face_mask(tiny, photo.shape[:2]) > 0
+    assert small.sum() >= 4
+    # The tiny face's region is a blur of its own pixels (less spread), not the white face.
+    assert out[small].std() < 0.7 * photo[small].std() and out[small].mean() < 200
+    big = face_mask(large, photo.shape[:2], feather=10) == 1
+    assert (out[big] == 255).all()
