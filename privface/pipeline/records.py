@@ -3,10 +3,11 @@
 :class:`~.run.PhotoRun` decides; this module's records write it down (their ``to_dict`` and
 ``to_json``, the one place the JSON is made). A certificate
 (``OUT/certificates/NAME.json``, :data:`CERTIFICATE_SCHEMA`) says, for every face of one photo,
-which target PPAS chose and what it reached in the reference, what the generator did, what a
-model reads off the released face, how close SFace still finds it to its source and, with stage
-IV, which perturbation was added. The run's report (``OUT/run.json``, :data:`REPORT_SCHEMA`)
-sums them up. docs/photo-pipeline.md lists every key.
+which target PPAS chose and what the plan reached (the photo model v2), what the generator did,
+what a model reads off the released face, how close SFace still finds it to its source and, with
+stage IV, which perturbation was added. The run's report (``OUT/run.json``,
+:data:`REPORT_SCHEMA`) sums them up, with the release rate per predicted group and the verdict.
+docs/photo-pipeline.md lists every key.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Checking a run's promise on what it released: the attributes an attacker reads off the outputs.
 
-PPAS certifies each face's *target* class in the reference. An attacker, though, sees the output
-photo: what counts is the attributes a model predicts from it. A generator that does not realise
-its targets (k-Same's averages are a blend of several faces) can release faces whose predicted
-attributes form other classes, with other k, l and t. This module predicts the controlled
-attributes of every released face (aligned from the written photo, as an attacker would) and
-audits them with the persons as the sensitive attribute.
+PPAS chooses each face's *target* class. An attacker, though, sees the output photo: what counts
+is the attributes a model predicts from it. A generator that does not realise its targets (k-Same's
+averages are a blend of several faces) can release faces whose predicted attributes form other
+classes, with other k, l and t. This module predicts the controlled attributes of every released
+face (aligned from the written photo, as an attacker would) and audits that released table under
+the photo model v2 (docs/photo-pipeline.md): persons per class, each attribute's share against the
+reference.
 """
 
 from __future__ import annotations
