@@ -33,12 +33,16 @@ SETTINGS = [  # (grow, forehead, fit, colour); the default is (0.4, 0.6, False, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
-    parser.add_argument("--run", type=Path, required=True, help="OUT of a k-Same photo run")
-    parser.add_argument("--originals", type=Path, required=True)
+    parser.add_argument("--run", type=Path, help="OUT of a k-Same photo run")
+    parser.add_argument("--originals", type=Path)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--png", type=Path, help="plot of top-1 and SSIM against the region")
     parser.add_argument("--out", type=Path, default=Path("/tmp/face_region_curve.json"))
+    parser.add_argument("--replot", action="store_true", help="plot an earlier --out only")
     args = parser.parse_args()
+    if args.replot:
+        report(json.loads(args.out.read_text()), args)
+        return
 
     from privface.attributes.alignment import align_face
     from privface.attributes.detection import DetectedFace
@@ -90,8 +94,13 @@ def main() -> None:
         rows.append(row)
         log(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
     args.out.write_text(json.dumps(rows, indent=1))
+    report(rows, args)
+
+
+def report(rows: list[dict], args) -> None:
+    """The table (printed) and, with ``--png``, the plot."""
     table = pd.DataFrame(rows)
-    print(table.round(3).to_markdown(index=False))
+    print(table.round(3).to_string(index=False))
     if args.png:
         import matplotlib
 
