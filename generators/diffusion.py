@@ -55,7 +55,7 @@ def face_region(size: int) -> np.ndarray:
     Examples
     --------
     >>> region = face_region(64)
-    >>> bool(region[40, 32]), bool(region[2, 2]), bool(region[2, 32])  # cheek, corner, hair
+    >>> bool(region[40, 32]), bool(region[2, 2]), bool(region[0, 32])  # cheek, corner, top
     (True, False, False)
     """
     import cv2

@@ -2,8 +2,13 @@
 
 Faces are split by their target attribute class, each class is partitioned into groups of at
 least k faces, and every face of a group is replaced by the group's pixel-wise average of aligned
-faces. All faces of a group come out identical, so a recognizer that sees the output can do no
-better than pick one of the group's members: at most one in k is right.
+faces. All faces of a group receive the same average, so a recognizer that sees the output can do
+no better than pick one of the group's members: at most one in k is right.
+
+With 68 landmarks (the pipeline passes them) only the face is averaged and replaced: each face's
+output crop is the average over its face (:mod:`privface.attributes.face_region`), its own crop
+blurred over the ring by which the face region grows, and its own crop elsewhere, so that no
+other person's hair or background can enter a photo.
 
 That guarantee needs the groups to hold k *different people*: two photos of one person in a group
 would make the average look like that person (the paper's Definition 3.3, a person-specific set).
@@ -47,7 +52,8 @@ class KSameResult:
     Attributes
     ----------
     faces : ndarray
-        The output faces, ``(n, height, width, 3)`` uint8; faces of a group are identical.
+        The output faces, ``(n, height, width, 3)`` uint8; faces of a group are identical
+        (with 68 landmarks: over the face; each keeps its own surroundings).
     group : ndarray
         Group number of each face (0 .. n_groups - 1).
     k : ndarray
@@ -137,6 +143,24 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
                ).fit_transform(flat).astype(np.float32)
 
 
+# Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by.
+RING_BLUR = 8.0
+
+
+def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
+    """The faces to compare when choosing groups: with 68 landmarks, each warped onto the mean
+    shape of all and cut to that shape's face region (black elsewhere), so that similar faces,
+    not similar hair or backgrounds, end up together; otherwise the faces as they are."""
+    if landmarks is None:
+        return faces
+    landmarks = np.asarray(landmarks, np.float64)
+    if landmarks.shape != (len(faces), 68, 2):
+        return faces
+    mean = np.broadcast_to(landmarks.mean(axis=0), landmarks.shape)
+    region = face_mask(mean[0], faces.shape[1:3]) > 0
+    return warp_to_shapes(faces, landmarks, mean) * region[None, :, :, None]
+
+
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     """Pixel-wise mean of each group's faces, as uint8, in bounded memory."""
     order = np.argsort(group, kind="stable")
@@ -155,8 +179,8 @@ def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 
 def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, features=None,
                   n_components: int = 50, sources=None, landmarks=None,
-                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-                  ) -> KSameResult:
+                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                  fit: bool = False) -> KSameResult:
     """Replace every face by the average of a group of at least k persons of its class.
 
     Groups form within the classes the faces *show* (``sources``, default ``classes``); each
@@ -191,6 +215,11 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     accept : callable, optional
         ``accept(averages, vectors) -> bool per group``: whether each group's average shows its
         class vector (an attribute model's check, say). Groups that fail are not handed out.
+    fit : bool
+        With 68 landmarks: warp the average onto each face's own landmarks before it goes into
+        the face's region, so that it follows the face's own jaw and features. Off by default:
+        the own shape is identity, and on CelebA it let dlib re-identify 70% of the persons at
+        k = 5 instead of 32% (benchmarks/README.md, "The face region").
 
     Returns
     -------
@@ -241,7 +270,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         raise InputError(f"k-Same needs at least k = {k} different persons, the input has "
                          f"{distinct}")
     if features is None:
-        features = pixel_features(faces, n_components)
+        features = pixel_features(_face_regions(faces, landmarks), n_components)
     features = np.asarray(features, np.float32).reshape(n, -1)
     if sources is None:
         source_codes, target_codes, vectors = class_codes(classes, None, n)
@@ -284,7 +313,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first])
+                                 regions[first], fit)
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -314,7 +343,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     out, regions = means[group], regions if regional else None
     if regional:
-        out = _compose(means[group], shapes[group], landmarks, own, regions)
+        out = _compose(means[group], shapes[group], landmarks, own, regions, fit)
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -368,10 +397,13 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
 
     height, width = own.shape[1:3]
     regions = np.stack([face_mask(points, (height, width)) > 0 for points in landmarks])
+    # Averaged: the face proper (the region before it grows); the grown ring is the face's own
+    # crop, blurred (see _compose), so that no one else's hair or background enters it.
+    inner = np.stack([face_mask(points, (height, width), grow=0.0) > 0 for points in landmarks])
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
-    eroded = np.stack([cv2.erode(r.astype(np.uint8) * 255, kernel) for r in regions])
+    eroded = np.stack([cv2.erode(r.astype(np.uint8) * 255, kernel) for r in inner])
     moved = warp_to_shapes(np.repeat(eroded[..., None], 3, axis=3), landmarks, shapes[member])
     everyone = _group_all(moved[..., 0] == 255, member, n_groups)
     averages = _group_means(warped, member, n_groups).astype(np.float32)
@@ -382,11 +414,30 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
-             regions: np.ndarray) -> np.ndarray:
-    """Averages (in their mean shapes) warped onto each face's own landmarks, inside its
-    region; outside it, the face's own crop, bit for bit."""
-    made = warp_to_shapes(averages, shapes, landmarks)
-    return np.where(regions[..., None], made, own)
+             regions: np.ndarray, fit: bool) -> np.ndarray:
+    """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
+    warped onto the face's own landmarks) over the face proper, the face's own crop blurred
+    over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
+    of the head), and outside the region its own crop, bit for bit."""
+    import cv2
+
+    made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
+    height, width = own.shape[1:3]
+    out = own.copy()
+    for i, points in enumerate(landmarks):  # one blur per face (OpenCV, in C)
+        face = (face_mask(points, (height, width), grow=0.0) > 0).astype(np.uint8)
+        ring = regions[i] & (face == 0)
+        if RING_BLUR > 0 and ring.any():
+            blurred = cv2.GaussianBlur(own[i], (0, 0), RING_BLUR,
+                                       borderType=cv2.BORDER_REFLECT_101)
+            # The average fades out over the ring's first RING_BLUR pixels (its smooth
+            # extension, not anyone's pixels), so the face has no edge inside the region.
+            outside = cv2.distanceTransform(1 - face, cv2.DIST_L2, 5)
+            weight = np.clip(1.0 - outside / RING_BLUR, 0.0, 1.0)[..., None]
+            mixed = np.rint(weight * made[i] + (1.0 - weight) * blurred).astype(np.uint8)
+            out[i][ring] = mixed[ring]
+        out[i][face > 0] = made[i][face > 0]
+    return out
 
 
 def _group_all(flags: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndarray:
@@ -469,6 +520,9 @@ class KSameSelectGenerator:
         Warp the faces of a group onto their mean shape before averaging, when the caller
         passes ``landmarks`` (the pipeline does). Without it an average pasted back into one
         member's photo leans towards that member.
+    fit : bool
+        Warp each group's average onto the receiving face's own landmarks (see
+        :func:`k_same_select`); off by default, for privacy.
 
     Examples
     --------
@@ -482,7 +536,7 @@ class KSameSelectGenerator:
     name = "ksame"
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
-                 warp: bool = True) -> None:
+                 warp: bool = True, fit: bool = False) -> None:
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
@@ -491,6 +545,7 @@ class KSameSelectGenerator:
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)
         self.warp = bool(warp)
+        self.fit = bool(fit)
         self.geometry = CELEBA
 
     @property
@@ -533,7 +588,7 @@ class KSameSelectGenerator:
         result = k_same_select(
             faces, classes, k=self.k, persons=persons, features=features,
             n_components=self.n_components, sources=sources,
-            landmarks=landmarks if self.warp else None,
+            landmarks=landmarks if self.warp else None, fit=self.fit,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
                             fixed) if accept is not None and target_attributes is not None
             else accept)

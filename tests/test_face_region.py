@@ -23,13 +23,19 @@ def _placed(scale: float, angle: float, shift) -> np.ndarray:
 
 
 def test_the_region_covers_the_face_and_not_hair_or_background():
-    mask = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178))
+    # The jaw line and the brows lifted to the mean hairline (no growth).
+    mask = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178), forehead=0.3, grow=0.0)
     assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, 1.0}
     assert mask[140, 89] == 1 and mask[110, 60] == 1 and mask[86, 89] == 1  # cheek, eye, brows
     assert mask[30, 89] == 0 and mask[140, 20] == 0 and mask[210, 89] == 0  # hair, side, neck
     # The forehead reaches above the brows, by the fraction asked of the eye-to-chin distance.
-    top = face_polygon(CELEBA_MEAN_LANDMARKS, forehead=0.3)[:, 1].min()
+    top = face_polygon(CELEBA_MEAN_LANDMARKS, forehead=0.3, grow=0.0)[:, 1].min()
     assert 98.1 - 0.3 * 72 - 1 < top < 98.1 - 0.3 * 72 + 1
+    # The default region is that outline grown about the nose tip: it takes the silhouette and
+    # the hairline too, and still leaves the top corners, the far sides and the neck.
+    grown = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178))
+    assert (grown >= mask).all() and grown.sum() > 1.5 * mask.sum()
+    assert grown[5, 5] == 0 and grown[140, 5] == 0 and grown[216, 89] == 0
 
 
 def test_the_feather_ramps_inside_the_region_only():

@@ -296,34 +296,57 @@ def _faces_on_flat_backgrounds(n: int, seed: int):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
+    import cv2
+
     from privface.attributes.face_region import face_mask
+    from privface.generators.ksame import RING_BLUR
 
     faces, landmarks, backgrounds = _faces_on_flat_backgrounds(6, seed)
     result = k_same_select(faces, k=3, landmarks=landmarks)
     assert result.regions is not None and result.k.min() >= 3
     for i in range(len(faces)):  # per face: a handful of whole-image comparisons
         region = face_mask(landmarks[i], (218, 178)) > 0
+        face = face_mask(landmarks[i], (218, 178), grow=0.0) > 0
         np.testing.assert_array_equal(result.regions[i], region)
         # Outside its region a face is its own crop, bit for bit...
         np.testing.assert_array_equal(result.faces[i][~region], faces[i][~region])
-        # ...and inside it only skin: any share of a background (0 or 255 in some channel)
-        # would push a channel out of the skin's 140-150.
-        inside = result.faces[i][region].astype(int)
+        # ...over the face proper only skin: any share of a background (0 or 255 in some
+        # channel) would push a channel out of the skin's 140-150...
+        inside = result.faces[i][face].astype(int)
         assert inside.min() >= 140 and inside.max() <= 150
+        # ...and the ring the region grew by is its own crop, blurred (past the few pixels
+        # over which the average fades out).
+        outer = region & ~(cv2.dilate(face.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0)
+        assert outer.any()
+        blurred = cv2.GaussianBlur(faces[i], (0, 0), RING_BLUR,
+                                   borderType=cv2.BORDER_REFLECT_101)
+        np.testing.assert_array_equal(result.faces[i][outer], blurred[outer])
+        others = np.delete(backgrounds, i, axis=0)
+        assert not np.isin(result.faces[i][region].view([("", np.uint8)] * 3).ravel(),
+                           others.astype(np.uint8).view([("", np.uint8)] * 3).ravel()).any()
     # The faces of a group did receive their average: not their own pixels.
-    assert not np.array_equal(result.faces[0][result.regions[0]], faces[0][result.regions[0]])
+    face = face_mask(landmarks[0], (218, 178), grow=0.0) > 0
+    assert not np.array_equal(result.faces[0][face], faces[0][face])
 
 
-def test_the_average_fits_each_member_s_own_shape():
-    # Two faces whose regions differ (one taller): each output keeps its own outline, which
-    # a shared average in one shape could not.
+def test_the_average_fits_each_member_s_own_shape_when_asked():
+    # Two faces whose regions differ (one with a longer jaw): each output keeps its own outline;
+    # with fit, the average is also warped onto each face's own landmarks.
+    from privface.attributes.face_region import face_mask
+
     faces, landmarks, _ = _faces_on_flat_backgrounds(2, 5)
+    faces[:, 150:152] = 0  # a dark line across both faces, at one height in the crop
     landmarks[1, 0:17, 1] += 8.0  # a longer jaw
-    result = k_same_select(faces, k=2, landmarks=landmarks)
-    for i in range(2):
-        np.testing.assert_array_equal(result.faces[i][~result.regions[i]],
-                                      faces[i][~result.regions[i]])
-    assert result.regions[1].sum() > result.regions[0].sum()
+    for fit in (False, True):
+        result = k_same_select(faces, k=2, landmarks=landmarks, fit=fit)
+        for i in range(2):
+            np.testing.assert_array_equal(result.faces[i][~result.regions[i]],
+                                          faces[i][~result.regions[i]])
+        assert result.regions[1].sum() > result.regions[0].sum()
+        inner = [face_mask(points, (218, 178), grow=0.0) > 0 for points in landmarks]
+        same = np.array_equal(result.faces[0][inner[0] & inner[1]],
+                              result.faces[1][inner[0] & inner[1]])
+        assert same != fit  # without fit one average in both; with it, each its own shape
 
 
 def test_hair_and_other_attributes_outside_the_face_are_not_editable():
