@@ -17,12 +17,12 @@ from .common import EXIT_FAILED, EXIT_OK, fail_input, stderr
 
 
 def parse_params(values: list[str] | None) -> dict:
-    """``--param name=value`` options as a dict; numbers become numbers.
+    """``--param name=value`` options as a dict; numbers become numbers, true/false booleans.
 
     Examples
     --------
-    >>> parse_params(["sigma=4", "color=0,0,0", "name=x"])
-    {'sigma': 4, 'color': (0, 0, 0), 'name': 'x'}
+    >>> parse_params(["sigma=4", "color=0,0,0", "name=x", "region=true", "fit=False"])
+    {'sigma': 4, 'color': (0, 0, 0), 'name': 'x', 'region': True, 'fit': False}
     """
     out: dict = {}
     for item in values or []:
@@ -31,6 +31,8 @@ def parse_params(values: list[str] | None) -> dict:
             raise InputError(f"--param expects NAME=VALUE, got {item!r}")
 
         def number(text: str):
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
             for kind in (int, float):
                 try:
                     return kind(text)

@@ -180,7 +180,7 @@ def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, features=None,
                   n_components: int = 50, sources=None, landmarks=None,
                   accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  fit: bool = False) -> KSameResult:
+                  fit: bool = False, region: bool = False) -> KSameResult:
     """Replace every face by the average of a group of at least k persons of its class.
 
     Groups form within the classes the faces *show* (``sources``, default ``classes``); each
@@ -216,10 +216,15 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         ``accept(averages, vectors) -> bool per group``: whether each group's average shows its
         class vector (an attribute model's check, say). Groups that fail are not handed out.
     fit : bool
-        With 68 landmarks: warp the average onto each face's own landmarks before it goes into
+        With ``region``: warp the average onto each face's own landmarks before it goes into
         the face's region, so that it follows the face's own jaw and features. Off by default:
         the own shape is identity, and on CelebA it let dlib re-identify 70% of the persons at
         k = 5 instead of 32% (benchmarks/README.md, "The face region").
+    region : bool
+        With 68 landmarks: average the face region only and keep each face's own crop outside
+        it (its own hair, background). Off by default: what the region keeps (outline, hair,
+        pose) let SFace re-identify more than 1/k of the persons (benchmarks/README.md, "The
+        face region"), so the whole aligned crop is averaged.
 
     Returns
     -------
@@ -298,7 +303,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         own = faces
         faces = warp_to_shapes(faces, landmarks, shapes[member])
     means = _group_means(faces, member, offset)
-    regional = landmarks is not None and landmarks.shape[1:] == (68, 2)
+    regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
         means, regions = _region_averages(own, faces, landmarks, shapes, member, offset)
     usable = np.ones(offset, bool)
@@ -523,6 +528,11 @@ class KSameSelectGenerator:
     fit : bool
         Warp each group's average onto the receiving face's own landmarks (see
         :func:`k_same_select`); off by default, for privacy.
+    region : bool
+        Replace the face region only, keeping each photo's own hair and background
+        (``--param region=true``). Off by default: it lets recognizers re-identify more than
+        1/k of the persons from what it keeps (benchmarks/README.md, "The face region"), so the
+        whole aligned crop is replaced by the group's average.
 
     Examples
     --------
@@ -536,7 +546,7 @@ class KSameSelectGenerator:
     name = "ksame"
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
-                 warp: bool = True, fit: bool = False) -> None:
+                 warp: bool = True, fit: bool = False, region: bool = False) -> None:
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
@@ -546,14 +556,18 @@ class KSameSelectGenerator:
         self.n_components = int(n_components)
         self.warp = bool(warp)
         self.fit = bool(fit)
+        self.region = bool(region)
         self.geometry = CELEBA
 
     @property
     def editable(self) -> tuple[str, ...]:
-        """The attributes that define classes (the average has its class's attributes), less
-        those outside the face region (hair colour, hats, ...): only the face region is
-        replaced, so the photo keeps the face's own hair, and so its own values of those."""
+        """The attributes that define classes (the average has its class's attributes); with
+        ``region``, less those outside the face region (hair colour, hats, ...): only the face
+        region is replaced, so the photo keeps the face's own hair, and its own values of
+        those."""
         names = self.attributes if self.attributes is not None else tuple(CELEBA_ATTRIBUTES)
+        if not self.region:
+            return tuple(names)
         return tuple(a for a in names if a not in OUTSIDE_FACE_ATTRIBUTES)
 
     @property
@@ -561,7 +575,7 @@ class KSameSelectGenerator:
         """CelebA's crop; the pipeline passes ``persons=`` so that groups hold k different
         people, and ``landmarks=`` (crop pixels) and ``accept=`` (an attribute check)."""
         return Capabilities(geometry=self.geometry, editable=self.editable, uses_persons=True,
-                            uses_landmarks=True)
+                            uses_landmarks=True, paste="blend" if self.region else "crop")
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None, *,
                  persons=None, features=None, landmarks=None, accept=None
@@ -588,7 +602,7 @@ class KSameSelectGenerator:
         result = k_same_select(
             faces, classes, k=self.k, persons=persons, features=features,
             n_components=self.n_components, sources=sources,
-            landmarks=landmarks if self.warp else None, fit=self.fit,
+            landmarks=landmarks if self.warp else None, fit=self.fit, region=self.region,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
                             fixed) if accept is not None and target_attributes is not None
             else accept)

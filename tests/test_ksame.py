@@ -302,7 +302,7 @@ def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
     from privface.generators.ksame import RING_BLUR
 
     faces, landmarks, backgrounds = _faces_on_flat_backgrounds(6, seed)
-    result = k_same_select(faces, k=3, landmarks=landmarks)
+    result = k_same_select(faces, k=3, landmarks=landmarks, region=True)
     assert result.regions is not None and result.k.min() >= 3
     for i in range(len(faces)):  # per face: a handful of whole-image comparisons
         region = face_mask(landmarks[i], (218, 178)) > 0
@@ -338,7 +338,7 @@ def test_the_average_fits_each_member_s_own_shape_when_asked():
     faces[:, 150:152] = 0  # a dark line across both faces, at one height in the crop
     landmarks[1, 0:17, 1] += 8.0  # a longer jaw
     for fit in (False, True):
-        result = k_same_select(faces, k=2, landmarks=landmarks, fit=fit)
+        result = k_same_select(faces, k=2, landmarks=landmarks, fit=fit, region=True)
         for i in range(2):
             np.testing.assert_array_equal(result.faces[i][~result.regions[i]],
                                           faces[i][~result.regions[i]])
@@ -350,7 +350,9 @@ def test_the_average_fits_each_member_s_own_shape_when_asked():
 
 
 def test_hair_and_other_attributes_outside_the_face_are_not_editable():
-    generator = KSameSelectGenerator(k=2)
+    # Only with the face region: the whole-crop average (the default) sets the hair too.
+    assert "Black_Hair" in KSameSelectGenerator(k=2).capabilities.editable
+    generator = KSameSelectGenerator(k=2, region=True)
     editable = generator.capabilities.editable
     for name in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Wearing_Hat"):
         assert name not in editable
