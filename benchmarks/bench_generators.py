@@ -36,6 +36,7 @@ CONFIGS = {
     "mask": {"generator": "mask", "params": {}},
     "ksame2": {"generator": "ksame", "k": 2},
     "ksame5": {"generator": "ksame", "k": 5},
+    "ksame5-region": {"generator": "ksame", "k": 5, "params": {"region": True}},
     "ksame10": {"generator": "ksame", "k": 10},
     "ksame5-noid": {"generator": "ksame", "k": 5, "identities": False},
     "stargan": {"generator": "stargan", "params": {}},

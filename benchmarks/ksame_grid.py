@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ksame_grid"))
     parser.add_argument("--png", type=Path, default=Path("docs/ksame-grid.png"))
     parser.add_argument("--reuse", action="store_true", help="keep an earlier run's outputs")
+    parser.add_argument("--region", action="store_true",
+                        help="k-Same's face-region mode (--param region=true)")
     args = parser.parse_args()
 
     from PIL import Image
@@ -62,7 +64,8 @@ def main() -> None:
         identities = subset(celeba, args.persons, args.photos, photos)
         if out.exists():
             shutil.rmtree(out)
-        anonymize_photos(photos, out, k=args.k, identities=identities, workers=args.workers)
+        anonymize_photos(photos, out, k=args.k, identities=identities, workers=args.workers,
+                         generator_params={"region": True} if args.region else None)
     written = sorted(p.name for p in out.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     # One photo per person: the first written photo of every args.photos-th input.
     names = sorted(p.name for p in photos.iterdir())

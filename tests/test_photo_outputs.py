@@ -201,7 +201,7 @@ def test_a_run_resumes_only_what_the_same_settings_and_photos_made(photos, ident
     for name in _released(out):
         certificate = json.loads((out / "certificates" / f"{name}.json").read_text())
         assert certificate["sha256"] == file_sha256(out / name)
-        assert all(face["requirements"]["k"] == 3 for face in certificate["faces"]
+        assert all(face["requirements"]["k"] == 1 for face in certificate["faces"]
                    if "requirements" in face)
 
 
