@@ -21,7 +21,7 @@ import pandas as pd
 from privface.attributes.persons import CALIBRATED_THRESHOLDS, group_persons
 from privface.base.errors import InputError
 from privface.generators.grouping import groupable_classes
-from privface.privmetrics.ppas.release import (Assignment, assign_targets,
+from privface.privmetrics.ppas.release import (Assignment, assign_targets, binary_matrix,
                                                 randomised_response)
 
 # Attributes that define the classes by default: those StarGAN's released models edit, which a
@@ -215,14 +215,8 @@ def reference_shares(reference: pd.DataFrame | None, readings: pd.DataFrame,
     if absent:
         raise InputError(f"the reference table lacks the quasi-identifier(s) {absent}",
                          column=absent[0])
-    table = reference[qi].apply(pd.to_numeric, errors="coerce")
-    bad = ~table.isin([1, -1, 0]).to_numpy()
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise InputError("the reference table's quasi-identifiers must be 1 / -1 (or 1 / 0), "
-                         f"got {reference[qi].iat[row, column]!r}", row=reference.index[row],
-                         column=qi[column])
-    return (table > 0).mean()
+    shows = binary_matrix(reference[qi], "the reference table")
+    return pd.Series(shows.mean(axis=0), index=qi)
 
 
 def choose_targets(faces: pd.DataFrame, attributes: Sequence[str], persons: Persons, *,

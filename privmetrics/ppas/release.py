@@ -92,8 +92,14 @@ class Assignment:
     seeded: bool = False
 
 
-def _bits(table: pd.DataFrame, what: str) -> np.ndarray:
-    """1 / -1 (or 1 / 0, or bool) columns as a bool matrix; anything else is an InputError."""
+def binary_matrix(table: pd.DataFrame, what: str) -> np.ndarray:
+    """1 / -1 (or 1 / 0, or bool) columns as a bool matrix; anything else is an InputError.
+
+    Examples
+    --------
+    >>> binary_matrix(pd.DataFrame({"Male": [1, -1], "Young": [0, 1]}), "faces").tolist()
+    [[True, False], [False, True]]
+    """
     values = table.to_numpy()
     if values.dtype == bool:
         return values.copy()
@@ -128,8 +134,7 @@ class _Program:
 
 
 def _program(bits: np.ndarray, locked: np.ndarray, persons: np.ndarray,
-             max_distance: int | None, allowed: np.ndarray | None = None
-             ) -> tuple[_Program, np.ndarray]:
+             max_distance: int | None) -> tuple[_Program, np.ndarray]:
     n, q = bits.shape
     keys = np.concatenate([persons[:, None], bits, locked], axis=1).astype(np.int64)
     unique, slot_of_face, counts = np.unique(keys, axis=0, return_inverse=True,
@@ -144,8 +149,6 @@ def _program(bits: np.ndarray, locked: np.ndarray, persons: np.ndarray,
     options = ~(differs & slot_locked[:, None, :]).any(axis=2)
     if max_distance is not None:
         options &= differs.sum(axis=2) <= max_distance
-    if allowed is not None:
-        options &= (classes[:, None, :] == allowed[None, :, :]).all(axis=2).any(axis=1)[None, :]
     pair_slot, pair_class = np.nonzero(options)
     pair_cost = differs[pair_slot, pair_class].sum(axis=1)
     used = np.unique(pair_class)
@@ -298,7 +301,7 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
                    uncertain: pd.DataFrame | None = None, epsilon: float | None = None,
                    seed: int | None = None, max_changed_share: float = 0.5,
                    original: pd.DataFrame | None = None, max_distance: int | None = 2,
-                   allowed: pd.DataFrame | None = None, group_k: int | None = None,
+                   group_k: int | None = None,
                    group_by: Sequence[str] | None = None,
                    time_limit: float = TIME_LIMIT) -> Assignment:
     """Choose every face's target so that the released set meets k, l and t (v2 model).
@@ -336,10 +339,6 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
         A face's target differs from its (noisy) vector in at most this many attributes: the
         generator has to realise every change, and two are already a different-looking person.
         None: any number.
-    allowed : DataFrame, optional
-        The only classes a target may be (same columns, 1 / -1 rows): a group generator such
-        as k-Same realises a class only with averages of faces that show it, so only classes
-        it can cut into groups of k persons qualify.
     group_k : int, optional
         The k of a group generator that cuts each released class into groups of group_k
         different persons, one face each (k-Same): no person may hold more than 1/group_k of a
@@ -389,8 +388,8 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
     seed = check_seed(seed)
     if original is not None and epsilon is not None:
         raise ValueError("pass either epsilon or an original drawn before, not both")
-    bits_in = _bits(faces, "faces")
-    original = bits_in if original is None else _bits(original[faces.columns], "original")
+    bits_in = binary_matrix(faces, "faces")
+    original = bits_in if original is None else binary_matrix(original[faces.columns], "original")
     n, q = original.shape
     locked = np.broadcast_to(~np.isin(names, list(editable)), (n, q)).copy()
     if uncertain is not None:
@@ -408,7 +407,7 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
     noisy = None
     if epsilon:
         noisy = randomised_response(faces, editable, epsilon, seed)
-        bits = _bits(noisy, "faces")
+        bits = binary_matrix(noisy, "faces")
 
     _, person_codes = np.unique(persons.astype(str), return_inverse=True)
     person_codes = person_codes.reshape(-1)
@@ -418,17 +417,7 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
         return Assignment(empty, noisy, np.zeros(0, int), True, _measure(
             original, person_codes, shares, np.zeros(0), names), epsilon=epsilon or 0.0,
             seeded=seed is not None)
-    if allowed is not None:
-        allowed = _bits(pd.DataFrame(allowed)[names], "allowed classes")
-    program, slot_of_face = _program(bits, locked, person_codes, max_distance, allowed)
-    if not len(program.pair_slot) or len(np.unique(program.pair_slot)) < len(program.slot_count):
-        # Some faces can go nowhere (no allowed class agrees with their locked attributes).
-        empty = pd.DataFrame(np.nan, index=faces.index, columns=names)
-        return Assignment(empty, noisy, np.zeros(n, int), False,
-                          {"requirements": {"k": k, "l": l, "t": t}},
-                          {"k": None, "t": None}, [], {"status": "no allowed class for some "
-                                                       "faces"}, epsilon or 0.0,
-                          seed is not None)
+    program, slot_of_face = _program(bits, locked, person_codes, max_distance)
     group_k = int(group_k or 1)
     columns = [names.index(c) for c in (names if group_by is None else group_by)]
     _, group_of_class = np.unique(program.classes[:, columns], axis=0, return_inverse=True)
@@ -477,7 +466,7 @@ def randomised_response(faces: pd.DataFrame, editable: Sequence[str], epsilon: f
     epsilon = check_epsilon(epsilon)
     seed = check_seed(seed)
     names = [str(c) for c in faces.columns]
-    bits = _bits(faces, "faces")
+    bits = binary_matrix(faces, "faces")
     columns = np.flatnonzero(np.isin(names, list(editable)))
     if len(columns):
         rng = np.random.default_rng(seed)
