@@ -23,6 +23,7 @@ the one in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -38,6 +39,8 @@ CONFIGS = {
     "ksame5": {"generator": "ksame", "k": 5},
     "ksame5-region": {"generator": "ksame", "k": 5, "params": {"region": True}},
     "ksame10": {"generator": "ksame", "k": 10},
+    "ksame2-region": {"generator": "ksame", "k": 2, "params": {"region": True}},
+    "ksame10-region": {"generator": "ksame", "k": 10, "params": {"region": True}},
     "ksame5-noid": {"generator": "ksame", "k": 5, "identities": False},
     "stargan": {"generator": "stargan", "params": {}},
 }
@@ -73,6 +76,8 @@ def row(name: str, report: dict, run: dict) -> dict:
         out[f"{rec}_top1"] = values["top1_reid"]
         out[f"{rec}_top1_person"] = values.get("top1_reid_person")
         out[f"{rec}_match_1e-3"] = values["match_rate_far_1e-3"]
+        out[f"{rec}_same_photo"] = values.get("top1_same_photo")
+        out[f"{rec}_other_photos_person"] = values.get("top1_other_photos_person")
     if "ksame" in run:
         out["ksame_k_min"] = run["ksame"]["k_min"]
     return out
@@ -88,7 +93,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_generators"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_generators.json"))
+    parser.add_argument("--png", type=Path, help="scatter plot of SSIM against top-1")
+    parser.add_argument("--replot", action="store_true",
+                        help="only print the table and plot of an earlier --out")
     args = parser.parse_args()
+    if args.replot:
+        report(json.loads(args.out.read_text())["results"], args.png)
+        return
 
     from privface.evaluation import evaluate_anonymization
     from privface.pipeline import anonymize_photos
@@ -120,16 +131,25 @@ def main() -> None:
         log(f"{name}: anonymized {run['photos']['written']:,} photos in "
             f"{time.perf_counter() - started:.0f} s ({run['photos_per_second']} photos/s)")
         started = time.perf_counter()
-        report = evaluate_anonymization(photos, out, identities=identities,
-                                        workers=args.workers).to_dict()
+        evaluation = evaluate_anonymization(photos, out, identities=identities,
+                                            workers=args.workers).to_dict()
         log(f"{name}: evaluated in {time.perf_counter() - started:.0f} s")
-        results.append({"config": name, "run": run, "evaluation": report,
-                        "row": row(name, report, run)})
+        results.append({"config": name, "run": run, "evaluation": evaluation,
+                        "row": row(name, evaluation, run)})
         write_json(args.out, {"machine": machine_info(), "persons": args.persons,
                               "photos": args.photos, "results": results}, indent=1, default=str)
-    columns = ["config", "psnr", "ssim", "ms_ssim", "sface_top1", "sface_top1_person",
-               "sface_match_1e-3", "dlib_top1", "dlib_top1_person", "dlib_match_1e-3",
-               "detection_rate", "attributes_preserved", "photos_per_second"]
+    report(results, args.png)
+    log(f"wrote {args.out}")
+
+
+def report(results: list[dict], png: Path | None) -> None:
+    """The Markdown table of benchmarks/README.md and, with ``png``, the scatter plot of
+    quality (SSIM) against privacy (person-level top-1), one point per configuration and
+    recognizer, with each k-Same point's 1/k."""
+    columns = ["config", "psnr", "ssim", "ms_ssim", "sface_top1_person", "sface_same_photo",
+               "sface_other_photos_person", "dlib_top1_person", "dlib_same_photo",
+               "dlib_other_photos_person", "detection_rate", "attributes_preserved", "written",
+               "photos_per_second"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for result in results:
@@ -137,7 +157,40 @@ def main() -> None:
         cells = [values.get(c) for c in columns]
         print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
                                 for v in cells) + " |")
-    log(f"wrote {args.out}")
+    if png is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7.0, 4.6), dpi=110)
+    for recognizer, marker in (("sface", "o"), ("dlib", "s")):
+        for result in results:
+            values = result["row"]
+            top1 = values.get(f"{recognizer}_top1_person")
+            if top1 is None:
+                continue
+            colour = "tab:blue" if "region" in values["config"] else (
+                "tab:orange" if values["config"].startswith("ksame") else "tab:grey")
+            axis.scatter(top1, values["ssim"], marker=marker, color=colour,
+                         facecolors="none" if recognizer == "dlib" else colour)
+            axis.annotate(values["config"], (top1, values["ssim"]), fontsize=6,
+                          xytext=(3, 2), textcoords="offset points")
+    for k in sorted({CONFIGS[r["config"]].get("k") for r in results} - {None}):
+        axis.axvline(1 / k, color="grey", lw=0.6, ls=":")
+        axis.text(1 / k, 0.02, f"1/{k}", fontsize=6, color="grey",
+                  transform=axis.get_xaxis_transform())
+    axis.axhline(0.7894, color="tab:red", lw=0.6, ls="--")
+    axis.text(0.99, 0.7894, "paper's SSIM 0.7894", fontsize=6, color="tab:red", ha="right",
+              va="bottom", transform=axis.get_yaxis_transform())
+    axis.set_xlabel("top-1 re-identification per person (filled: SFace, open: dlib)")
+    axis.set_ylabel("SSIM")
+    axis.set_title("Quality against privacy, every generator on the same photos "
+                   "(blue: k-Same face region, orange: whole crop)", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(png)
+    log(f"wrote {png}")
 
 
 if __name__ == "__main__":

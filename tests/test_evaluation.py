@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -154,6 +154,7 @@ REQUIRED_KEYS = [
     "schema", "pairs", "skipped", "detection_rate", "landmarks",
     "identity.{r}.top1_reid", "identity.{r}.top1_reid_ci95", "identity.{r}.top1_reid_person",
     "identity.{r}.top1_reid_person_ci95", "identity.{r}.persons",
+    "identity.{r}.top1_other_photos_person",
     "identity.{r}.match_rate_far_1e-3",
     "identity.{r}.match_rate_far_1e-2", "identity.{r}.top1_chance", "identity.{r}.thresholds",
     "identity.{r}.impostor_pairs", "identity.{r}.metric", "quality.psnr", "quality.ssim",
@@ -288,6 +289,53 @@ def test_person_level_rate_is_the_mean_of_the_persons_rates(faces):
     if by_person.index.size and (pd.Series(ids).value_counts().nunique() == 1):
         # Every person has as many faces: both rates are the same.
         assert rates.person == pytest.approx(rates.face, abs=1e-12)
+
+
+def test_an_output_that_keeps_its_photo_s_surroundings_is_caught_only_by_its_own_photo():
+    # Each output sits on its own original (its kept hair and background), but its face is
+    # nobody's: against the other photos of its person it is a miss, against its own a hit.
+    gallery = np.array([[0.0, 0.0], [0.0, 10.0], [1.0, 0.0], [1.0, 10.0]])
+    ids = np.array(["A", "A", "B", "B"])
+    probes = gallery + 0.1
+    leak = identity_leakage(gallery, probes, np.ones(4, bool), metric="euclidean",
+                            fars=[0.5], identities=ids)
+    assert leak.top1_reid_person == 1.0 and leak.top1_same_photo == 1.0
+    # Left out, each output's nearest is the other person's photo beside it.
+    assert leak.top1_other_photos_person == 0.0
+    assert leak.to_dict()["top1_other_photos_person"] == 0.0
+    # Outputs that really show their person are still found among the person's other photos.
+    near = identity_leakage(gallery, gallery[[1, 0, 3, 2]] + 0.1, np.ones(4, bool),
+                            metric="euclidean", fars=[0.5], identities=ids)
+    assert near.top1_other_photos_person == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 12), st.integers(0, 10_000))
+def test_other_photos_top1_matches_a_brute_force_search(n, seed):
+    rng = np.random.default_rng(seed)
+    gallery = rng.normal(size=(n, 3))
+    ids = rng.integers(0, max(1, n // 2), n)
+    embedded = rng.random(n) < 0.8
+    probes = rng.normal(size=(int(embedded.sum()), 3))
+    leak = identity_leakage(gallery, probes, embedded, metric="euclidean", fars=[0.5],
+                            identities=ids)
+    per_person: dict = {}
+    rows = iter(probes)
+    for i in range(n):
+        probe = next(rows) if embedded[i] else None
+        if (ids == ids[i]).sum() < 2:
+            continue  # no other photo of the person: left out of the rate
+        hit = False
+        if probe is not None:
+            d = np.linalg.norm(gallery - probe, axis=1)
+            d[i] = np.inf
+            hit = bool(ids[int(np.argmin(d))] == ids[i])
+        per_person.setdefault(ids[i], []).append(hit)
+    expected = np.mean([np.mean(v) for v in per_person.values()]) if per_person else None
+    if expected is None:
+        assert leak.top1_other_photos_person is None
+    else:
+        assert leak.top1_other_photos_person == pytest.approx(expected)
 
 
 def test_leakage_reports_the_person_level_rate():

@@ -202,19 +202,28 @@ def impostor_distances(gallery: np.ndarray, metric: str,
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str) -> np.ndarray:
+def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str,
+                       exclude: np.ndarray | None = None) -> np.ndarray:
     """Index of the nearest gallery row of every probe (the first of ties).
+
+    ``exclude`` (one gallery index per probe) leaves that row out of the probe's search: the
+    probe's own original, for an attacker who holds other photos of the person but not it.
 
     Examples
     --------
-    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]),
-    ...                    np.array([[0.0, 2.0], [2.0, 0.0]]), "cosine").tolist()
+    >>> gallery = np.array([[0.0, 2.0], [2.0, 0.0], [1.0, 1.0]])
+    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]), gallery, "cosine").tolist()
     [1, 0]
+    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]), gallery, "cosine",
+    ...                    exclude=np.array([1, 0])).tolist()
+    [2, 2]
     """
 
     out = np.zeros(len(probes), np.int64)
     for rows in _blocks(len(probes), len(gallery)):
         block = pairwise_distances(probes[rows], gallery, metric).astype(np.float32)
+        if exclude is not None:
+            block[np.arange(len(block)), exclude[rows]] = np.inf
         out[rows] = np.argmin(block, axis=1)
     return out
 
@@ -259,6 +268,14 @@ class IdentityLeakage:
         Persons in the gallery (None without identities).
     top1_chance_person : float or None
         ``top1_reid_person`` of a uniform guess: ``1 / persons`` (None without identities).
+    top1_other_photos_person : float or None
+        With identities: ``top1_reid_person`` for an attacker who holds the person's *other*
+        photos but not the one released (the gallery without the probe's own original), over
+        the persons with at least two photos. What a recognizer reads off the face itself,
+        without matching the photo's kept surroundings to its source; None without identities
+        or when no person has two photos.
+    top1_other_photos_person_ci95 : (float, float) or None
+        Its 95% interval (normal approximation over persons).
     """
 
     recognizer: str
@@ -278,6 +295,8 @@ class IdentityLeakage:
     top1_reid_person: float | None = None
     top1_reid_person_ci95: tuple[float, float] | None = None
     persons: int | None = None
+    top1_other_photos_person: float | None = None
+    top1_other_photos_person_ci95: tuple[float, float] | None = None
 
     @property
     def top1_chance_person(self) -> float | None:
@@ -306,6 +325,8 @@ class IdentityLeakage:
             "top1_chance_person": json_value(self.top1_chance_person),
             "top1_same_photo": json_value(self.top1_same_photo),
             "top1_chance": json_value(self.top1_chance),
+            "top1_other_photos_person": json_value(self.top1_other_photos_person),
+            "top1_other_photos_person_ci95": _interval(self.top1_other_photos_person_ci95),
         }
         for far, rate in self.match_rates.items():
             out[f"match_rate_far_{far_key(far)}"] = json_value(rate)
@@ -373,6 +394,7 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
         else:
             thresholds[far] = rates[far] = None
     reid = top1_rates(top1, identities)
+    others = _top1_other_photos(originals, anonymized, embedded, identities, metric)
     if n and identities is not None:
         _, inverse, counts = np.unique(identities, return_inverse=True, return_counts=True)
         chance = float(np.mean(counts[inverse] / n))
@@ -386,7 +408,27 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
         top1_same_photo=float(same_photo.mean()) if n else None,
         top1_chance=chance, distances=distances, top1_hits=top1,
         top1_reid_ci95=reid.face_ci95, top1_reid_person=reid.person,
-        top1_reid_person_ci95=reid.person_ci95, persons=reid.persons)
+        top1_reid_person_ci95=reid.person_ci95, persons=reid.persons,
+        top1_other_photos_person=others.person if others else None,
+        top1_other_photos_person_ci95=others.person_ci95 if others else None)
+
+
+def _top1_other_photos(originals: np.ndarray, anonymized: np.ndarray, embedded: np.ndarray,
+                       identities: np.ndarray | None, metric: str) -> Top1Rates | None:
+    """Top-1 against the gallery without each probe's own original, over the pairs whose person
+    has another photo in it (the others cannot be hit; counting them would dilute the rate)."""
+    if identities is None or not len(originals):
+        return None
+    _, inverse, counts = np.unique(identities, return_inverse=True, return_counts=True)
+    eligible = counts[inverse.ravel()] >= 2
+    if not eligible.any():
+        return None
+    hits = np.zeros(len(originals), dtype=bool)
+    if len(anonymized):
+        own = np.flatnonzero(embedded)
+        nearest = nearest_in_gallery(anonymized, originals, metric, exclude=own)
+        hits[own] = identities[nearest] == identities[own]
+    return top1_rates(hits[eligible], identities[eligible])
 
 
 # The photo run's per-photo check. Every certificate carries what the run measured for its photo:

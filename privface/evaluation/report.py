@@ -120,8 +120,10 @@ class EvaluationReport:
         ``top1_reid_ci95`` (Wilson's 95% interval of the face-level ``top1_reid``, as
         ``[low, high]``), ``top1_reid_person`` (with identities: the mean over persons of each
         person's top-1 rate), ``top1_reid_person_ci95`` (normal approximation over persons),
-        ``persons`` and ``top1_chance_person`` (``1 / persons``); all None without identities
-        except ``top1_reid_ci95``. See :mod:`privface.evaluation.leakage`.
+        ``persons`` and ``top1_chance_person`` (``1 / persons``), ``top1_other_photos_person``
+        and its ``_ci95`` (the attacker who holds the person's other photos, not the one
+        released); all None without identities except ``top1_reid_ci95``. See
+        :mod:`privface.evaluation.leakage`.
         """
         quality = self.quality.summary()
         quality["skipped_size_mismatch"] = self.quality_skipped
@@ -200,6 +202,8 @@ def _report_to_text(report: EvaluationReport, *, max_skipped: int) -> str:
             row("  95% interval (normal, persons)",
                 [_interval(x.top1_reid_person_ci95) for x in leaks])
             row("  chance level (1 / persons)", [_fmt(x.top1_chance_person) for x in leaks])
+            row("top-1 per person, own photo left out",
+                [_fmt(x.top1_other_photos_person) for x in leaks])
         for far in report.fars:
             row(f"match rate at FAR {far_key(far)}", [_fmt(x.match_rates.get(far)) for x in leaks])
         for far in report.fars:

@@ -47,7 +47,9 @@ def _leakage(page: Page, report: EvaluationReport) -> None:
                  ["95% interval (normal, persons)",
                   *(_interval(x.top1_reid_person_ci95) for x in leaks)],
                  ["chance level (1 / persons)", *(fmt(x.top1_chance_person, ".3f")
-                                                  for x in leaks)]]
+                                                  for x in leaks)],
+                 ["top-1 per person, own photo left out of the gallery",
+                  *(fmt(x.top1_other_photos_person, ".3f") for x in leaks)]]
     for far in report.fars:
         rows.append([f"match rate at FAR {far_key(far)}",
                      *(fmt(x.match_rates.get(far), ".3f") for x in leaks)])
