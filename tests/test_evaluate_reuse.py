@@ -78,7 +78,7 @@ def test_the_report_with_the_run_is_the_report_without(run, monkeypatch):
     assert reused.pairs == scratch.pairs == len(run["names"])
     # Same crops through the same networks: equal to the last bit, not within a tolerance.
     assert without_notes(reused) == without_notes(scratch)
-    assert any("8 originals' detection, 68 landmarks, SFace embeddings, attribute readings "
+    assert any("8 originals' detection, 68 landmarks, SFace embeddings and attribute readings "
                "were taken from the anonymize run" in note for note in reused.notes)
     assert not any("anonymize run" in note for note in scratch.notes)
 
@@ -144,3 +144,17 @@ def test_a_folder_without_a_run_has_nothing_to_reuse(tmp_path):
     from privface.evaluation.reuse import read_run_analysis
 
     assert read_run_analysis(tmp_path, ["a.jpg"], [], None) is None
+
+
+@pytest.mark.parametrize("plan", [
+    {"schema": "privface.photo-plan/0"},
+    {"schema": "privface.photo-plan/1"},
+    {"schema": "privface.photo-plan/1", "identity": {"photos": {}, "models": {}}},
+])
+def test_a_run_folder_that_cannot_be_used_is_not_reused_and_says_why(tmp_path, plan):
+    from privface.evaluation.reuse import read_run_analysis
+
+    (tmp_path / ".privface-run").mkdir()
+    (tmp_path / ".privface-run" / "plan.json").write_text(json.dumps(plan))
+    analysis = read_run_analysis(tmp_path, ["a.jpg"], [], None)
+    assert analysis.faces == {} and "was not reused (" in analysis.note

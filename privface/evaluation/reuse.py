@@ -109,7 +109,9 @@ def read_run_analysis(anonymized: Path, names: Sequence[str], recognizers: Seque
         info = json.loads((folder / "plan.json").read_text())
         if not isinstance(info, dict) or info.get("schema") != SCHEMA:
             return refuse(f"its format is not {SCHEMA}")
-        identity = info.get("identity") or {}
+        identity = info.get("identity")
+        if not isinstance(identity, dict):
+            return refuse("it records no photos or models")
         photos = identity.get("photos") or {}
         recorded = identity.get("models") or {}
         installed = model_identity({})
@@ -122,8 +124,10 @@ def read_run_analysis(anonymized: Path, names: Sequence[str], recognizers: Seque
             landmarks = arrays["landmarks"]
             landmarks5 = arrays["landmarks5"] if "landmarks5" in arrays else None
             embeddings = arrays["embeddings"] if "embeddings" in arrays else None
-    except (OSError, ValueError, KeyError) as error:
-        return refuse(f"cannot read it: {error}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return refuse(f"cannot read it: {error!r}")
+    if len(faces) == 0:
+        return None  # the run found no face: nothing to take from it
     if landmarks5 is None or len(landmarks5) != len(faces) or len(landmarks) != len(faces):
         return refuse("it holds no detector points for its faces")
     wanted = set(names)

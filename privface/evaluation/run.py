@@ -187,8 +187,9 @@ def _reuse_notes(run: RunAnalysis, parts: list[Chunk]) -> list[str]:
         return [run.note]
     reused = sum(part.reused for part in parts)
     changed = [name for part in parts for name in part.changed]
-    what = ", ".join(["detection", "68 landmarks"] + ["SFace embeddings"] * run.sface
-                     + ["attribute readings"] * run.attributes)
+    taken = ["detection", "68 landmarks"] + ["SFace embeddings"] * run.sface + \
+        ["attribute readings"] * run.attributes
+    what = ", ".join(taken[:-1]) + " and " + taken[-1]
     notes = [f"{reused:,} originals' {what} were taken from the anonymize run's analysis "
              "(same photo bytes, same models), not computed again"]
     if changed:
