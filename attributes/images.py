@@ -8,6 +8,7 @@ palette, CMYK, 16-bit and transparent images all become 8-bit RGB.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS,
+               data: bytes | None = None) -> np.ndarray:
     """Read a photo as an upright ``(height, width, 3)`` uint8 RGB array.
 
     Parameters
@@ -58,6 +60,9 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
         The photo (JPEG, PNG, BMP, WebP, TIFF).
     max_pixels : int
         Refuse images with more pixels than this, checked from the header before decoding.
+    data : bytes, optional
+        The file's bytes, already read (e.g. to hash them): decoded from memory, and ``path``
+        only names the photo in messages.
 
     Raises
     ------
@@ -78,7 +83,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
         with warnings.catch_warnings():
             # PIL warns, then errors, on huge images; we decide ourselves from the header.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data) if data is not None else path) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ImageError(

@@ -25,6 +25,12 @@ from privface.base.errors import InputError
 from privface.base.workers import spawn_pool, stop_workers
 from privface.quality import QualityMeter, QualityScores
 
+from .reuse import RunFace, bytes_sha256
+
+#: One pair to evaluate: original, anonymized, whether the original has an identity, and the
+#: anonymize run's analysis of the original (None: none to reuse).
+Item = tuple[Path, Path, bool, "RunFace | None"]
+
 
 
 def recognizer_objects(recognizers) -> list:
@@ -41,7 +47,9 @@ def recognizer_objects(recognizers) -> list:
 class _Batcher:
     """Feeds items to ``compute`` in lists of ``size``; identical items are computed once.
 
-    ``add`` returns a ticket: the item's row in :meth:`results`.
+    ``add`` returns a ticket: the item's row in :meth:`results`. An item whose result is known
+    already (the anonymize run computed it) is added with ``known`` and is not computed; an
+    identical item added later shares its ticket.
     """
 
     def __init__(self, compute: Callable[[list[np.ndarray]], np.ndarray], size: int) -> None:
@@ -49,29 +57,34 @@ class _Batcher:
         self.size = max(1, int(size))
         self._tickets: dict[bytes, int] = {}
         self._queue: list[np.ndarray] = []
-        self._done: list[np.ndarray] = []
+        self._waiting: list[int] = []
+        self._values: list[np.ndarray | None] = []
 
-    def add(self, item: np.ndarray) -> int:
+    def add(self, item: np.ndarray, known: np.ndarray | None = None) -> int:
         item = np.ascontiguousarray(item)
         digest = hashlib.blake2b(item.data, digest_size=16)
         digest.update(repr((item.shape, item.dtype.str)).encode())
         key = digest.digest()
         if key in self._tickets:
             return self._tickets[key]
-        self._tickets[key] = ticket = len(self._tickets)
-        self._queue.append(item)
-        if len(self._queue) >= self.size:
-            self._flush()
+        self._tickets[key] = ticket = len(self._values)
+        self._values.append(known)
+        if known is None:
+            self._queue.append(item)
+            self._waiting.append(ticket)
+            if len(self._queue) >= self.size:
+                self._flush()
         return ticket
 
     def _flush(self) -> None:
         if self._queue:
-            self._done.append(np.asarray(self.compute(self._queue)))
-            self._queue = []
+            for ticket, value in zip(self._waiting, np.asarray(self.compute(self._queue))):
+                self._values[ticket] = value
+            self._queue, self._waiting = [], []
 
     def results(self) -> np.ndarray | None:
         self._flush()
-        return np.concatenate(self._done) if self._done else None
+        return np.stack(self._values) if self._values else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +142,8 @@ class Chunk:
     predictions: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     quality: QualityScores
     scored: np.ndarray = field(repr=False)
+    reused: int = 0
+    changed: list[str] = field(default_factory=list)
 
 
 def default_attribute_model():
@@ -162,16 +177,18 @@ def _one_torch_thread() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def evaluate_chunk(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
+def evaluate_chunk(parts: Parts, items: Sequence[Item],
                     advance: Callable[[str], None] | None = None) -> Chunk:
-    """Detect, crop, embed, predict and score a few pairs ``(original, anonymized, has_id)``."""
+    """Detect, crop, embed, predict and score a few pairs ``(original, anonymized, has_id,
+    run_face)``; an original whose bytes are those of ``run_face`` is not analysed again."""
     with _one_torch_thread():
         return _evaluate_pairs(parts, items, advance)
 
 
-def _evaluate_pairs(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
+def _evaluate_pairs(parts: Parts, items: Sequence[Item],
                     advance: Callable[[str], None] | None) -> Chunk:
     # imported on use: it loads Pillow
+    from privface.attributes.analysis import Face
     from privface.attributes.images import ImageError, load_image
 
     analyzer, recs, model = parts.analyzer, parts.recognizers, parts.model
@@ -187,24 +204,30 @@ def _evaluate_pairs(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
     def skip(path: Path, folder: str, reason: str) -> None:
         skipped.append({"file": path.name, "folder": folder, "reason": reason})
 
-    for orig_path, anon_path, has_identity in items:
+    reused, changed_originals = 0, []
+    for orig_path, anon_path, has_identity, prior in items:
         try:
             if not has_identity:
                 skip(orig_path, "originals", "no identity for this file in the identity file")
                 continue
             try:
-                original = load_image(orig_path, max_pixels=max_pixels)
+                original, known = _read_original(orig_path, prior, max_pixels)
             except ImageError as error:
                 skip(orig_path, "originals", error.message)
                 continue
+            if prior is not None and known is None:
+                changed_originals.append(orig_path.name)
             try:
-                faces = analyzer.faces(original, max_faces=1)
+                faces = [Face(0, known.detection, known.landmarks68,
+                              align_face(original, known.landmarks68, geometry))] \
+                    if known is not None else analyzer.faces(original, max_faces=1)
             except ValueError as error:  # degenerate landmarks: the eyes coincide
                 skip(orig_path, "originals", f"cannot align the face: {error}")
                 continue
             if not faces:
                 skip(orig_path, "originals", "no face found in the original")
                 continue
+            reused += known is not None
             try:
                 changed = load_image(anon_path, max_pixels=max_pixels)
             except ImageError as error:
@@ -231,11 +254,14 @@ def _evaluate_pairs(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
             for rec in recs:
                 batcher = embedders[rec.name]
                 row[f"_{rec.name}_orig"] = batcher.add(
-                    rec.chip(original, face.detection, face.landmarks68))
+                    rec.chip(original, face.detection, face.landmarks68),
+                    known.sface if known is not None and rec.name == "sface" and
+                    type(rec) is RECOGNIZERS["sface"] else None)
                 row[f"_{rec.name}_anon"] = batcher.add(rec.chip(changed, box, points)) \
                     if box is not None else -1
             if predictor is not None:
-                row["_attr_orig"] = predictor.add(face.aligned.image)
+                row["_attr_orig"] = predictor.add(
+                    face.aligned.image, known.labels if known is not None else None)
                 row["_attr_anon"] = predictor.add(crop) if crop is not None else -1
             row["_quality"] = changed.shape == original.shape
             if row["_quality"]:
@@ -259,7 +285,27 @@ def _evaluate_pairs(parts: Parts, items: Sequence[tuple[Path, Path, bool]],
     predictions = split(predictor, "attr") if predictor is not None else None
     scored = np.array([r["_quality"] for r in rows], dtype=bool)
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-    return Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored)
+    return Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored, reused,
+                 changed_originals)
+
+
+def _read_original(path: Path, prior: RunFace | None, max_pixels: int
+                   ) -> tuple[np.ndarray, RunFace | None]:
+    """The original photo, and the run's analysis of it when its bytes are those the run read.
+
+    The bytes are read once: hashed for the check and decoded from memory.
+    """
+    # imported on use: it loads Pillow
+    from privface.attributes.images import load_image
+
+    if prior is None:
+        return load_image(path, max_pixels=max_pixels), None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return load_image(path, max_pixels=max_pixels), None  # its own error message
+    image = load_image(path, max_pixels=max_pixels, data=data)
+    return image, prior if bytes_sha256(data) == prior.sha256 else None
 
 
 _WORKER: dict = {}
@@ -285,11 +331,11 @@ def _start_worker(setup: Parts) -> None:
                               setup.batch_size, setup.max_pixels)
 
 
-def _worker_chunk(items: Sequence[tuple[Path, Path, bool]]) -> Chunk:
+def _worker_chunk(items: Sequence[Item]) -> Chunk:
     return evaluate_chunk(_WORKER["parts"], items)
 
 
-def run_in_workers(setup: Parts, chunks: list[list[tuple[Path, Path, bool]]], processes: int,
+def run_in_workers(setup: Parts, chunks: list[list[Item]], processes: int,
                     on_pair: Callable[[str, int, int], None] | None) -> list[Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
@@ -307,7 +353,7 @@ def run_in_workers(setup: Parts, chunks: list[list[tuple[Path, Path, bool]]], pr
             for future in finished:
                 index = pending.pop(future)
                 results[index] = future.result()
-                for orig_path, _, _ in chunks[index]:
+                for orig_path, *_ in chunks[index]:
                     done += 1
                     if on_pair is not None:
                         on_pair(orig_path.name, done, total)

@@ -18,6 +18,7 @@ from .chunks import (Chunk, chunk_size, default_attribute_model, evaluate_chunk,
 from .leakage import DEFAULT_RECOGNIZERS, IdentityLeakage, far_key, identity_leakage
 from .pairing import pair_photos
 from .report import AttributeAgreement, EvaluationReport
+from .reuse import RunAnalysis, read_run_analysis
 
 
 def _identity_series(identities) -> pd.Series | None:
@@ -41,6 +42,7 @@ def evaluate_anonymization(
     batch_size: int = 64,
     max_pixels: int | None = None,
     workers: int = 1,
+    reuse_run: bool = True,
 ) -> EvaluationReport:
     """Measure identity leakage, image quality and attribute utility of an anonymized folder.
 
@@ -80,6 +82,13 @@ def evaluate_anonymization(
         the models once and runs them on one thread, so one per core is the right number). The
         chunks are the same whatever the number of workers, so the report is too. With one
         worker (or a single chunk) everything runs in this process.
+    reuse_run : bool
+        When ``anonymized`` is the output folder of ``privface anonymize``, take the originals'
+        detection, landmarks, SFace embeddings and attribute readings from the run's saved
+        analysis (``.privface-run``) instead of computing them again, for every original whose
+        bytes are those the run read (SHA-256) and when the run's models are the installed ones
+        (:mod:`~.reuse`). The numbers are the same; the report's notes say what was reused.
+        Not with a custom ``analyzer``.
 
     Returns
     -------
@@ -124,7 +133,17 @@ def evaluate_anonymization(
                          file=str(anonymized))
     id_series = _identity_series(identities)
     recs = recognizer_objects(recognizers)
-    items = [(o, a, id_series is None or o.name in id_series.index) for o, a in pairs]
+    model = None
+    if attributes:
+        # Loaded before the long loop, so that a missing model fails in the first second.
+        model = attribute_model if attribute_model is not None else \
+            analyzer.attribute_model if analyzer is not None else default_attribute_model()
+    # A custom analyzer may detect or crop otherwise than the run did.
+    run = read_run_analysis(anonymized, [o.name for o, _ in pairs], recs, model) \
+        if reuse_run and analyzer is None else None
+    known = run.faces if run is not None else {}
+    items = [(o, a, id_series is None or o.name in id_series.index, known.get(o.name))
+             for o, a in pairs]
     size = chunk_size(len(items), batch_size)
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     processes = min(workers, len(chunks))
@@ -132,21 +151,13 @@ def evaluate_anonymization(
     # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
-    model = None
     if processes > 1:
         # The workers build their own parts; here only what fails fast (a missing model).
-        if attributes:
-            model = attribute_model if attribute_model is not None else \
-                analyzer.attribute_model if analyzer is not None else default_attribute_model()
         setup = Parts(analyzer=analyzer, recognizers=[portable(r) for r in recs], model=model,
                        batch_size=batch_size, max_pixels=max_pixels)
         parts = run_in_workers(setup, chunks, processes, on_pair)
     else:
-        analyzer = analyzer if analyzer is not None else \
-            FaceAnalyzer(attribute_model=attribute_model)
-        if attributes:
-            # Load it before the long loop, so that a missing model fails in the first second.
-            model = attribute_model if attribute_model is not None else analyzer.attribute_model
+        analyzer = analyzer if analyzer is not None else FaceAnalyzer(attribute_model=model)
         local = Parts(analyzer, recs, model, batch_size, max_pixels)
         parts = []
         done = 0
@@ -158,7 +169,34 @@ def evaluate_anonymization(
                     on_pair(name, done, len(items))
 
             parts.append(evaluate_chunk(local, chunk, advance))
-    return _assemble(originals, anonymized, parts, skipped, id_series, recs, model, fars)
+    report = _assemble(originals, anonymized, parts, skipped, id_series, recs, model, fars)
+    if run is not None:
+        report.notes.extend(_reuse_notes(run, parts))
+    return report
+
+
+def _reuse_notes(run: RunAnalysis, parts: list[Chunk]) -> list[str]:
+    """What the report took from the anonymize run, and which originals it could not.
+
+    Examples
+    --------
+    >>> _reuse_notes(RunAnalysis({}, False, False, "not reused (other models)"), [])
+    ['not reused (other models)']
+    """
+    if run.note is not None:
+        return [run.note]
+    reused = sum(part.reused for part in parts)
+    changed = [name for part in parts for name in part.changed]
+    taken = ["detection", "68 landmarks"] + ["SFace embeddings"] * run.sface + \
+        ["attribute readings"] * run.attributes
+    what = ", ".join(taken[:-1]) + " and " + taken[-1]
+    notes = [f"{reused:,} originals' {what} were taken from the anonymize run's analysis "
+             "(same photo bytes, same models), not computed again"]
+    if changed:
+        more = f" and {len(changed) - 5:,} more" if len(changed) > 5 else ""
+        notes.append(f"{len(changed):,} originals differ from the photos the anonymize run read "
+                     f"(SHA-256) and were analysed again: {', '.join(changed[:5])}{more}")
+    return notes
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
