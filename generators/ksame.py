@@ -158,7 +158,9 @@ def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
         return faces
     mean = np.broadcast_to(landmarks.mean(axis=0), landmarks.shape)
     region = face_mask(mean[0], faces.shape[1:3]) > 0
-    return warp_to_shapes(faces, landmarks, mean) * region[None, :, :, None]
+    warped = warp_to_shapes(faces, landmarks, mean)
+    warped *= region[None, :, :, None]  # in place: no second copy of every face
+    return warped
 
 
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:

@@ -364,3 +364,28 @@ def test_hair_and_other_attributes_outside_the_face_are_not_editable():
     result = generator.generate(faces, shows, meant)
     assert result.realised.tolist() == [True, False, True, True]
     assert result.notes["realised"].tolist() == [True, False, True, True]
+
+
+def test_warping_holds_the_maps_of_a_block_of_faces_at_a_time_with_the_same_output(monkeypatch):
+    # Issue 18: the maps take 8 bytes per pixel per face, and one call for every face made them
+    # the largest part of a photo run's peak memory (1.9 GB for 6,000 crops).
+    from privface.generators import shape
+
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (7, 60, 50, 3), dtype=np.uint8)
+    base = np.array([[15.0, 20.0], [35.0, 20.0], [25.0, 40.0], [25.0, 30.0]])
+    landmarks = base + rng.uniform(-3, 3, (7, 4, 2))
+    shapes = base + rng.uniform(-3, 3, (7, 4, 2))
+    whole = shape.warp_to_shapes(faces, landmarks, shapes)
+    sizes = []
+    maps = shape.thin_plate_maps
+
+    def counted(points, *args, **kwargs):
+        sizes.append(len(points))
+        return maps(points, *args, **kwargs)
+
+    monkeypatch.setattr(shape, "WARP_BLOCK", 3)
+    monkeypatch.setattr(shape, "thin_plate_maps", counted)
+    blocked = shape.warp_to_shapes(faces, landmarks, shapes)
+    assert sizes == [3, 3, 1]
+    np.testing.assert_array_equal(blocked, whole)
