@@ -163,12 +163,18 @@ def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     return warped
 
 
+#: Groups whose faces :func:`_group_means` holds in float32 at once (about 75 MB for k = 5).
+MEAN_BLOCK = 32
+
+
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     """Pixel-wise mean of each group's faces, as uint8, in bounded memory."""
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(n_groups))
     out = np.empty((n_groups,) + faces.shape[1:], np.uint8)
-    chunk = 256
+    # Each group's sum is its own: blocks of groups only bound the float32 copy of their faces
+    # (256 groups of 5 CelebA crops were 600 MB).
+    chunk = MEAN_BLOCK
     for first in range(0, n_groups, chunk):
         last = min(first + chunk, n_groups)
         stop = starts[last] if last < n_groups else len(order)
