@@ -405,3 +405,19 @@ def test_group_means_in_blocks_of_groups_are_the_same(monkeypatch):
     for g in range(9):
         mean = faces[group == g].astype(np.float64).mean(axis=0)
         assert np.abs(whole[g] - mean).max() <= 0.5 + 1e-6
+
+
+def test_thin_plate_maps_in_small_kernel_blocks_are_the_same(monkeypatch):
+    # Issue 18: kernel blocks of 128 faces (100 MB) cost 4x the CPU in fresh memory.
+    from privface.generators import shape
+
+    rng = np.random.default_rng(8)
+    base = np.array([[15.0, 20.0], [35.0, 20.0], [25.0, 40.0], [25.0, 30.0]])
+    landmarks, shapes = base + rng.uniform(-3, 3, (2, 37, 4, 2))
+    assert shape.KERNEL_BLOCK <= 32
+    monkeypatch.setattr(shape, "KERNEL_BLOCK", 128)
+    one = shape.thin_plate_maps(landmarks, shapes, 50, 60)
+    monkeypatch.setattr(shape, "KERNEL_BLOCK", 5)
+    blocks = shape.thin_plate_maps(landmarks, shapes, 50, 60)
+    for a, b in zip(one, blocks):
+        np.testing.assert_array_equal(a, b)
