@@ -170,7 +170,7 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
         skipped += [{"file": p.name, "reason": "no identity for this file in the identity file"}
                     for p, ok in zip(paths, known) if not ok]
         paths = [p for p, ok in zip(paths, known) if ok]
-    chunks = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
+    chunks = photo_chunks(paths, batch_size, workers)
     parts: list[_Part] = []
     if workers > 1 and len(chunks) > 1:
         with worker_pool(min(workers, len(chunks)), _start_worker,
@@ -207,6 +207,28 @@ def analyze_photos(photos: str | os.PathLike | Sequence[str | os.PathLike], *,
     scores = np.vstack(scores) if scores else np.zeros((0, len(model.attributes)), np.float32)
     return PhotoAnalysis(table, pd.DataFrame(skipped, columns=["file", "reason"]), landmarks,
                          embeddings, landmarks5, scores)
+
+
+def photo_chunks(paths: Sequence, batch_size: int, workers: int = 1) -> list[list]:
+    """The photos in order, cut into the chunks that :func:`analyze_photos` hands out.
+
+    At most ``batch_size`` photos per chunk; with several workers, also at least four chunks per
+    worker where there are photos enough, so that no worker is left alone with one long chunk
+    (80 photos in chunks of 64 kept one of two workers busy for 80% of the time). Every face is
+    analysed on its own, so the chunks change nothing in the result.
+
+    Examples
+    --------
+    >>> [len(c) for c in photo_chunks(range(80), 64)]
+    [64, 16]
+    >>> [len(c) for c in photo_chunks(range(80), 64, workers=2)]
+    [10, 10, 10, 10, 10, 10, 10, 10]
+    """
+    paths = list(paths)
+    size = max(1, batch_size)
+    if workers > 1:
+        size = max(1, min(size, -(-len(paths) // (4 * workers))))
+    return [paths[i:i + size] for i in range(0, len(paths), size)]
 
 
 @dataclass

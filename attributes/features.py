@@ -146,7 +146,13 @@ class SFaceFeatures:
             batch = crops[start:start + batch_size]
             parts = []
             for view in self.views:
-                maps = self._forward([self._view(np.asarray(c, np.uint8), view) for c in batch])
-                parts.extend(_pool(maps[BLOCKS[b][0]], BLOCKS[b][1]) for b in self.blocks)
+                # Pooled face by face: a batch's feature maps (600 KB a face) would be fresh
+                # memory for every batch, and each face's pooling is its own (same values).
+                pooled: list[list[np.ndarray]] = [[] for _ in self.blocks]
+                for crop in batch:
+                    maps = self._forward([self._view(np.asarray(crop, np.uint8), view)])
+                    for into, block in zip(pooled, self.blocks):
+                        into.append(_pool(maps[BLOCKS[block][0]], BLOCKS[block][1]))
+                parts.extend(np.concatenate(values) for values in pooled)
             out[start:start + len(batch)] = np.hstack(parts)
         return out

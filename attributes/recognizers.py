@@ -65,11 +65,9 @@ class SFaceRecognizer(FaceRecognizer):
     metric = "cosine"
 
     def __init__(self) -> None:
-        import cv2
-
-        path = str(bundled_model(SFACE_FILE))
-        self._aligner = cv2.FaceRecognizerSF.create(path, "")
-        self._net = cv2.dnn.readNetFromONNX(path)
+        # Loaded on first use: a process that hands the faces to worker processes never
+        # embeds one itself (each load reads the ONNX file; the aligner holds a second copy).
+        self._loaded: tuple | None = None
 
     # OpenCV's objects do not pickle: a copy sent to a worker process loads the model again.
     def __getstate__(self) -> dict:
@@ -77,6 +75,22 @@ class SFaceRecognizer(FaceRecognizer):
 
     def __setstate__(self, state: dict) -> None:
         self.__init__()
+
+    def _models(self) -> tuple:
+        if self._loaded is None:
+            import cv2
+
+            path = str(bundled_model(SFACE_FILE))
+            self._loaded = (cv2.FaceRecognizerSF.create(path, ""), cv2.dnn.readNetFromONNX(path))
+        return self._loaded
+
+    @property
+    def _aligner(self):
+        return self._models()[0]
+
+    @property
+    def _net(self):
+        return self._models()[1]
 
     def chip(self, image: np.ndarray, face: DetectedFace, landmarks68: np.ndarray) -> np.ndarray:
         import cv2

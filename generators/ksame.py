@@ -158,7 +158,13 @@ def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
         return faces
     mean = np.broadcast_to(landmarks.mean(axis=0), landmarks.shape)
     region = face_mask(mean[0], faces.shape[1:3]) > 0
-    return warp_to_shapes(faces, landmarks, mean) * region[None, :, :, None]
+    warped = warp_to_shapes(faces, landmarks, mean)
+    warped *= region[None, :, :, None]  # in place: no second copy of every face
+    return warped
+
+
+#: Groups whose faces :func:`_group_means` holds in float32 at once (about 75 MB for k = 5).
+MEAN_BLOCK = 32
 
 
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -166,7 +172,9 @@ def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(n_groups))
     out = np.empty((n_groups,) + faces.shape[1:], np.uint8)
-    chunk = 256
+    # Each group's sum is its own: blocks of groups only bound the float32 copy of their faces
+    # (256 groups of 5 CelebA crops were 600 MB).
+    chunk = MEAN_BLOCK
     for first in range(0, n_groups, chunk):
         last = min(first + chunk, n_groups)
         stop = starts[last] if last < n_groups else len(order)

@@ -364,3 +364,60 @@ def test_hair_and_other_attributes_outside_the_face_are_not_editable():
     result = generator.generate(faces, shows, meant)
     assert result.realised.tolist() == [True, False, True, True]
     assert result.notes["realised"].tolist() == [True, False, True, True]
+
+
+def test_warping_holds_the_maps_of_a_block_of_faces_at_a_time_with_the_same_output(monkeypatch):
+    # Issue 18: the maps take 8 bytes per pixel per face, and one call for every face made them
+    # the largest part of a photo run's peak memory (1.9 GB for 6,000 crops).
+    from privface.generators import shape
+
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (7, 60, 50, 3), dtype=np.uint8)
+    base = np.array([[15.0, 20.0], [35.0, 20.0], [25.0, 40.0], [25.0, 30.0]])
+    landmarks = base + rng.uniform(-3, 3, (7, 4, 2))
+    shapes = base + rng.uniform(-3, 3, (7, 4, 2))
+    whole = shape.warp_to_shapes(faces, landmarks, shapes)
+    sizes = []
+    maps = shape.thin_plate_maps
+
+    def counted(points, *args, **kwargs):
+        sizes.append(len(points))
+        return maps(points, *args, **kwargs)
+
+    monkeypatch.setattr(shape, "WARP_BLOCK", 3)
+    monkeypatch.setattr(shape, "thin_plate_maps", counted)
+    blocked = shape.warp_to_shapes(faces, landmarks, shapes)
+    assert sizes == [3, 3, 1]
+    np.testing.assert_array_equal(blocked, whole)
+
+
+def test_group_means_in_blocks_of_groups_are_the_same(monkeypatch):
+    # Issue 18: 256 groups at a time held 600 MB of float32 faces; blocks of groups bound it.
+    from privface.generators import ksame
+
+    rng = np.random.default_rng(5)
+    faces = rng.integers(0, 256, (23, 30, 20, 3), dtype=np.uint8)
+    group = rng.integers(0, 9, 23)
+    group[:9] = np.arange(9)  # every group has a face
+    whole = ksame._group_means(faces, group, 9)
+    monkeypatch.setattr(ksame, "MEAN_BLOCK", 2)
+    np.testing.assert_array_equal(ksame._group_means(faces, group, 9), whole)
+    for g in range(9):
+        mean = faces[group == g].astype(np.float64).mean(axis=0)
+        assert np.abs(whole[g] - mean).max() <= 0.5 + 1e-6
+
+
+def test_thin_plate_maps_in_small_kernel_blocks_are_the_same(monkeypatch):
+    # Issue 18: kernel blocks of 128 faces (100 MB) cost 4x the CPU in fresh memory.
+    from privface.generators import shape
+
+    rng = np.random.default_rng(8)
+    base = np.array([[15.0, 20.0], [35.0, 20.0], [25.0, 40.0], [25.0, 30.0]])
+    landmarks, shapes = base + rng.uniform(-3, 3, (2, 37, 4, 2))
+    assert shape.KERNEL_BLOCK <= 32
+    monkeypatch.setattr(shape, "KERNEL_BLOCK", 128)
+    one = shape.thin_plate_maps(landmarks, shapes, 50, 60)
+    monkeypatch.setattr(shape, "KERNEL_BLOCK", 5)
+    blocks = shape.thin_plate_maps(landmarks, shapes, 50, 60)
+    for a, b in zip(one, blocks):
+        np.testing.assert_array_equal(a, b)

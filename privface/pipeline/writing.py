@@ -196,12 +196,22 @@ class PhotoWriter:
     def write_all(self, jobs: Sequence[PhotoJob]) -> list[PhotoOutcome]:
         return [self.write(job) for job in jobs]
 
+    def load_models(self) -> None:
+        """Load the networks the checks use now rather than on the first photo."""
+        if self.model is not None:
+            self.leakage.recognizer._models()
+            getattr(self.model, "extractor", None)  # the shipped model builds its extractor
+
 
 _WORKER: dict = {}
 
 
 def _start_worker(writer: PhotoWriter) -> None:
     _WORKER["writer"] = writer
+
+
+def _load_models() -> None:
+    _WORKER["writer"].load_models()
 
 
 def _worker_chunk(jobs: Sequence[PhotoJob]) -> list[PhotoOutcome]:
@@ -233,6 +243,10 @@ def write_photos(writer: PhotoWriter, chunks: Iterable[Sequence[PhotoJob]], *, w
 
     # A stop lets running chunks end: a worker killed while writing would leave a temporary file.
     with worker_pool(workers, _start_worker, (writer,), finish_running=True) as pool:
+        # The workers start (imports, networks: seconds) while this process makes the first
+        # chunks: a group generator such as k-Same makes every face before the first chunk.
+        for _ in range(workers):
+            pool.submit(_load_models)
         pending: deque = deque()
 
         def drain(limit: int) -> None:
