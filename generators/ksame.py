@@ -8,7 +8,11 @@ no better than pick one of the group's members: at most one in k is right.
 With 68 landmarks (the pipeline passes them) only the face is averaged and replaced: each face's
 output crop is the average over its face (:mod:`privface.attributes.face_region`), its own crop
 blurred over the ring by which the face region grows, and its own crop elsewhere, so that no
-other person's hair or background can enter a photo.
+other person's hair or background can enter a photo (:class:`KSameSelectGenerator`'s default;
+``region=False`` averages the whole aligned crop). What a photo keeps around its face lets a
+recognizer that holds that very photo tell the members of a group apart, so the generator
+averages ``margin * k`` persons (2k by default) in region mode: measured, top-1
+re-identification then stays under 1/k.
 
 That guarantee needs the groups to hold k *different people*: two photos of one person in a group
 would make the average look like that person (the paper's Definition 3.3, a person-specific set).
@@ -529,10 +533,16 @@ class KSameSelectGenerator:
         Warp each group's average onto the receiving face's own landmarks (see
         :func:`k_same_select`); off by default, for privacy.
     region : bool
-        Replace the face region only, keeping each photo's own hair and background
-        (``--param region=true``). Off by default: it lets recognizers re-identify more than
-        1/k of the persons from what it keeps (benchmarks/README.md, "The face region"), so the
-        whole aligned crop is replaced by the group's average.
+        Replace the face region only, keeping each photo's own hair and background (the
+        default). ``region=False`` (``--param region=false``) replaces the whole aligned crop by
+        the group's average, other people's hair and backgrounds included (ghosts).
+    margin : int, optional
+        Persons per average as a multiple of ``k``: default 2 with the face region, 1 for the
+        whole crop. What the face region keeps of a photo (hair, outline, background) lets a
+        recognizer that holds the very photo pick its own member out of a group more often
+        than 1 in k; with averages of 2k persons top-1 re-identification stayed under 1/k
+        (benchmarks/README.md, "The face region"). Capped at the persons there are, never
+        below k.
 
     Examples
     --------
@@ -546,18 +556,37 @@ class KSameSelectGenerator:
     name = "ksame"
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
-                 warp: bool = True, fit: bool = False, region: bool = False) -> None:
+                 warp: bool = True, fit: bool = False, region: bool = True,
+                 margin: int | None = None) -> None:
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
             raise InputError(f"n_components must be at least 1, got {n_components}")
+        if margin is not None and (int(margin) != margin or margin < 1):
+            raise InputError(f"margin must be a positive integer, got {margin}")
         self.k = int(k)
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)
         self.warp = bool(warp)
         self.fit = bool(fit)
         self.region = bool(region)
+        self.margin = int(margin) if margin is not None else (2 if self.region else 1)
         self.geometry = CELEBA
+
+    def group_persons(self, available: int | None = None, *, regional: bool = True) -> int:
+        """Persons per average: ``margin * k`` with the face region (``regional``: the faces
+        come with 68 landmarks), ``k`` otherwise; capped at ``available`` persons, never below
+        ``k``.
+
+        Examples
+        --------
+        >>> KSameSelectGenerator(k=5).group_persons(), KSameSelectGenerator(k=5).group_persons(7)
+        (10, 7)
+        >>> KSameSelectGenerator(k=5, region=False).group_persons()
+        5
+        """
+        wanted = self.k * self.margin if self.region and regional else self.k
+        return max(self.k, min(wanted, available)) if available is not None else wanted
 
     @property
     def editable(self) -> tuple[str, ...]:
@@ -599,8 +628,11 @@ class KSameSelectGenerator:
             classes = classes.drop(columns=fixed)
             if not len(classes.columns):
                 classes = sources = None
+        regional = landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
+        available = len(np.unique(np.asarray(persons))) if persons is not None else len(faces)
         result = k_same_select(
-            faces, classes, k=self.k, persons=persons, features=features,
+            faces, classes, k=self.group_persons(available, regional=regional),
+            persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, fit=self.fit, region=self.region,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),

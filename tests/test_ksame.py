@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from privface.attributes.face_region import CELEBA_MEAN_LANDMARKS
 from privface.attributes.persons import MAX_PHOTOS, group_persons
+from privface.base.errors import InputError
 from privface.generators.base import Generator
 from privface.generators.ksame import KSameSelectGenerator, k_same_select
 from privface.generators.registry import load_generator
@@ -350,9 +352,9 @@ def test_the_average_fits_each_member_s_own_shape_when_asked():
 
 
 def test_hair_and_other_attributes_outside_the_face_are_not_editable():
-    # Only with the face region: the whole-crop average (the default) sets the hair too.
-    assert "Black_Hair" in KSameSelectGenerator(k=2).capabilities.editable
-    generator = KSameSelectGenerator(k=2, region=True)
+    # Only with the face region (the default): the whole-crop average sets the hair too.
+    assert "Black_Hair" in KSameSelectGenerator(k=2, region=False).capabilities.editable
+    generator = KSameSelectGenerator(k=2)
     editable = generator.capabilities.editable
     for name in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Wearing_Hat"):
         assert name not in editable
@@ -364,3 +366,25 @@ def test_hair_and_other_attributes_outside_the_face_are_not_editable():
     result = generator.generate(faces, shows, meant)
     assert result.realised.tolist() == [True, False, True, True]
     assert result.notes["realised"].tolist() == [True, False, True, True]
+
+
+def test_the_face_region_averages_2k_persons_and_the_whole_crop_k():
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (24, 218, 178, 3), dtype=np.uint8)
+    jitter = rng.normal(0, 1.5, (24, 68, 2))
+    landmarks = CELEBA_MEAN_LANDMARKS[None] + jitter
+    persons = np.arange(24) % 12  # 12 persons, two photos each
+    for generator, expected in ((KSameSelectGenerator(k=3), 6),
+                                (KSameSelectGenerator(k=3, margin=3), 9),
+                                (KSameSelectGenerator(k=3, region=False), 3)):
+        notes = generator.generate(faces, persons=persons, landmarks=landmarks).notes
+        # Every group holds at least the persons asked (a group holds up to twice as many).
+        assert notes["k"].min() >= expected and notes["k"].min() < 2 * expected
+    # Capped at the persons there are, never under k; without 68 landmarks no region, so k.
+    assert KSameSelectGenerator(k=5).group_persons(7) == 7
+    assert KSameSelectGenerator(k=5).group_persons(3) == 5
+    assert KSameSelectGenerator(k=5).group_persons(regional=False) == 5
+    notes = KSameSelectGenerator(k=3).generate(faces, persons=persons).notes
+    assert notes["k"].min() == 3
+    with pytest.raises(InputError, match="margin"):
+        KSameSelectGenerator(k=3, margin=0)
