@@ -226,9 +226,10 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         k = 5 instead of 32% (benchmarks/README.md, "The face region").
     region : bool
         With 68 landmarks: average the face region only and keep each face's own crop outside
-        it (its own hair, background). Off by default: what the region keeps (outline, hair,
-        pose) let SFace re-identify more than 1/k of the persons (benchmarks/README.md, "The
-        face region"), so the whole aligned crop is averaged.
+        it (its own hair, background). What the region keeps (outline, hair, pose) lets a
+        recognizer holding the very photo find its member in a group of k more often than 1 in
+        k, so :class:`KSameSelectGenerator` asks this function for groups of 2k persons
+        (benchmarks/README.md, "The face region"). Off here: the whole aligned crop is averaged.
 
     Returns
     -------
