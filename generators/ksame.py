@@ -310,7 +310,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     means = _group_means(faces, member, offset)
     regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
-        means, regions = _region_averages(own, faces, landmarks, shapes, member, offset)
+        means, regions, covered = _region_averages(own, faces, landmarks, shapes, member,
+                                                   offset)
     usable = np.ones(offset, bool)
     if accept is not None:
         # Only the groups of a class some face wants are checked (the check may be costly).
@@ -323,7 +324,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first], fit)
+                                 regions[first], fit, covered[asked])
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -335,7 +336,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
                 shown = _compose(shown, shapes[rest], landmarks[first], own[first],
-                                 regions[first])
+                                 regions[first], fit, covered[rest])
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
@@ -353,7 +354,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     out, regions = means[group], regions if regional else None
     if regional:
-        out = _compose(means[group], shapes[group], landmarks, own, regions, fit)
+        out = _compose(means[group], shapes[group], landmarks, own, regions, fit,
+                       covered[group])
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -393,9 +395,10 @@ def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarr
 
 def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
                      shapes: np.ndarray, member: np.ndarray, n_groups: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Each group's average of the face region in its mean shape, and each face's region
-    ((n, h, w) bool, in its own crop).
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each group's average of the face region in its mean shape, each face's region
+    ((n, h, w) bool, in its own crop), and where each group's average is a true average
+    ((n_groups, h, w) bool: every member's face covers the pixel).
 
     The average is taken only where the region of *every* member covers the pixel (in the
     group's mean shape), so each averaged pixel has a share of 1/size from each member and no
@@ -420,15 +423,19 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     filled = np.empty((n_groups, height, width, 3), np.uint8)
     for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
         filled[g] = _extend(averages[g], everyone[g])
-    return filled, regions
+    return filled, regions, everyone
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
-             regions: np.ndarray, fit: bool) -> np.ndarray:
+             regions: np.ndarray, fit: bool, covered: np.ndarray | None = None) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
-    of the head), and outside the region its own crop, bit for bit."""
+    of the head), and outside the region its own crop, bit for bit.
+
+    ``covered`` (per face, where its average is a true average of every member) bounds the face
+    proper: beyond it the average is only its own smooth extension, which showed as a flat band
+    across the forehead where a face reaches higher than its group's mean shape."""
     import cv2
 
     made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
@@ -436,6 +443,8 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
     out = own.copy()
     for i, points in enumerate(landmarks):  # one blur per face (OpenCV, in C)
         face = (face_mask(points, (height, width), grow=0.0) > 0).astype(np.uint8)
+        if covered is not None and not fit:
+            face &= covered[i].astype(np.uint8)
         ring = regions[i] & (face == 0)
         if RING_BLUR > 0 and ring.any():
             blurred = cv2.GaussianBlur(own[i], (0, 0), RING_BLUR,
@@ -615,21 +624,27 @@ class KSameSelectGenerator:
         With ``source_attributes`` (what each face shows) groups form within those classes and
         each face receives an average of its target class (see :func:`k_same_select`).
         """
-        classes = sources = None
+        classes = sources = outside = None
         kept = np.ones(len(faces), bool)
         if target_attributes is not None:
             classes = self._columns(target_attributes, "target")
             # Attributes outside the face region do not define classes: the photo keeps the
             # face's own, so a target that differs from it cannot be realised.
             fixed = [c for c in classes.columns if c not in self.editable]
+            outside = classes[fixed]
             if source_attributes is not None:
                 sources = self._columns(source_attributes, "source")[list(classes.columns)]
                 kept = (sources[fixed].to_numpy() == classes[fixed].to_numpy()).all(axis=1)
+                outside = sources[fixed]
                 sources = sources.drop(columns=fixed)
             classes = classes.drop(columns=fixed)
             if not len(classes.columns):
                 classes = sources = None
         regional = landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
+        if regional and self.region and features is None and outside is not None and \
+                len(outside.columns):
+            features = _with_outside(pixel_features(_face_regions(faces, landmarks),
+                                                    self.n_components), outside)
         available = len(np.unique(np.asarray(persons))) if persons is not None else len(faces)
         result = k_same_select(
             faces, classes, k=self.group_persons(available, regional=regional),
@@ -657,6 +672,26 @@ class KSameSelectGenerator:
         if missing:
             raise ValueError(f"{what} attributes lack the column(s) {missing}")
         return table[list(self.attributes)]
+
+
+def _with_outside(features: np.ndarray, outside: pd.DataFrame) -> np.ndarray:
+    """``features`` with the attributes outside the face region (hair colour, ...) appended,
+    weighted so that one differing attribute outweighs any difference of the faces: groups
+    then hold faces of one hair colour where the class has enough of them, and what an average
+    brings of its members' hairlines into the region matches the photo's own hair.
+
+    Examples
+    --------
+    >>> features = np.array([[0.0], [1.0], [0.0]], np.float32)
+    >>> out = _with_outside(features, pd.DataFrame({"Blond_Hair": [1, -1, -1]}))
+    >>> out.astype(float).round(2).tolist()
+    [[0.0, 1.33], [1.0, -1.33], [0.0, -1.33]]
+    """
+    features = np.asarray(features, np.float32)
+    spread = float(np.sqrt(features.var(axis=0).sum())) or 1.0
+    shown = outside.to_numpy(np.float32)
+    # Twice the faces' spread between any two values of one attribute (1 and -1), times sqrt 2.
+    return np.hstack([features, shown * (2.0 * np.sqrt(2.0) * spread)]).astype(np.float32)
 
 
 def _widened(accept: Callable, columns: list, fixed: list) -> Callable:
