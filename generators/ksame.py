@@ -150,6 +150,10 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
 # Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by.
 RING_BLUR = 8.0
 
+# How far the averaged face reaches up the forehead (face_mask's ``forehead``; None: the
+# region's own FOREHEAD).
+AVERAGED_FOREHEAD = None
+
 
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     """The faces to compare when choosing groups: with 68 landmarks, each warped onto the mean
@@ -412,7 +416,8 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     regions = np.stack([face_mask(points, (height, width)) > 0 for points in landmarks])
     # Averaged: the face proper (the region before it grows); the grown ring is the face's own
     # crop, blurred (see _compose), so that no one else's hair or background enters it.
-    inner = np.stack([face_mask(points, (height, width), grow=0.0) > 0 for points in landmarks])
+    inner = np.stack([face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD) > 0
+                      for points in landmarks])
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
@@ -442,7 +447,8 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
     height, width = own.shape[1:3]
     out = own.copy()
     for i, points in enumerate(landmarks):  # one blur per face (OpenCV, in C)
-        face = (face_mask(points, (height, width), grow=0.0) > 0).astype(np.uint8)
+        face = (face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD)
+                > 0).astype(np.uint8)
         if covered is not None and not fit:
             face &= covered[i].astype(np.uint8)
         ring = regions[i] & (face == 0)
