@@ -143,6 +143,9 @@ def main() -> None:
             log(f"{name}: refused: {refused}")
             results.append({"config": name, "refused": str(refused),
                             "row": {"config": name, "refused": "collapse"}})
+            write_json(args.out, {"machine": machine_info(), "persons": args.persons,
+                                  "photos": args.photos, "results": results}, indent=1,
+                       default=str)
             continue
         log(f"{name}: anonymized {run['photos']['written']:,} photos in "
             f"{time.perf_counter() - started:.0f} s ({run['photos_per_second']} photos/s)")
@@ -170,6 +173,9 @@ def report(results: list[dict], png: Path | None) -> None:
     print("|" + "---|" * len(columns))
     for result in results:
         values = result["row"]
+        if values.get("refused"):
+            print(f"| {values['config']} | refused: {values['refused']} |")
+            continue
         cells = [values.get(c) for c in columns]
         print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
                                 for v in cells) + " |")
@@ -181,18 +187,19 @@ def report(results: list[dict], png: Path | None) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7.0, 4.6), dpi=110)
-    for recognizer, marker in (("sface", "o"), ("dlib", "s")):
-        for result in results:
-            values = result["row"]
-            top1 = values.get(f"{recognizer}_top1_person")
-            if top1 is None or values.get("ssim") is None:
-                continue
-            colour = "tab:orange" if "crop" in values["config"] else (
-                "tab:blue" if values["config"].startswith("ksame") else "tab:grey")
-            axis.scatter(top1, values["ssim"], marker=marker, color=colour,
-                         facecolors="none" if recognizer == "dlib" else colour)
-            axis.annotate(values["config"], (top1, values["ssim"]), fontsize=6,
-                          xytext=(3, 2), textcoords="offset points")
+    for result in results:
+        values = result["row"]
+        sface, dlib = values.get("sface_top1_person"), values.get("dlib_top1_person")
+        if sface is None or dlib is None or values.get("ssim") is None:
+            continue
+        colour = "tab:orange" if "crop" in values["config"] else (
+            "tab:blue" if values["config"].startswith("ksame") else "tab:grey")
+        # One configuration: SFace (filled) and dlib (open) joined by a line, labelled once.
+        axis.plot([sface, dlib], [values["ssim"]] * 2, color=colour, lw=0.6)
+        axis.scatter(sface, values["ssim"], marker="o", color=colour)
+        axis.scatter(dlib, values["ssim"], marker="s", facecolors="none", edgecolors=colour)
+        axis.annotate(values["config"], (max(sface, dlib), values["ssim"]), fontsize=6,
+                      xytext=(4, -2), textcoords="offset points")
     for k in sorted({CONFIGS.get(r["config"], {}).get("k") for r in results} - {None}):
         axis.axvline(1 / k, color="grey", lw=0.6, ls=":")
         axis.text(1 / k, 0.02, f"1/{k}", fontsize=6, color="grey",
