@@ -27,6 +27,8 @@ from .landmarks import eye_centres
 # against a gallery holding their own photos. Growing the region brings both down until GROW
 # 0.4 (SFace 0.27, dlib 0.18; PSNR 21.2, SSIM 0.79); beyond it SFace stays at 0.24-0.27 and only
 # the quality falls (benchmarks/face_region_curve.py, benchmarks/README.md "The face region").
+# What is left above 1/k comes from the photo's own surroundings, which a gallery holding the
+# very photo matches; k-Same therefore averages 2k persons in this region (its ``margin``).
 FOREHEAD = 0.6
 GROW = 0.4
 

@@ -8,6 +8,9 @@ The checklist to read it with is in docs/photo-pipeline.md ("Looking at the outp
 
     .venv/bin/python benchmarks/ksame_grid.py --persons 40 --photos 5 --k 5 \\
         --png docs/ksame-grid.png
+
+``--run OUT --originals PHOTOS`` draws the picture from a finished run instead (every n-th
+written photo), e.g. the default run of benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -49,15 +52,25 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ksame_grid"))
     parser.add_argument("--png", type=Path, default=Path("docs/ksame-grid.png"))
     parser.add_argument("--reuse", action="store_true", help="keep an earlier run's outputs")
-    parser.add_argument("--region", action="store_true",
-                        help="k-Same's face-region mode (--param region=true)")
+    parser.add_argument("--crop", action="store_true",
+                        help="k-Same's whole-crop mode (--param region=false)")
+    parser.add_argument("--run", type=Path, help="a finished run's OUT folder (no new run)")
+    parser.add_argument("--originals", type=Path, help="with --run: the photos it read")
     args = parser.parse_args()
-
-    from PIL import Image
 
     from privface.attributes.images import load_image
     from privface.pipeline import anonymize_photos
 
+    if args.run is not None:
+        if args.originals is None:
+            parser.error("--run needs --originals")
+        written = sorted(p.name for p in args.run.iterdir()
+                         if p.suffix.lower() in (".jpg", ".png"))
+        chosen = written[::max(1, len(written) // args.show)][:args.show]
+        log(f"showing {chosen} of {len(written)} written photos")
+        draw([load_image(args.originals / n) for n in chosen],
+             [load_image(args.run / n) for n in chosen], args)
+        return
     celeba = find_celeba(args.data, "img_align_celeba_200ids", "identity_CelebA.txt")
     photos, out = args.workdir / "originals", args.workdir / "out"
     if not args.reuse:
@@ -65,14 +78,19 @@ def main() -> None:
         if out.exists():
             shutil.rmtree(out)
         anonymize_photos(photos, out, k=args.k, identities=identities, workers=args.workers,
-                         generator_params={"region": True} if args.region else None)
+                         generator_params={"region": False} if args.crop else None)
     written = sorted(p.name for p in out.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     # One photo per person: the first written photo of every args.photos-th input.
     names = sorted(p.name for p in photos.iterdir())
     chosen = [n for n in names[::args.photos] if n in written][:args.show]
     log(f"{len(written)} of {len(names)} photos written; showing {chosen}")
-    before = [load_image(photos / n) for n in chosen]
-    after = [load_image(out / n) for n in chosen]
+    draw([load_image(photos / n) for n in chosen], [load_image(out / n) for n in chosen], args)
+
+
+def draw(before: list[np.ndarray], after: list[np.ndarray], args) -> None:
+    """Write the grid of ``before`` above ``after`` to ``args.png``."""
+    from PIL import Image
+
     args.png.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid(before, after, args.scale)).save(args.png, optimize=True)
     log(f"wrote {args.png} ({args.png.stat().st_size / 1024:.0f} KB)")

@@ -8,7 +8,11 @@ no better than pick one of the group's members: at most one in k is right.
 With 68 landmarks (the pipeline passes them) only the face is averaged and replaced: each face's
 output crop is the average over its face (:mod:`privface.attributes.face_region`), its own crop
 blurred over the ring by which the face region grows, and its own crop elsewhere, so that no
-other person's hair or background can enter a photo.
+other person's hair or background can enter a photo (:class:`KSameSelectGenerator`'s default;
+``region=False`` averages the whole aligned crop). What a photo keeps around its face lets a
+recognizer that holds that very photo tell the members of a group apart, so the generator
+averages ``margin * k`` persons (2k by default) in region mode: measured, top-1
+re-identification then stays under 1/k.
 
 That guarantee needs the groups to hold k *different people*: two photos of one person in a group
 would make the average look like that person (the paper's Definition 3.3, a person-specific set).
@@ -146,6 +150,10 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
 # Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by.
 RING_BLUR = 8.0
 
+# How far the averaged face reaches up the forehead (face_mask's ``forehead``; None: the
+# region's own FOREHEAD).
+AVERAGED_FOREHEAD = None
+
 
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     """The faces to compare when choosing groups: with 68 landmarks, each warped onto the mean
@@ -230,9 +238,10 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         k = 5 instead of 32% (benchmarks/README.md, "The face region").
     region : bool
         With 68 landmarks: average the face region only and keep each face's own crop outside
-        it (its own hair, background). Off by default: what the region keeps (outline, hair,
-        pose) let SFace re-identify more than 1/k of the persons (benchmarks/README.md, "The
-        face region"), so the whole aligned crop is averaged.
+        it (its own hair, background). What the region keeps (outline, hair, pose) lets a
+        recognizer holding the very photo find its member in a group of k more often than 1 in
+        k, so :class:`KSameSelectGenerator` asks this function for groups of 2k persons
+        (benchmarks/README.md, "The face region"). Off here: the whole aligned crop is averaged.
 
     Returns
     -------
@@ -313,7 +322,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     means = _group_means(faces, member, offset)
     regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
-        means, regions = _region_averages(own, faces, landmarks, shapes, member, offset)
+        means, regions, covered = _region_averages(own, faces, landmarks, shapes, member,
+                                                   offset)
     usable = np.ones(offset, bool)
     if accept is not None:
         # Only the groups of a class some face wants are checked (the check may be costly).
@@ -326,7 +336,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first], fit)
+                                 regions[first], fit, covered[asked])
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -338,7 +348,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
                 shown = _compose(shown, shapes[rest], landmarks[first], own[first],
-                                 regions[first])
+                                 regions[first], fit, covered[rest])
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
@@ -356,7 +366,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     out, regions = means[group], regions if regional else None
     if regional:
-        out = _compose(means[group], shapes[group], landmarks, own, regions, fit)
+        out = _compose(means[group], shapes[group], landmarks, own, regions, fit,
+                       covered[group])
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -396,9 +407,10 @@ def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarr
 
 def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
                      shapes: np.ndarray, member: np.ndarray, n_groups: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Each group's average of the face region in its mean shape, and each face's region
-    ((n, h, w) bool, in its own crop).
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each group's average of the face region in its mean shape, each face's region
+    ((n, h, w) bool, in its own crop), and where each group's average is a true average
+    ((n_groups, h, w) bool: every member's face covers the pixel).
 
     The average is taken only where the region of *every* member covers the pixel (in the
     group's mean shape), so each averaged pixel has a share of 1/size from each member and no
@@ -412,7 +424,8 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     regions = np.stack([face_mask(points, (height, width)) > 0 for points in landmarks])
     # Averaged: the face proper (the region before it grows); the grown ring is the face's own
     # crop, blurred (see _compose), so that no one else's hair or background enters it.
-    inner = np.stack([face_mask(points, (height, width), grow=0.0) > 0 for points in landmarks])
+    inner = np.stack([face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD) > 0
+                      for points in landmarks])
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
@@ -423,22 +436,29 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     filled = np.empty((n_groups, height, width, 3), np.uint8)
     for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
         filled[g] = _extend(averages[g], everyone[g])
-    return filled, regions
+    return filled, regions, everyone
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
-             regions: np.ndarray, fit: bool) -> np.ndarray:
+             regions: np.ndarray, fit: bool, covered: np.ndarray | None = None) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
-    of the head), and outside the region its own crop, bit for bit."""
+    of the head), and outside the region its own crop, bit for bit.
+
+    ``covered`` (per face, where its average is a true average of every member) bounds the face
+    proper: beyond it the average is only its own smooth extension, which showed as a flat band
+    across the forehead where a face reaches higher than its group's mean shape."""
     import cv2
 
     made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
     height, width = own.shape[1:3]
     out = own.copy()
     for i, points in enumerate(landmarks):  # one blur per face (OpenCV, in C)
-        face = (face_mask(points, (height, width), grow=0.0) > 0).astype(np.uint8)
+        face = (face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD)
+                > 0).astype(np.uint8)
+        if covered is not None and not fit:
+            face &= covered[i].astype(np.uint8)
         ring = regions[i] & (face == 0)
         if RING_BLUR > 0 and ring.any():
             blurred = cv2.GaussianBlur(own[i], (0, 0), RING_BLUR,
@@ -537,10 +557,16 @@ class KSameSelectGenerator:
         Warp each group's average onto the receiving face's own landmarks (see
         :func:`k_same_select`); off by default, for privacy.
     region : bool
-        Replace the face region only, keeping each photo's own hair and background
-        (``--param region=true``). Off by default: it lets recognizers re-identify more than
-        1/k of the persons from what it keeps (benchmarks/README.md, "The face region"), so the
-        whole aligned crop is replaced by the group's average.
+        Replace the face region only, keeping each photo's own hair and background (the
+        default). ``region=False`` (``--param region=false``) replaces the whole aligned crop by
+        the group's average, other people's hair and backgrounds included (ghosts).
+    margin : int, optional
+        Persons per average as a multiple of ``k``: default 2 with the face region, 1 for the
+        whole crop. What the face region keeps of a photo (hair, outline, background) lets a
+        recognizer that holds the very photo pick its own member out of a group more often
+        than 1 in k; with averages of 2k persons top-1 re-identification stayed under 1/k
+        (benchmarks/README.md, "The face region"). Capped at the persons there are, never
+        below k.
 
     Examples
     --------
@@ -554,18 +580,37 @@ class KSameSelectGenerator:
     name = "ksame"
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
-                 warp: bool = True, fit: bool = False, region: bool = False) -> None:
+                 warp: bool = True, fit: bool = False, region: bool = True,
+                 margin: int | None = None) -> None:
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
             raise InputError(f"n_components must be at least 1, got {n_components}")
+        if margin is not None and (int(margin) != margin or margin < 1):
+            raise InputError(f"margin must be a positive integer, got {margin}")
         self.k = int(k)
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)
         self.warp = bool(warp)
         self.fit = bool(fit)
         self.region = bool(region)
+        self.margin = int(margin) if margin is not None else (2 if self.region else 1)
         self.geometry = CELEBA
+
+    def group_persons(self, available: int | None = None, *, regional: bool = True) -> int:
+        """Persons per average: ``margin * k`` with the face region (``regional``: the faces
+        come with 68 landmarks), ``k`` otherwise; capped at ``available`` persons, never below
+        ``k``.
+
+        Examples
+        --------
+        >>> KSameSelectGenerator(k=5).group_persons(), KSameSelectGenerator(k=5).group_persons(7)
+        (10, 7)
+        >>> KSameSelectGenerator(k=5, region=False).group_persons()
+        5
+        """
+        wanted = self.k * self.margin if self.region and regional else self.k
+        return max(self.k, min(wanted, available)) if available is not None else wanted
 
     @property
     def editable(self) -> tuple[str, ...]:
@@ -593,22 +638,31 @@ class KSameSelectGenerator:
         With ``source_attributes`` (what each face shows) groups form within those classes and
         each face receives an average of its target class (see :func:`k_same_select`).
         """
-        classes = sources = None
+        classes = sources = outside = None
         kept = np.ones(len(faces), bool)
         if target_attributes is not None:
             classes = self._columns(target_attributes, "target")
             # Attributes outside the face region do not define classes: the photo keeps the
             # face's own, so a target that differs from it cannot be realised.
             fixed = [c for c in classes.columns if c not in self.editable]
+            outside = classes[fixed]
             if source_attributes is not None:
                 sources = self._columns(source_attributes, "source")[list(classes.columns)]
                 kept = (sources[fixed].to_numpy() == classes[fixed].to_numpy()).all(axis=1)
+                outside = sources[fixed]
                 sources = sources.drop(columns=fixed)
             classes = classes.drop(columns=fixed)
             if not len(classes.columns):
                 classes = sources = None
+        regional = landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
+        if regional and self.region and features is None and outside is not None and \
+                len(outside.columns):
+            features = _with_outside(pixel_features(_face_regions(faces, landmarks),
+                                                    self.n_components), outside)
+        available = len(np.unique(np.asarray(persons))) if persons is not None else len(faces)
         result = k_same_select(
-            faces, classes, k=self.k, persons=persons, features=features,
+            faces, classes, k=self.group_persons(available, regional=regional),
+            persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, fit=self.fit, region=self.region,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
@@ -632,6 +686,26 @@ class KSameSelectGenerator:
         if missing:
             raise ValueError(f"{what} attributes lack the column(s) {missing}")
         return table[list(self.attributes)]
+
+
+def _with_outside(features: np.ndarray, outside: pd.DataFrame) -> np.ndarray:
+    """``features`` with the attributes outside the face region (hair colour, ...) appended,
+    weighted so that one differing attribute outweighs any difference of the faces: groups
+    then hold faces of one hair colour where the class has enough of them, and what an average
+    brings of its members' hairlines into the region matches the photo's own hair.
+
+    Examples
+    --------
+    >>> features = np.array([[0.0], [1.0], [0.0]], np.float32)
+    >>> out = _with_outside(features, pd.DataFrame({"Blond_Hair": [1, -1, -1]}))
+    >>> out.astype(float).round(2).tolist()
+    [[0.0, 1.33], [1.0, -1.33], [0.0, -1.33]]
+    """
+    features = np.asarray(features, np.float32)
+    spread = float(np.sqrt(features.var(axis=0).sum())) or 1.0
+    shown = outside.to_numpy(np.float32)
+    # Twice the faces' spread between any two values of one attribute (1 and -1), times sqrt 2.
+    return np.hstack([features, shown * (2.0 * np.sqrt(2.0) * spread)]).astype(np.float32)
 
 
 def _widened(accept: Callable, columns: list, fixed: list) -> Callable:

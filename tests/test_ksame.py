@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from privface.attributes.face_region import CELEBA_MEAN_LANDMARKS
 from privface.attributes.persons import MAX_PHOTOS, group_persons
+from privface.base.errors import InputError
 from privface.generators.base import Generator
 from privface.generators.ksame import KSameSelectGenerator, k_same_select
 from privface.generators.registry import load_generator
@@ -344,15 +346,19 @@ def test_the_average_fits_each_member_s_own_shape_when_asked():
                                           faces[i][~result.regions[i]])
         assert result.regions[1].sum() > result.regions[0].sum()
         inner = [face_mask(points, (218, 178), grow=0.0) > 0 for points in landmarks]
-        same = np.array_equal(result.faces[0][inner[0] & inner[1]],
-                              result.faces[1][inner[0] & inner[1]])
+        # The middle of the face (the dark line included), well inside both faces: near the
+        # jaw, the longer face reaches beyond its group's average and keeps its own, blurred.
+        middle = np.zeros((218, 178), bool)
+        middle[120:165, 70:110] = True
+        both = inner[0] & inner[1] & middle
+        same = np.array_equal(result.faces[0][both], result.faces[1][both])
         assert same != fit  # without fit one average in both; with it, each its own shape
 
 
 def test_hair_and_other_attributes_outside_the_face_are_not_editable():
-    # Only with the face region: the whole-crop average (the default) sets the hair too.
-    assert "Black_Hair" in KSameSelectGenerator(k=2).capabilities.editable
-    generator = KSameSelectGenerator(k=2, region=True)
+    # Only with the face region (the default): the whole-crop average sets the hair too.
+    assert "Black_Hair" in KSameSelectGenerator(k=2, region=False).capabilities.editable
+    generator = KSameSelectGenerator(k=2)
     editable = generator.capabilities.editable
     for name in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Wearing_Hat"):
         assert name not in editable
@@ -421,3 +427,45 @@ def test_thin_plate_maps_in_small_kernel_blocks_are_the_same(monkeypatch):
     blocks = shape.thin_plate_maps(landmarks, shapes, 50, 60)
     for a, b in zip(one, blocks):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_face_region_averages_2k_persons_and_the_whole_crop_k():
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (24, 218, 178, 3), dtype=np.uint8)
+    jitter = rng.normal(0, 1.5, (24, 68, 2))
+    landmarks = CELEBA_MEAN_LANDMARKS[None] + jitter
+    persons = np.arange(24) % 12  # 12 persons, two photos each
+    for generator, expected in ((KSameSelectGenerator(k=3), 6),
+                                (KSameSelectGenerator(k=3, margin=3), 9),
+                                (KSameSelectGenerator(k=3, region=False), 3)):
+        notes = generator.generate(faces, persons=persons, landmarks=landmarks).notes
+        # Every group holds at least the persons asked (a group holds up to twice as many).
+        assert notes["k"].min() >= expected and notes["k"].min() < 2 * expected
+    # Capped at the persons there are, never under k; without 68 landmarks no region, so k.
+    assert KSameSelectGenerator(k=5).group_persons(7) == 7
+    assert KSameSelectGenerator(k=5).group_persons(3) == 5
+    assert KSameSelectGenerator(k=5).group_persons(regional=False) == 5
+    notes = KSameSelectGenerator(k=3).generate(faces, persons=persons).notes
+    assert notes["k"].min() == 3
+    with pytest.raises(InputError, match="margin"):
+        KSameSelectGenerator(k=3, margin=0)
+
+
+def test_the_face_region_groups_faces_of_one_hair_colour_together():
+    # Hair lies outside the face region: the photo keeps its own, so an average whose members'
+    # hairlines reach into the region must come from faces of the same hair colour.
+    faces, landmarks, _ = _faces_on_flat_backgrounds(8, 2)
+    # Faces that look alike in pairs across hair colours: 0~1, 2~3, ... by their skin.
+    for i in range(8):
+        faces[i][faces[i].min(axis=2) >= 140] = 100 + 20 * (i // 2)
+    hair = pd.DataFrame({"Blond_Hair": [1, -1] * 4, "Male": [1] * 8})
+    generator = KSameSelectGenerator(k=2, margin=1, attributes=["Blond_Hair", "Male"])
+    notes = generator.generate(faces, None, hair, persons=np.arange(8), landmarks=landmarks).notes
+    for group in notes["group"].unique():
+        assert hair["Blond_Hair"][notes["group"] == group].nunique() == 1
+    # Without the region (whole crop, hair averaged too) the similar faces pair up instead.
+    crop = KSameSelectGenerator(k=2, region=False, attributes=["Male"])
+    notes = crop.generate(faces, None, hair[["Male"]], persons=np.arange(8),
+                          landmarks=landmarks).notes
+    assert any(hair["Blond_Hair"][notes["group"] == g].nunique() == 2
+               for g in notes["group"].unique())

@@ -172,6 +172,14 @@ def _shows_class(model, controlled: Sequence[str], editable: Sequence[str] | Non
     return accept
 
 
+def _group_persons(generator, persons: np.ndarray) -> int | None:
+    """Persons per group of a group generator (k-Same: ``group_persons``, else its ``k``), for
+    PPAS's balance of each class."""
+    if hasattr(generator, "group_persons"):
+        return generator.group_persons(len(pd.unique(np.asarray(persons))))
+    return getattr(generator, "k", None)
+
+
 def _probabilities(analyzer, analysis, qis: Sequence[str]) -> pd.DataFrame | None:
     """P(present) of each QI per face, from the analysis' scores (None when the attribute
     model gives no scores or probabilities: every reading then counts as certain)."""
@@ -521,7 +529,7 @@ class PhotoRun:
                                  probabilities=_probabilities(analyzer, analysis, self.qis),
                                  confidence=self.confidence,
                                  allow_collapse=self.allow_collapse,
-                                 group_k=getattr(self.generator, "k", None)
+                                 group_k=_group_persons(self.generator, persons.labels)
                                  if self.capabilities.uses_persons else None)
         faces = faces.assign(person=persons.labels, feasible=targets.feasible,
                              reason=targets.reasons)
