@@ -130,8 +130,33 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
-def save_image(array: np.ndarray, path: str | os.PathLike, *, quality: int = 95) -> None:
+def encode_image(array: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:
+    """The bytes :func:`save_image` writes for an RGB array, format from ``suffix``.
+
+    A caller that must read what it writes (the photo pipeline checks the released faces as they
+    decode from the file) encodes once, decodes these bytes and writes them unchanged.
+
+    Examples
+    --------
+    >>> data = encode_image(np.zeros((2, 2, 3), np.uint8), ".png")
+    >>> data[:4], load_image("x.png", data=data).shape
+    (b'\\x89PNG', (2, 2, 3))
+    """
+    image = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")
+    fmt = Image.registered_extensions().get(suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot write {suffix!r} photos: expected one of "
+                         f"{', '.join(IMAGE_SUFFIXES)}", file=f"*{suffix}")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def save_image(array: np.ndarray, path: str | os.PathLike, *, quality: int = 95,
+               data: bytes | None = None) -> None:
     """Write an RGB array atomically (temporary name, then rename); format from the suffix.
+
+    ``data``: the array already encoded by :func:`encode_image` (written as is).
 
     Examples
     --------
@@ -143,11 +168,9 @@ def save_image(array: np.ndarray, path: str | os.PathLike, *, quality: int = 95)
     """
 
     target = Path(path)
-    image = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")
-    fmt = Image.registered_extensions().get(target.suffix.lower())
+    encoded = encode_image(array, target.suffix, quality=quality) if data is None else data
     # atomic_write's temporary file cannot be redirected by a planted link (no-follow, exclusive)
-    atomic_write(target, lambda tmp: image.save(
-        tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {})))
+    atomic_write(target, lambda tmp: Path(tmp).write_bytes(encoded))
 
 
 def iter_images(paths: list[Path], *, max_pixels: int = MAX_PIXELS

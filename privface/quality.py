@@ -219,6 +219,48 @@ class QualityMeter:
             self._done[index] = (float(psnr[j]), float(ssim[j]), float(ms_ssim[j]), scales)
 
 
+try:
+    # One scale of torchmetrics' SSIM: its index and contrast term (private; the public functions
+    # serve when a release renames it, and tests/test_quality.py holds the two to the same bits).
+    from torchmetrics.functional.image.ssim import _ssim_update as _ssim_scale
+except ImportError:  # pragma: no cover - torchmetrics without it, or not installed
+    _ssim_scale = None
+
+
+def _ssim_and_ms_ssim(preds, target, betas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """SSIM and MS-SSIM of a float32 batch in one pass over the scales.
+
+    SSIM is MS-SSIM's first scale before its ``relu``: torchmetrics' two functions compute that
+    scale twice (a third of MS-SSIM's work). These are their steps (``normalize="relu"``), in
+    their order, so the numbers are theirs to the last bit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.zeros((1, 3, 64, 64))
+    >>> [v.tolist() for v in _ssim_and_ms_ssim(x, x, ms_ssim_betas(3))]
+    [[1.0], [1.0]]
+    """
+    import torch
+    import torch.nn.functional as F
+
+    contrasts = []
+    ssim = sim = None
+    for _ in betas:
+        sim, contrast = _ssim_scale(preds, target, True, [1.5, 1.5],
+                                    [KERNEL_SIZE, KERNEL_SIZE], 255.0, 0.01, 0.03,
+                                    return_contrast_sensitivity=True)
+        if ssim is None:
+            ssim = sim
+        sim, contrast = torch.relu(sim), torch.relu(contrast)
+        contrasts.append(contrast)
+        preds, target = F.avg_pool2d(preds, (2, 2)), F.avg_pool2d(target, (2, 2))
+    contrasts[-1] = sim
+    weights = torch.tensor(betas, device=preds.device).view(-1, 1)
+    ms_ssim = torch.prod(torch.stack(contrasts) ** weights, axis=0)
+    return ssim.double().numpy(), ms_ssim.double().numpy()
+
+
 def _score_batch(originals: np.ndarray, modified: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """PSNR, SSIM, MS-SSIM of a batch ``(n, h, w, 3)`` of same-shape pairs; and the scales used."""
@@ -237,20 +279,20 @@ def _score_batch(originals: np.ndarray, modified: np.ndarray
                                        dim=(1, 2, 3)).double().numpy()
         # MSE 0 gives +inf; the cap keeps means finite (documented as PSNR_CAP).
         psnr = np.minimum(np.nan_to_num(psnr, nan=PSNR_CAP, posinf=PSNR_CAP), PSNR_CAP)
+        scales = ms_ssim_scales(height, width)
         if min(height, width) < KERNEL_SIZE:
             # The window does not fit: torchmetrics would pad a tiny photo into a made-up score.
-            ssim = np.full(len(a), np.nan)
+            ssim = ms_ssim = np.full(len(a), np.nan)
+        elif scales and _ssim_scale is not None:
+            ssim, ms_ssim = _ssim_and_ms_ssim(b, a, ms_ssim_betas(scales))
         else:
             ssim = structural_similarity_index_measure(
                 b, a, data_range=255.0, kernel_size=KERNEL_SIZE, reduction="none"
             ).double().numpy()
-        scales = ms_ssim_scales(height, width)
-        if scales == 0:
-            ms_ssim = np.full(len(a), np.nan)
-        else:
-            ms_ssim = multiscale_structural_similarity_index_measure(
-                b, a, data_range=255.0, kernel_size=KERNEL_SIZE, betas=ms_ssim_betas(scales),
-                reduction="none").double().numpy()
+            ms_ssim = np.full(len(a), np.nan) if scales == 0 else \
+                multiscale_structural_similarity_index_measure(
+                    b, a, data_range=255.0, kernel_size=KERNEL_SIZE, betas=ms_ssim_betas(scales),
+                    reduction="none").double().numpy()
     # Identical photos score exactly 1: in float32, SSIM's ratio of sums can come out as 0.999999.
     identical = (a == b).flatten(1).all(dim=1).numpy()
     ssim[identical & np.isfinite(ssim)] = 1.0

@@ -18,6 +18,7 @@ from privface.attributes.images import load_image, save_image
 from privface.attributes.model import load_default_model
 from privface.cli.evaluate import evaluate_command
 from privface.evaluation import evaluate_anonymization
+from privface.evaluation.reuse import bytes_sha256
 from privface.pipeline import anonymize_photos
 from privface.privmetrics.readers import read_celeba_identities
 
@@ -158,3 +159,117 @@ def test_a_run_folder_that_cannot_be_used_is_not_reused_and_says_why(tmp_path, p
     (tmp_path / ".privface-run" / "plan.json").write_text(json.dumps(plan))
     analysis = read_run_analysis(tmp_path, ["a.jpg"], [], None)
     assert analysis.faces == {} and "was not reused (" in analysis.note
+
+
+# --------------------------------------------------------------------------------------------
+# The written faces: the run's checks (leakage, attributes) serve evaluate too
+
+
+@pytest.fixture(scope="module")
+def checked(run: dict, tmp_path_factory) -> dict:
+    """The same 8 photos, blurred by a run with its checks on (leakage, attribute readings)."""
+    out = tmp_path_factory.mktemp("checked") / "out"
+    anonymize_photos(run["photos"], out, generator="blur", k=2, seed=3, workers=1, verify=True,
+                     allow_collapse=True)
+    return {**run, "out": out}
+
+
+def count_sface_passes(monkeypatch) -> list:
+    """One entry per SFace forward pass from now on: the recognizer's, or the attribute
+    model's (each of its views is a pass)."""
+    from privface.attributes.features import SFaceFeatures
+    from privface.attributes.recognizers import SFaceRecognizer
+
+    passes: list = []
+    embed, forward = SFaceRecognizer.embed_chips, SFaceFeatures._forward
+
+    def counting_embed(self, chips):
+        passes.extend(["recognizer"] * len(chips))
+        return embed(self, chips)
+
+    def counting_forward(self, images):
+        passes.extend(["attributes"] * len(images))
+        return forward(self, images)
+
+    monkeypatch.setattr(SFaceRecognizer, "embed_chips", counting_embed)
+    monkeypatch.setattr(SFaceFeatures, "_forward", counting_forward)
+    return passes
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_the_run_keeps_its_checks_of_each_written_photo_keyed_by_its_bytes(checked):
+    from privface.pipeline.state import load_written
+
+    records = load_written(checked["out"])
+    assert sorted(records) == sorted(checked["names"])
+    for name, (sha256, sface, labels) in records.items():
+        certificate = json.loads((checked["out"] / "certificates" / f"{name}.json").read_text())
+        assert sha256 == certificate["sha256"]
+        assert sha256 == bytes_sha256((checked["out"] / name).read_bytes())
+        assert sface.shape == (128,) and np.isfinite(sface).all()
+        assert labels.shape == (len(load_default_model().attributes),)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_evaluate_takes_the_written_faces_from_the_run_and_reports_the_same(checked,
+                                                                            monkeypatch):
+    passes = count_sface_passes(monkeypatch)
+    reused = evaluate(checked, checked["photos"], recognizers=["sface"])
+    with_run = len(passes)
+    scratch = evaluate(checked, checked["photos"], recognizers=["sface"], reuse_run=False)
+    pairs = len(checked["names"])
+    # From scratch: per pair, the original's and the anonymized face's embedding and the
+    # attribute model's two views of each. Before the written faces' checks were kept, the run
+    # still saved the originals' three: 3 passes per pair were left; now none.
+    assert len(passes) - with_run == 6 * pairs
+    assert with_run == 0, passes[:with_run]
+    # The same crops through the same networks, from the same decoded pixels: equal to the bit.
+    assert without_notes(reused) == without_notes(scratch)
+    assert any(note.startswith(f"{pairs} anonymized faces' SFace embeddings and attribute "
+                               "readings were taken from the anonymize run's checks")
+               for note in reused.notes), reused.notes
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_written_photo_changed_after_the_run_is_analysed_again(checked, tmp_path,
+                                                                  monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(checked["out"], out)
+    first, second = checked["names"][:2]
+    # Same name, other bytes: the photo saved again, and another written photo in its place.
+    save_image(load_image(out / first), out / first, quality=90)
+    shutil.copy(checked["out"] / checked["names"][-1], out / second)
+    copy = {**checked, "out": out}
+    passes = count_sface_passes(monkeypatch)
+    reused = evaluate(copy, checked["photos"], recognizers=["sface"])
+    assert len(passes) == 3 * 2  # the two changed photos' embedding and two attribute views
+    scratch = evaluate(copy, checked["photos"], recognizers=["sface"], reuse_run=False)
+    assert without_notes(reused) == without_notes(scratch)
+    assert any(note.startswith(f"2 anonymized photos differ from the files the anonymize run "
+                               f"wrote (SHA-256) and were analysed again: {first}, {second}")
+               for note in reused.notes), reused.notes
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_photo_written_again_by_a_resumed_run_gets_a_fresh_record(checked, tmp_path):
+    from privface.pipeline.state import load_written, save_written
+
+    out = tmp_path / "out"
+    shutil.copytree(checked["out"], out)
+    name = checked["names"][0]
+    before = load_written(out)[name]
+    # The photo is written again by the resumed run: the file removed, and its record forged.
+    (out / name).unlink()
+    (out / "certificates" / f"{name}.json").unlink()
+    forged = {n: (("0" * 64, *r[1:]) if n == name else r) for n, r in load_written(out).items()}
+    save_written(out, forged)
+    anonymize_photos(checked["photos"], out, generator="blur", k=2, seed=3, workers=1,
+                     verify=True, allow_collapse=True)
+    after = load_written(out)
+    assert sorted(after) == sorted(checked["names"])
+    assert after[name][0] == bytes_sha256((out / name).read_bytes()) == before[0]
+    np.testing.assert_array_equal(after[name][1], before[1])

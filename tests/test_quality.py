@@ -121,3 +121,55 @@ def test_photos_of_many_sizes_are_scored_without_waiting_for_full_batches():
     scores = meter.scores()
     assert np.allclose(scores.ssim, [pair_quality(p, q)["ssim"] for p, q in zip(photos, changed)],
                        atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(218, 178), (109, 89), (100, 120), (64, 64), (30, 25),
+                                   (16, 16)])
+def test_ssim_taken_from_ms_ssims_first_scale_equals_torchmetrics_to_the_bit(shape):
+    """SSIM is computed once, as MS-SSIM's first scale: the numbers are torchmetrics' own."""
+    import torch
+    from torchmetrics.functional.image import (multiscale_structural_similarity_index_measure,
+                                               structural_similarity_index_measure)
+
+    from privface.quality import ms_ssim_betas, ms_ssim_scales
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, (4, *shape, 3), dtype=np.uint8)
+    # From a faint change to noise: contrast terms near 1 and below 0 (relu'd).
+    noise = rng.normal(0, 1, a.shape) * np.array([2, 20, 80, 400])[:, None, None, None]
+    b = np.clip(a + noise, 0, 255).astype(np.uint8)
+    b[0] = a[0]
+    scores = image_quality(list(a), list(b))
+    scales = ms_ssim_scales(*shape)
+    x = torch.from_numpy(a).permute(0, 3, 1, 2).to(torch.float32)
+    y = torch.from_numpy(b).permute(0, 3, 1, 2).to(torch.float32)
+    ssim = structural_similarity_index_measure(y, x, data_range=255.0, kernel_size=11,
+                                               reduction="none").double().numpy()
+    ssim[0] = 1.0
+    np.testing.assert_array_equal(scores.ssim, ssim)
+    if scales:
+        ms = multiscale_structural_similarity_index_measure(
+            y, x, data_range=255.0, kernel_size=11, betas=ms_ssim_betas(scales),
+            reduction="none").double().numpy()
+        ms[0] = 1.0
+        np.testing.assert_array_equal(scores.ms_ssim, ms)
+    else:
+        assert np.isnan(scores.ms_ssim).all()
+
+
+def test_the_full_scale_window_sums_are_computed_once_per_batch(monkeypatch):
+    """SSIM and MS-SSIM's first scale are one computation: one full-size convolution, not two."""
+    import torch.nn.functional as F
+
+    sizes: list = []
+    conv2d = F.conv2d
+
+    def counting(input, *args, **kwargs):
+        sizes.append(tuple(input.shape[-2:]))
+        return conv2d(input, *args, **kwargs)
+
+    monkeypatch.setattr(F, "conv2d", counting)
+    photo = _photo(218, 178)
+    image_quality([photo], [np.clip(photo.astype(int) + 9, 0, 255).astype(np.uint8)])
+    assert sizes.count((228, 188)) == 1, sizes  # reflect-padded by 5 on each side
+    assert len(sizes) == 5  # one per scale

@@ -144,6 +144,8 @@ class Chunk:
     scored: np.ndarray = field(repr=False)
     reused: int = 0
     changed: list[str] = field(default_factory=list)
+    reused_written: int = 0
+    changed_written: list[str] = field(default_factory=list)
 
 
 def default_attribute_model():
@@ -189,7 +191,7 @@ def _evaluate_pairs(parts: Parts, items: Sequence[Item],
                     advance: Callable[[str], None] | None) -> Chunk:
     # imported on use: it loads Pillow
     from privface.attributes.analysis import Face
-    from privface.attributes.images import ImageError, load_image
+    from privface.attributes.images import ImageError
 
     analyzer, recs, model = parts.analyzer, parts.recognizers, parts.model
     max_pixels, batch_size = parts.max_pixels, parts.batch_size
@@ -205,6 +207,7 @@ def _evaluate_pairs(parts: Parts, items: Sequence[Item],
         skipped.append({"file": path.name, "folder": folder, "reason": reason})
 
     reused, changed_originals = 0, []
+    reused_written, changed_written = 0, []
     for orig_path, anon_path, has_identity, prior in items:
         try:
             if not has_identity:
@@ -229,10 +232,12 @@ def _evaluate_pairs(parts: Parts, items: Sequence[Item],
                 continue
             reused += known is not None
             try:
-                changed = load_image(anon_path, max_pixels=max_pixels)
+                changed, written = _read_anonymized(anon_path, known, max_pixels)
             except ImageError as error:
                 skip(anon_path, "anonymized", error.message)
                 continue
+            if known is not None and known.written is not None and written is None:
+                changed_written.append(anon_path.name)
             face = faces[0]
             detections = analyzer.detector.detect(changed)
             row: dict[str, Any] = {"original": orig_path.name, "anonymized": anon_path.name,
@@ -251,18 +256,27 @@ def _evaluate_pairs(parts: Parts, items: Sequence[Item],
                 except ValueError:
                     box = points = None
             row["landmarks"] = where
+            # The run cut its written faces with the original's points: the same crops as here
+            # only when evaluation cuts there too.
+            if where != "original":
+                written = None
+            reused_written += written is not None and any(v is not None for v in written[1:])
             for rec in recs:
                 batcher = embedders[rec.name]
+                sface = rec.name == "sface" and type(rec) is RECOGNIZERS["sface"]
                 row[f"_{rec.name}_orig"] = batcher.add(
                     rec.chip(original, face.detection, face.landmarks68),
-                    known.sface if known is not None and rec.name == "sface" and
-                    type(rec) is RECOGNIZERS["sface"] else None)
-                row[f"_{rec.name}_anon"] = batcher.add(rec.chip(changed, box, points)) \
+                    known.sface if known is not None and sface else None)
+                row[f"_{rec.name}_anon"] = batcher.add(
+                    rec.chip(changed, box, points),
+                    written[1] if written is not None and sface else None) \
                     if box is not None else -1
             if predictor is not None:
                 row["_attr_orig"] = predictor.add(
                     face.aligned.image, known.labels if known is not None else None)
-                row["_attr_anon"] = predictor.add(crop) if crop is not None else -1
+                row["_attr_anon"] = predictor.add(
+                    crop, written[2] if written is not None else None) \
+                    if crop is not None else -1
             row["_quality"] = changed.shape == original.shape
             if row["_quality"]:
                 meter.add(original, changed)
@@ -286,26 +300,39 @@ def _evaluate_pairs(parts: Parts, items: Sequence[Item],
     scored = np.array([r["_quality"] for r in rows], dtype=bool)
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     return Chunk(rows, skipped, embeddings, predictions, meter.scores(), scored, reused,
-                 changed_originals)
+                 changed_originals, reused_written, changed_written)
+
+
+def _read_checked(path: Path, sha256: str | None, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """A photo, and whether its bytes hash to ``sha256`` (read once: hashed, then decoded from
+    memory)."""
+    # imported on use: it loads Pillow
+    from privface.attributes.images import load_image
+
+    if sha256 is None:
+        return load_image(path, max_pixels=max_pixels), False
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return load_image(path, max_pixels=max_pixels), False  # its own error message
+    return load_image(path, max_pixels=max_pixels, data=data), bytes_sha256(data) == sha256
 
 
 def _read_original(path: Path, prior: RunFace | None, max_pixels: int
                    ) -> tuple[np.ndarray, RunFace | None]:
-    """The original photo, and the run's analysis of it when its bytes are those the run read.
+    """The original photo, and the run's analysis of it when its bytes are those the run read."""
+    image, same = _read_checked(path, prior.sha256 if prior is not None else None, max_pixels)
+    return image, prior if same else None
 
-    The bytes are read once: hashed for the check and decoded from memory.
+
+def _read_anonymized(path: Path, known: RunFace | None, max_pixels: int
+                     ) -> tuple[np.ndarray, tuple | None]:
+    """The anonymized photo, and the run's check of it when its bytes are those the run wrote
+    (and its original's analysis is reused: the run cut the face with the original's points).
     """
-    # imported on use: it loads Pillow
-    from privface.attributes.images import load_image
-
-    if prior is None:
-        return load_image(path, max_pixels=max_pixels), None
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return load_image(path, max_pixels=max_pixels), None  # its own error message
-    image = load_image(path, max_pixels=max_pixels, data=data)
-    return image, prior if bytes_sha256(data) == prior.sha256 else None
+    written = known.written if known is not None else None
+    image, same = _read_checked(path, written[0] if written is not None else None, max_pixels)
+    return image, written if same else None
 
 
 _WORKER: dict = {}

@@ -488,12 +488,14 @@ class LeakageCheck:
         self.threshold = CALIBRATED_THRESHOLDS["sface"][FAR]
 
     def measure(self, original: np.ndarray, anonymized: np.ndarray, boxes, landmarks, *,
-                points5=None, original_embeddings=None) -> list:
+                points5=None, original_embeddings=None, return_embeddings: bool = False):
         """One record per face: ``distance``, ``matches_source``, and how they were measured.
 
         ``points5`` (n, 5, 2): where to cut both crops, the detector's five points on the
         original (default: five points from the 68 ``landmarks``). ``original_embeddings``
-        (n, 128): SFace's embeddings of the originals cut there, if already computed.
+        (n, 128): SFace's embeddings of the originals cut there, if already computed. With
+        ``return_embeddings``, returns ``(records, embeddings)``: also SFace's (n, 128)
+        embeddings of the anonymized faces.
         """
         from privface.attributes.detection import DetectedFace
 
@@ -502,7 +504,7 @@ class LeakageCheck:
         faces = [DetectedFace(tuple(float(v) for v in box), 1.0, np.asarray(p, np.float32))
                  for box, p in zip(boxes, points5)]
         if not faces:
-            return []
+            return ([], np.zeros((0, 128), np.float32)) if return_embeddings else []
         outputs = [self.recognizer.chip(anonymized, face, points)
                    for face, points in zip(faces, landmarks)]
         if original_embeddings is None:
@@ -510,12 +512,13 @@ class LeakageCheck:
                        for face, points in zip(faces, landmarks)]
             original_embeddings = self.recognizer.embed_chips(sources)
         # The recognizer's own metric (cosine), each face against its own source.
-        distance = self.recognizer.distances(original_embeddings,
-                                             self.recognizer.embed_chips(outputs)).diagonal()
+        embeddings = self.recognizer.embed_chips(outputs)
+        distance = self.recognizer.distances(original_embeddings, embeddings).diagonal()
         verdicts = matches(distance, self.threshold)
-        return [{"recognizer": "sface", "distance": round(float(d), 4),
-                 "threshold": self.threshold, "far": FAR,
-                 "matches_source": bool(match)} for d, match in zip(distance, verdicts)]
+        records = [{"recognizer": "sface", "distance": round(float(d), 4),
+                    "threshold": self.threshold, "far": FAR,
+                    "matches_source": bool(match)} for d, match in zip(distance, verdicts)]
+        return (records, embeddings) if return_embeddings else records
 
 
 def summarise_leakage(records: list[dict]) -> dict:

@@ -9,6 +9,12 @@ photo, the same detector, landmarks, crop and networks give the same numbers. Re
 per pair, the original's detection, its 68 landmarks, its SFace pass and the attribute model's two
 SFace passes.
 
+The run also keeps what its checks computed on each written photo's first face, from the pixels
+the written file decodes to and cut with the original's points, as evaluation cuts it: SFace's
+embedding (the leakage check's) and the attribute model's readings (``written.npz``, keyed by the
+written file's SHA-256). Evaluation takes them for an anonymized photo whose bytes hash to the
+recorded SHA-256, when its original was reused too: two or three SFace passes fewer per pair.
+
 They are reused only for originals whose bytes are the ones the run read (the run records every
 input photo's SHA-256; evaluation hashes the bytes it decodes, so a photo is still read once) and
 only when the run's models are the installed ones (package versions and the SHA-256 of privface's
@@ -30,7 +36,7 @@ import pandas as pd
 from privface.attributes.detection import DetectedFace
 from privface.attributes.model import load_default_model
 from privface.attributes.recognizers import RECOGNIZERS
-from privface.pipeline.state import SCHEMA, STATE_DIR, model_identity
+from privface.pipeline.state import SCHEMA, STATE_DIR, load_written, model_identity
 
 
 @dataclass
@@ -39,6 +45,9 @@ class RunFace:
 
     ``sface`` is SFace's embedding (None when the run did not compute one), ``labels`` the
     attribute model's 1 / -1 readings in the evaluation model's order (None when not reusable).
+    ``written`` is the run's check of the photo it wrote from this original: the written file's
+    SHA-256, SFace's embedding of its first face and the model's readings of it (either None
+    when not reusable); None when the run kept no such record.
     """
 
     sha256: str
@@ -46,6 +55,8 @@ class RunFace:
     landmarks68: np.ndarray = field(repr=False)
     sface: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
+    written: tuple[str, np.ndarray | None, np.ndarray | None] | None = field(default=None,
+                                                                            repr=False)
 
 
 @dataclass
@@ -56,6 +67,7 @@ class RunAnalysis:
     sface: bool
     attributes: bool
     note: str | None = None
+    written: bool = False
 
 
 def bytes_sha256(data: bytes) -> str:
@@ -134,10 +146,11 @@ def read_run_analysis(anonymized: Path, names: Sequence[str], recognizers: Seque
     largest = (faces["face"].to_numpy() == 0) & faces["file"].isin(wanted).to_numpy() & \
         faces["file"].isin(list(photos)).to_numpy()
     rows = np.flatnonzero(largest)
-    sface = embeddings is not None and len(embeddings) == len(faces) and any(
-        type(r) is RECOGNIZERS["sface"] for r in recognizers)
+    registry_sface = any(type(r) is RECOGNIZERS["sface"] for r in recognizers)
+    sface = embeddings is not None and len(embeddings) == len(faces) and registry_sface
     labels = None
-    if model is not None and model is load_default_model():
+    shipped = model is not None and model is load_default_model()
+    if shipped:
         # The run keeps the model's own reading of a controlled attribute as ``model:<name>``
         # (the plain column then holds PPAS's pooled reading).
         columns = [f"model:{a}" if f"model:{a}" in faces.columns else a
@@ -146,13 +159,21 @@ def read_run_analysis(anonymized: Path, names: Sequence[str], recognizers: Seque
             labels = faces[columns].to_numpy(np.int8)
     boxes = faces[["x", "y", "width", "height"]].to_numpy(np.float64)
     scores = faces["score"].to_numpy(np.float64)
+    # The written faces' records serve only where something reads them: the registry's SFace,
+    # or the shipped model (whose order of attributes the run's readings follow).
+    written = load_written(anonymized) if registry_sface or shipped else {}
+    width = len(model.attributes) if shipped else -1
     out = {}
     for row in rows:
         name = faces.at[row, "file"]
         detection = DetectedFace(box=tuple(float(v) for v in boxes[row]),
                                  score=float(scores[row]),
                                  landmarks5=landmarks5[row].astype(np.float64))
+        record = written.get(name)
+        if record is not None:
+            record = (record[0], record[1] if registry_sface else None,
+                      record[2] if len(record[2]) == width else None)
         out[name] = RunFace(str(photos[name]), detection, landmarks[row].astype(np.float64),
                             embeddings[row] if sface else None,
-                            labels[row] if labels is not None else None)
-    return RunAnalysis(out, sface, labels is not None)
+                            labels[row] if labels is not None else None, record)
+    return RunAnalysis(out, sface, labels is not None, written=bool(written))

@@ -196,6 +196,17 @@ def _reuse_notes(run: RunAnalysis, parts: list[Chunk]) -> list[str]:
         more = f" and {len(changed) - 5:,} more" if len(changed) > 5 else ""
         notes.append(f"{len(changed):,} originals differ from the photos the anonymize run read "
                      f"(SHA-256) and were analysed again: {', '.join(changed[:5])}{more}")
+    if run.written:
+        written = sum(part.reused_written for part in parts)
+        notes.append(f"{written:,} anonymized faces' SFace embeddings and attribute readings were "
+                     "taken from the anonymize run's checks of the files it wrote (same file "
+                     "bytes, same models), not computed again")
+        differ = [name for part in parts for name in part.changed_written]
+        if differ:
+            more = f" and {len(differ) - 5:,} more" if len(differ) > 5 else ""
+            notes.append(f"{len(differ):,} anonymized photos differ from the files the anonymize "
+                         f"run wrote (SHA-256) and were analysed again: "
+                         f"{', '.join(differ[:5])}{more}")
     return notes
 
 

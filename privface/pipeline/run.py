@@ -46,8 +46,8 @@ from .records import (CERTIFICATES, REPORT, FaceCertificate, GroupSummary, Photo
                       PhotoCounts, RunSummary, perturbation_summary,
                       photo_perturbation, read_finished, release_rates, verdict,
                       worst_reached)
-from .state import (Plan, describe_change, file_sha256, fingerprint, load_plan, model_identity,
-                    photo_digests, save_plan, saved_identity)
+from .state import (Plan, describe_change, file_sha256, fingerprint, load_plan, load_written,
+                    model_identity, photo_digests, save_plan, save_written, saved_identity)
 from .targets import CONFIDENCE, DEFAULT_QIS, choose_targets, find_persons
 from .verify import audit_outputs
 from .writing import PhotoJob, PhotoOutcome, PhotoWriter, write_photos
@@ -445,6 +445,8 @@ class PhotoRun:
         self.leaked: dict[int, dict] = {}
         self.before: dict[int, dict] = {}
         self.levels: dict[str, int] = {}
+        # Per written photo: what the checks computed on its first face, for `privface evaluate`.
+        self.written_faces: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -577,6 +579,11 @@ class PhotoRun:
         self.partial = fresh_partial(self.out)
         self.controlled = _controlled(self.plan, self.qis)
         self._prepare_writer()
+        if self.resumed and self.writer.keep_readings:
+            # Photos a previous run finished keep its records; any other record is stale.
+            done = set(self.done)
+            self.written_faces = {name: record for name, record in
+                                  load_written(self.out).items() if name in done}
 
     def generate(self) -> Iterator[list[PhotoJob]]:
         """Generate batch by batch; yield the photos to finish, a few at a time.
@@ -610,10 +617,12 @@ class PhotoRun:
             checker = model if model is not None else \
                 self.analyzer.attribute_model if self.analyzer is not None else _default_model()
         self.checker = checker
+        # `privface evaluate` reads with the shipped model: only its readings can serve there.
         self.writer = PhotoWriter(feather_px=self.feather * self.capabilities.geometry.width,
                                   model=model, columns=columns, sets=sets,
                                   withhold=self.withhold, perturber=self.perturb,
-                                  paste=self.capabilities.paste)
+                                  paste=self.capabilities.paste,
+                                  keep_readings=model is not None and model is _default_model())
 
     def _generate_batch(self, batch: list[str]) -> Iterator[list[PhotoJob]]:
         plan, faces, landmarks = self.plan, self.plan.faces, self.plan.landmarks
@@ -702,8 +711,13 @@ class PhotoRun:
     def write_and_certify(self, jobs: Iterator[list[PhotoJob]]) -> None:
         """Finish the photos (in worker processes), certify each, then move it into place."""
         # Worker processes take seconds to start: a handful of photos is finished here.
-        write_photos(self.writer, jobs, workers=min(self.workers, -(-len(self.todo) // _CHUNK)),
-                     on_outcome=self.certify)
+        try:
+            write_photos(self.writer, jobs,
+                         workers=min(self.workers, -(-len(self.todo) // _CHUNK)),
+                         on_outcome=self.certify)
+        finally:
+            # Also when interrupted: the records of the photos certified so far stay usable.
+            save_written(self.out, self.written_faces)
 
     def certify(self, outcome: PhotoOutcome) -> None:
         """Write a finished photo's certificate, then move the photo into place (in this
@@ -723,8 +737,13 @@ class PhotoRun:
                 self.before[position] = {q: int(v) for q, v in zip(self.controlled, values)}
         if outcome.max_change_levels is not None:
             self.levels[name] = outcome.max_change_levels
-        certificate = self.certificate(name, photo_rows, notes,
-                                       file_sha256(self.partial / name))
+        sha256 = file_sha256(self.partial / name)
+        kept = outcome.written
+        if kept is not None and kept.sha256 == sha256:
+            self.written_faces[name] = (kept.sha256, kept.sface, kept.labels)
+        else:
+            self.written_faces.pop(name, None)
+        certificate = self.certificate(name, photo_rows, notes, sha256)
         text = certificate.to_json()
         atomic_write(self.out / CERTIFICATES / f"{name}.json",
                      lambda tmp, text=text: Path(tmp).write_text(text))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from privface.base.files import atomic_write
 
 STATE_DIR = ".privface-run"
 SCHEMA = "privface.photo-plan/1"
+#: The checks' readings of the written photos (:func:`save_written`), in ``STATE_DIR``.
+WRITTEN = "written.npz"
 
 
 @dataclass
@@ -234,10 +237,63 @@ def load_plan(out_dir: Path, expected_fingerprint: str) -> Plan | None:
     return Plan(faces, landmarks, skipped, info, landmarks5, embeddings)
 
 
+def save_written(out_dir: Path, records: Mapping[str, tuple[str, np.ndarray, np.ndarray]]
+                 ) -> None:
+    """Keep, per written photo, what the run's checks computed on its first face, atomically.
+
+    ``records`` maps a written file's name to ``(sha256, sface, labels)``: the SHA-256 of the
+    file's bytes, SFace's embedding of its first face (128 float32) and the attribute model's
+    readings of it (int8, the model's order), all from the pixels the file decodes to. The file
+    replaces any earlier one: a photo that is not in ``records`` has no record any more.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> save_written(out, {"a.jpg": ("ab" * 32, np.zeros(128, np.float32), np.ones(2, np.int8))})
+    >>> load_written(out)["a.jpg"][0] == "ab" * 32
+    True
+    """
+    folder = out_dir / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(records)
+    n, width = len(names), max((len(records[f][2]) for f in names), default=0)
+
+    def write_arrays(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, names=np.array(names, dtype=str),
+                     sha256=np.array([records[f][0] for f in names], dtype=str),
+                     sface=np.array([records[f][1] for f in names], np.float32).reshape(n, 128),
+                     labels=np.array([records[f][2] for f in names], np.int8).reshape(n, width))
+
+    atomic_write(folder / WRITTEN, write_arrays)
+
+
+def load_written(out_dir: Path) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
+    """The records :func:`save_written` kept, by file name; empty when there are none or they
+    cannot be read (they only save work).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_written(Path(tempfile.mkdtemp()))
+    {}
+    """
+    try:
+        with np.load(out_dir / STATE_DIR / WRITTEN, allow_pickle=False) as arrays:
+            names, sha = arrays["names"], arrays["sha256"]
+            sface, labels = arrays["sface"], arrays["labels"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    if not len(names) == len(sha) == len(sface) == len(labels) or sface.shape[1:] != (128,):
+        return {}
+    return {str(n): (str(h), e, r) for n, h, e, r in zip(names, sha, sface, labels)}
+
+
 def remove_plan(out_dir: Path) -> None:
     """Forget a finished or abandoned plan."""
     folder = out_dir / STATE_DIR
-    for name in ("plan.json", "faces.csv", "skipped.csv", "landmarks.npz"):
+    for name in ("plan.json", "faces.csv", "skipped.csv", "landmarks.npz", WRITTEN):
         try:
             os.remove(folder / name)
         except FileNotFoundError:

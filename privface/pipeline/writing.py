@@ -13,6 +13,7 @@ process moves a photo into OUT, after its certificate (:mod:`~.outdir`).
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,9 @@ class PhotoOutcome:
         Per face: SFace's distance to the source (:class:`~.leakage.LeakageCheck`).
     max_change_levels : int or None
         With a perturbation: the largest change it made to any pixel, in grey levels.
+    written : WrittenFace or None
+        The checks' SFace embedding and attribute readings of the photo's first face, as they
+        were computed from the written file (for ``privface evaluate``; None without checks).
     """
 
     name: str
@@ -92,6 +96,30 @@ class PhotoOutcome:
     generated: np.ndarray | None = None
     leakage: list | None = None
     max_change_levels: int | None = None
+    written: WrittenFace | None = None
+
+
+@dataclass
+class WrittenFace:
+    """What the checks computed on the first (largest) face of a written photo.
+
+    Both come from the pixels the written file decodes to, cut where ``privface evaluate`` cuts
+    the anonymized face of a pair (the original's 68 landmarks and five detector points), so an
+    evaluation of the same file can take them instead of computing them again.
+
+    Attributes
+    ----------
+    sha256 : str
+        The SHA-256 of the written file's bytes.
+    sface : ndarray (128,) float32
+        SFace's embedding of the face (the leakage check's).
+    labels : ndarray (n_attributes,) int8
+        The attribute model's 1 / -1 readings of every attribute, in the model's order.
+    """
+
+    sha256: str
+    sface: np.ndarray
+    labels: np.ndarray
 
 
 class PhotoWriter:
@@ -119,6 +147,10 @@ class PhotoWriter:
         Stage IV: added after the check, so the check judges the generator and a perturbation
         never causes a photo to be withheld. The released photo is read back from disk for the
         measurements: JPEG compression changes a perturbation, and what counts is the file.
+    keep_readings : bool
+        Return each written photo's first face's SFace embedding and attribute readings
+        (:class:`WrittenFace`), for an evaluation of the run to reuse: only when ``model`` is
+        the shipped model, the one ``privface evaluate`` reads with.
 
     Examples
     --------
@@ -129,7 +161,7 @@ class PhotoWriter:
 
     def __init__(self, *, feather_px: float, model=None, columns: Sequence[int] = (),
                  sets: np.ndarray | None = None, withhold: bool = True, perturber=None,
-                 paste: str = "blend") -> None:
+                 paste: str = "blend", keep_readings: bool = False) -> None:
         if paste not in ("blend", "face", "crop"):
             raise ValueError(f"paste must be 'blend', 'face' or 'crop', got {paste!r}")
         self.feather_px = float(feather_px)
@@ -139,6 +171,7 @@ class PhotoWriter:
         self.sets = np.ones(len(self.columns), bool) if sets is None else np.asarray(sets, bool)
         self.withhold = bool(withhold)
         self.perturber = perturber
+        self.keep_readings = bool(keep_readings)
         self._leakage = None
 
     def __getstate__(self) -> dict:
@@ -152,7 +185,8 @@ class PhotoWriter:
         return self._leakage
 
     def _read(self, photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return predict_outputs(photo, landmarks, self.model)[:, self.columns]
+        """Every attribute the model reads off the faces of ``photo`` (n, n_attributes)."""
+        return predict_outputs(photo, landmarks, self.model)
 
     def _paste(self, image: np.ndarray, face: np.ndarray, matrix: np.ndarray,
                points: np.ndarray) -> np.ndarray:
@@ -166,32 +200,49 @@ class PhotoWriter:
                           blend="pyramid" if blend else "alpha")
 
     def write(self, job: PhotoJob) -> PhotoOutcome:
-        """Finish one photo; the file is written (atomically) unless it is withheld."""
+        """Finish one photo; the file is written (atomically) unless it is withheld.
+
+        The attributes and leakage recorded are measured on the pixels the written file decodes
+        to (JPEG changes them): what an attacker, or ``privface evaluate``, reads off the release.
+        """
         # imported on use: it loads Pillow
-        from privface.attributes.images import load_image, save_image
+        from privface.attributes.images import encode_image, load_image, save_image
 
         original = image = load_image(job.source)
         for face, matrix, points in zip(job.faces, job.matrices, job.landmarks):
             image = self._paste(image, face, matrix, points)
         verify = self.model is not None
-        observed = generated = levels = None
+        data = readings = generated = levels = None
         if verify:
-            observed = self._read(image, job.landmarks)
-            if self.withhold and (observed != job.wanted)[:, self.sets].any():
+            # With a perturbation the check judges the generator's face, before it is added.
+            checked = image
+            if self.perturber is None:
+                data = encode_image(image, job.target.suffix)
+                checked = load_image(job.target, data=data)
+            readings = self._read(checked, job.landmarks)
+            if self.withhold and (readings[:, self.columns] != job.wanted)[:, self.sets].any():
                 return PhotoOutcome(job.name, withheld=True)
         if self.perturber is not None:
             clean = image
             image = self.perturber(image, job.landmarks, key=job.name)
             levels = int(np.abs(image.astype(np.int16) - clean).max())
-        save_image(image, job.target)
-        if verify and self.perturber is not None:
-            generated, image = observed, load_image(job.target)
-            observed = self._read(image, job.landmarks)
-        leakage = self.leakage.measure(original, image, job.boxes, job.landmarks,
-                                       points5=job.points5,
-                                       original_embeddings=job.source_embeddings) \
-            if verify else None
-        return PhotoOutcome(job.name, False, observed, generated, leakage, levels)
+        save_image(image, job.target, data=data)
+        if not verify:
+            return PhotoOutcome(job.name, False, max_change_levels=levels)
+        if self.perturber is None:
+            released = checked
+        else:
+            generated = readings[:, self.columns]
+            data = job.target.read_bytes()
+            released = load_image(job.target, data=data)
+            readings = self._read(released, job.landmarks)
+        leakage, embeddings = self.leakage.measure(
+            original, released, job.boxes, job.landmarks, points5=job.points5,
+            original_embeddings=job.source_embeddings, return_embeddings=True)
+        written = WrittenFace(hashlib.sha256(data).hexdigest(), embeddings[0], readings[0]) \
+            if self.keep_readings and len(readings) else None
+        return PhotoOutcome(job.name, False, readings[:, self.columns], generated, leakage,
+                            levels, written)
 
     def write_all(self, jobs: Sequence[PhotoJob]) -> list[PhotoOutcome]:
         return [self.write(job) for job in jobs]
