@@ -219,12 +219,18 @@ class QualityMeter:
             self._done[index] = (float(psnr[j]), float(ssim[j]), float(ms_ssim[j]), scales)
 
 
-try:
-    # One scale of torchmetrics' SSIM: its index and contrast term (private; the public functions
-    # serve when a release renames it, and tests/test_quality.py holds the two to the same bits).
-    from torchmetrics.functional.image.ssim import _ssim_update as _ssim_scale
-except ImportError:  # pragma: no cover - torchmetrics without it, or not installed
-    _ssim_scale = None
+def _ssim_scale_function():
+    """One scale of torchmetrics' SSIM (its index and contrast term), or None.
+
+    Private to torchmetrics: the public functions serve when a release renames it, and
+    tests/test_quality.py holds the two to the same bits. Imported on use, so that importing
+    this module (and ``privface.evaluate``) loads neither torch nor torchmetrics.
+    """
+    try:
+        from torchmetrics.functional.image.ssim import _ssim_update
+    except ImportError:  # pragma: no cover - torchmetrics without it
+        return None
+    return _ssim_update
 
 
 def _ssim_and_ms_ssim(preds, target, betas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -244,10 +250,11 @@ def _ssim_and_ms_ssim(preds, target, betas: tuple[float, ...]) -> tuple[np.ndarr
     import torch
     import torch.nn.functional as F
 
+    ssim_scale = _ssim_scale_function()
     contrasts = []
     ssim = sim = None
     for _ in betas:
-        sim, contrast = _ssim_scale(preds, target, True, [1.5, 1.5],
+        sim, contrast = ssim_scale(preds, target, True, [1.5, 1.5],
                                     [KERNEL_SIZE, KERNEL_SIZE], 255.0, 0.01, 0.03,
                                     return_contrast_sensitivity=True)
         if ssim is None:
@@ -283,7 +290,7 @@ def _score_batch(originals: np.ndarray, modified: np.ndarray
         if min(height, width) < KERNEL_SIZE:
             # The window does not fit: torchmetrics would pad a tiny photo into a made-up score.
             ssim = ms_ssim = np.full(len(a), np.nan)
-        elif scales and _ssim_scale is not None:
+        elif scales and _ssim_scale_function() is not None:
             ssim, ms_ssim = _ssim_and_ms_ssim(b, a, ms_ssim_betas(scales))
         else:
             ssim = structural_similarity_index_measure(
