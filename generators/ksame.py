@@ -654,7 +654,8 @@ class KSameSelectGenerator:
             classes = classes.drop(columns=fixed)
             if not len(classes.columns):
                 classes = sources = None
-        regional = landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
+        # The region needs the 68 landmarks, which reach k_same_select only with the warp.
+        regional = self.warp and landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
         if regional and self.region and features is None and outside is not None and \
                 len(outside.columns):
             features = _with_outside(pixel_features(_face_regions(faces, landmarks),
