@@ -87,6 +87,23 @@ def test_a_collapse_is_refused_unless_allowed():
     assert out.summary["collapse"] and out.summary["planned"]["n_classes"] == 1
 
 
+def test_a_release_that_erases_a_group_is_a_collapse_even_with_several_classes():
+    # Two men among ten persons, k = 5: the men cannot form a class, so the fewest changes make
+    # them women. The release still has two classes (by age), and only 2 of 20 attributes
+    # change, but no released face is a man: the first photo model's failure, refused.
+    faces = pd.DataFrame({"Male": [1, 1] + [-1] * 8, "Young": [1, -1] * 5})
+    persons = Persons(np.array([f"p{i}" for i in range(10)], dtype=object), "identities", "")
+    kwargs = dict(qi=["Male", "Young"], editable=["Male", "Young"], reference=None, k=5,
+                  l=None, t=None, epsilon=None, seed=None)
+    with pytest.raises(CollapseError, match="no released face keeps Male = 1, which 2 of"):
+        choose_targets(faces, ["Male", "Young"], persons, **kwargs)
+    out = choose_targets(faces, ["Male", "Young"], persons, **kwargs, allow_collapse=True)
+    assert out.summary["planned"]["n_classes"] == 2 and (out.table["Male"] == -1).all()
+    # Five men of five persons keep their class: nothing erased, nothing refused.
+    fair = pd.DataFrame({"Male": [1] * 5 + [-1] * 5, "Young": [1] * 10})
+    assert not choose_targets(fair, ["Male", "Young"], persons, **kwargs).summary["collapse"]
+
+
 def test_unreachable_requirements_say_the_best_reachable_numbers():
     faces = pd.DataFrame({"Male": [1, 1, -1, -1]})
     persons = Persons(np.array(["a", "b", "c", "d"], dtype=object), "identities", "")
@@ -105,9 +122,12 @@ def test_uncertain_readings_are_never_changed_and_a_person_pools_their_sex():
     assert readings.values["Male"].tolist() == [-1, -1, -1, -1, 1, 1]
     assert readings.summary["corrected_by_person"] == {"Male": 1}
     assert readings.uncertain["Young"].tolist() == [False, True, False, False, False, False]
+    # The one man cannot form a class of 2 persons and is made a woman: an erased group, allowed
+    # here (a_release_that_erases_a_group is the test of that).
     out = choose_targets(faces, ["Male", "Young"], persons, qi=["Male", "Young"],
                          editable=["Male", "Young"], reference=None, k=2, l=None, t=None,
-                         epsilon=None, seed=None, probabilities=probabilities)
+                         epsilon=None, seed=None, probabilities=probabilities,
+                         allow_collapse=True)
     # Face 1's age is uncertain: whatever k needs, it keeps the reading.
     assert out.table.loc[1, "Young"] == 1
     assert out.certificates[1]["uncertain"] == ["Young"]

@@ -25,7 +25,8 @@ the number of distinct persons). Constraints: one class per slot; ``sum_p z[p, y
 of changed attributes, ``sum n_u hamming(u, y) a[u, y]``. With 5 binary QIs there are at most 32
 classes, so a run of thousands of faces has a few thousand slots and solves in seconds.
 
-Never collapse silently: an assignment that releases one class where the faces showed several, or
+Never collapse silently: an assignment that releases one class where the faces showed several,
+that erases a value the faces showed (no released face keeps it: every man made a woman), or
 that changes more than ``max_changed_share`` of the controlled attributes per face on average,
 is reported as a collapse (:attr:`Assignment.collapsed`); the caller refuses it unless the user
 allows it. No assignment at all: :attr:`Assignment.feasible` is False and
@@ -445,6 +446,15 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
     if q and changed.mean() > max_changed_share * q:
         collapsed.append(f"{changed.mean():.2f} of the {q} controlled attributes change per "
                          f"face on average, more than {max_changed_share:.0%} of them")
+    # A value the faces showed that no released face keeps: a group erased (every man made a
+    # woman), however few faces changed in all.
+    showed, kept = original.any(axis=0), chosen.any(axis=0)
+    lacked, kept_not = (~original).any(axis=0), (~chosen).any(axis=0)
+    for j in np.flatnonzero((showed & ~kept) | (lacked & ~kept_not)):
+        value = 1 if showed[j] and not kept[j] else -1
+        count = int((original[:, j] if value == 1 else ~original[:, j]).sum())
+        collapsed.append(f"no released face keeps {names[j]} = {value}, which {count} of the "
+                         f"faces showed")
     return Assignment(targets, noisy, changed, True, reached, {}, collapsed, info,
                       epsilon or 0.0, seed is not None)
 
