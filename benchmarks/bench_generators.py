@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_generators"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_generators.json"))
+    parser.add_argument("--allow-collapse", action="store_true",
+                        help="release plans that erase a group (as privface anonymize "
+                             "--allow-collapse); without it such a configuration is refused")
     parser.add_argument("--png", type=Path, help="scatter plot of SSIM against top-1")
     parser.add_argument("--replot", action="store_true",
                         help="only print the table and plot of an earlier --out")
@@ -136,7 +139,8 @@ def main() -> None:
             run = anonymize_photos(photos, out, generator=config["generator"],
                                    generator_params=params, k=config.get("k"),
                                    identities=identities if config.get("identities", True)
-                                   else None, workers=args.workers).summary.to_dict()
+                                   else None, workers=args.workers,
+                                   allow_collapse=args.allow_collapse).summary.to_dict()
         except CollapseError as refused:
             # Too few persons for the generator's groups in any class but one: the pipeline
             # refuses (as privface anonymize would); the table says so.
