@@ -336,7 +336,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first], fit, covered[asked])
+                                 regions[first], fit, covered, np.flatnonzero(asked))
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -348,7 +348,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
                 shown = _compose(shown, shapes[rest], landmarks[first], own[first],
-                                 regions[first], fit, covered[rest])
+                                 regions[first], fit, covered, np.flatnonzero(rest))
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
@@ -366,8 +366,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     out, regions = means[group], regions if regional else None
     if regional:
-        out = _compose(means[group], shapes[group], landmarks, own, regions, fit,
-                       covered[group])
+        out = _compose(means[group], shapes[group], landmarks, own, regions, fit, covered,
+                       group)
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -440,15 +440,17 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
-             regions: np.ndarray, fit: bool, covered: np.ndarray | None = None) -> np.ndarray:
+             regions: np.ndarray, fit: bool, covered: np.ndarray | None = None,
+             group: np.ndarray | None = None) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
     of the head), and outside the region its own crop, bit for bit.
 
-    ``covered`` (per face, where its average is a true average of every member) bounds the face
-    proper: beyond it the average is only its own smooth extension, which showed as a flat band
-    across the forehead where a face reaches higher than its group's mean shape."""
+    ``covered`` (per group, where its average is a true average of every member; ``group[i]``
+    is face i's) bounds the face proper: beyond it the average is only its own smooth
+    extension, which showed as a flat band across the forehead where a face reaches higher than
+    its group's mean shape."""
     import cv2
 
     made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
@@ -458,7 +460,7 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
         face = (face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD)
                 > 0).astype(np.uint8)
         if covered is not None and not fit:
-            face &= covered[i].astype(np.uint8)
+            face &= covered[group[i]].astype(np.uint8)
         ring = regions[i] & (face == 0)
         if RING_BLUR > 0 and ring.any():
             blurred = cv2.GaussianBlur(own[i], (0, 0), RING_BLUR,

@@ -202,30 +202,44 @@ def impostor_distances(gallery: np.ndarray, metric: str,
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str,
-                       exclude: np.ndarray | None = None) -> np.ndarray:
+def nearest_in_gallery(probes: np.ndarray, gallery: np.ndarray, metric: str) -> np.ndarray:
     """Index of the nearest gallery row of every probe (the first of ties).
-
-    ``exclude`` (one gallery index per probe) leaves that row out of the probe's search: the
-    probe's own original, for an attacker who holds other photos of the person but not it.
 
     Examples
     --------
-    >>> gallery = np.array([[0.0, 2.0], [2.0, 0.0], [1.0, 1.0]])
-    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]), gallery, "cosine").tolist()
+    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]),
+    ...                    np.array([[0.0, 2.0], [2.0, 0.0]]), "cosine").tolist()
     [1, 0]
-    >>> nearest_in_gallery(np.array([[1.0, 0.1], [0.0, 1.0]]), gallery, "cosine",
-    ...                    exclude=np.array([1, 0])).tolist()
-    [2, 2]
     """
 
     out = np.zeros(len(probes), np.int64)
     for rows in _blocks(len(probes), len(gallery)):
         block = pairwise_distances(probes[rows], gallery, metric).astype(np.float32)
-        if exclude is not None:
-            block[np.arange(len(block)), exclude[rows]] = np.inf
         out[rows] = np.argmin(block, axis=1)
     return out
+
+
+def _nearest_with_and_without(probes: np.ndarray, gallery: np.ndarray, metric: str,
+                              own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_in_gallery`, and the nearest once each probe's ``own`` gallery row is
+    left out (the attacker without the released photo's original), from one pass of distances.
+
+    Examples
+    --------
+    >>> gallery = np.array([[0.0, 2.0], [2.0, 0.0], [1.0, 1.0]])
+    >>> near, other = _nearest_with_and_without(np.array([[1.0, 0.1], [0.0, 1.0]]), gallery,
+    ...                                         "cosine", np.array([1, 0]))
+    >>> near.tolist(), other.tolist()
+    ([1, 0], [2, 2])
+    """
+    nearest = np.zeros(len(probes), np.int64)
+    without = np.zeros(len(probes), np.int64)
+    for rows in _blocks(len(probes), len(gallery)):
+        block = pairwise_distances(probes[rows], gallery, metric).astype(np.float32)
+        nearest[rows] = np.argmin(block, axis=1)
+        block[np.arange(len(block)), own[rows]] = np.inf
+        without[rows] = np.argmin(block, axis=1)
+    return nearest, without
 
 
 @dataclass
@@ -379,9 +393,11 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
     same_photo = np.zeros(n, dtype=bool)
     impostors = impostor_distances(originals, metric, identities) if n >= 2 else \
         np.zeros(0, np.float32)
+    nearest_other = None
     if len(anonymized):
         distances[embedded] = _paired_distances(anonymized, originals[embedded], metric)
-        nearest = nearest_in_gallery(anonymized, originals, metric)
+        nearest, nearest_other = _nearest_with_and_without(anonymized, originals, metric,
+                                                           np.flatnonzero(embedded))
         same_photo[embedded] = nearest == np.flatnonzero(embedded)
         top1[embedded] = (identities[nearest] == identities[embedded]
                           if identities is not None else same_photo[embedded])
@@ -394,7 +410,7 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
         else:
             thresholds[far] = rates[far] = None
     reid = top1_rates(top1, identities)
-    others = _top1_other_photos(originals, anonymized, embedded, identities, metric)
+    others = _top1_other_photos(nearest_other, embedded, identities)
     if n and identities is not None:
         _, inverse, counts = np.unique(identities, return_inverse=True, return_counts=True)
         chance = float(np.mean(counts[inverse] / n))
@@ -413,20 +429,20 @@ def identity_leakage(originals: np.ndarray, anonymized: np.ndarray, embedded: np
         top1_other_photos_person_ci95=others.person_ci95 if others else None)
 
 
-def _top1_other_photos(originals: np.ndarray, anonymized: np.ndarray, embedded: np.ndarray,
-                       identities: np.ndarray | None, metric: str) -> Top1Rates | None:
-    """Top-1 against the gallery without each probe's own original, over the pairs whose person
-    has another photo in it (the others cannot be hit; counting them would dilute the rate)."""
-    if identities is None or not len(originals):
+def _top1_other_photos(nearest: np.ndarray | None, embedded: np.ndarray,
+                       identities: np.ndarray | None) -> Top1Rates | None:
+    """Top-1 against the gallery without each probe's own original (``nearest``: each embedded
+    probe's nearest there), over the pairs whose person has another photo in the gallery (the
+    others cannot be hit; counting them would dilute the rate)."""
+    if identities is None or not len(embedded):
         return None
     _, inverse, counts = np.unique(identities, return_inverse=True, return_counts=True)
     eligible = counts[inverse.ravel()] >= 2
     if not eligible.any():
         return None
-    hits = np.zeros(len(originals), dtype=bool)
-    if len(anonymized):
+    hits = np.zeros(len(embedded), dtype=bool)
+    if nearest is not None:
         own = np.flatnonzero(embedded)
-        nearest = nearest_in_gallery(anonymized, originals, metric, exclude=own)
         hits[own] = identities[nearest] == identities[own]
     return top1_rates(hits[eligible], identities[eligible])
 

@@ -448,13 +448,11 @@ def assign_targets(faces: pd.DataFrame, persons: Sequence, *, editable: Sequence
                          f"face on average, more than {max_changed_share:.0%} of them")
     # A value the faces showed that no released face keeps: a group erased (every man made a
     # woman), however few faces changed in all.
-    showed, kept = original.any(axis=0), chosen.any(axis=0)
-    lacked, kept_not = (~original).any(axis=0), (~chosen).any(axis=0)
-    for j in np.flatnonzero((showed & ~kept) | (lacked & ~kept_not)):
-        value = 1 if showed[j] and not kept[j] else -1
-        count = int((original[:, j] if value == 1 else ~original[:, j]).sum())
-        collapsed.append(f"no released face keeps {names[j]} = {value}, which {count} of the "
-                         f"faces showed")
+    shown, kept = original.sum(axis=0), chosen.sum(axis=0)
+    for value, count, gone in ((1, shown, (shown > 0) & (kept == 0)),
+                               (-1, n - shown, (shown < n) & (kept == n))):
+        collapsed += [f"no released face keeps {names[j]} = {value}, which {count[j]} of the "
+                      f"faces showed" for j in np.flatnonzero(gone)]
     return Assignment(targets, noisy, changed, True, reached, {}, collapsed, info,
                       epsilon or 0.0, seed is not None)
 
