@@ -20,6 +20,9 @@ pipeline passes the keyword options only when the capabilities ask for them:
 - ``uses_landmarks`` (with ``uses_persons``): ``landmarks=`` (``(n, 68, 2)``, crop pixels) and
   ``accept=`` (``accept(faces, class_vectors) -> bool per face``: does the attribute model read
   each class off each face).
+- ``uses_readings`` (with ``uses_persons``): ``readings=`` (what each face shows: every
+  attribute the attribute model reads, CelebA's coding), so that a group generator can put alike
+  faces together (k-Same: one hair colour, one expression per average).
 
 Plug-ins written for privface 0.1 (no ``capabilities``, ``generate`` returning a bare array,
 ``geometry`` and ``editable`` as plain attributes) still work through :func:`as_generator`, the one
@@ -58,6 +61,9 @@ class Capabilities:
         The generator takes ``persons=`` and needs every face of the run in one call.
     uses_landmarks : bool
         The generator takes ``landmarks=`` and ``accept=`` (only read with ``uses_persons``).
+    uses_readings : bool
+        The generator takes ``readings=``, every attribute read off each face (only read with
+        ``uses_persons``).
     paste : {"blend", "face", "crop"}
         How the pipeline puts a new face into its photo. ``"blend"`` (the default, for a new
         face): inside the face region only (:mod:`privface.attributes.face_region`), its colour
@@ -77,6 +83,7 @@ class Capabilities:
     editable: tuple[str, ...] = ()
     uses_persons: bool = False
     uses_landmarks: bool = False
+    uses_readings: bool = False
     paste: str = "blend"
 
     def __post_init__(self) -> None:

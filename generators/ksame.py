@@ -147,8 +147,26 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
                ).fit_transform(flat).astype(np.float32)
 
 
-# Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by.
-RING_BLUR = 8.0
+# Attributes the faces of an average should share, as read off the faces (the pipeline's
+# ``readings``): an average of open and closed mouths, smiles and straight faces, glasses and
+# none, shows neither. Preferring alike faces (ALIKE_WEIGHT, a soft preference) raised the
+# attributes a model reads alike on original and output from 0.868 to 0.901 (20 persons) and
+# 0.863 to 0.887 (60 persons) with top-1 re-identification still under 1/k; a hard partition
+# (OUTSIDE_WEIGHT), or hair colour as well, let recognizers re-identify more on small sets
+# (benchmarks/README.md, "Alike faces in one average").
+ALIKE_ATTRIBUTES = ("Smiling", "Mouth_Slightly_Open", "High_Cheekbones", "Eyeglasses")
+ALIKE_WEIGHT = 1.0
+# Attributes outside the face region that the targets fix (hair colour, given as targets): one
+# that differs outweighs any difference of the faces (2 * sqrt(2) times their spread: the
+# distance between 1 and -1, times sqrt 2), so that the members' hairlines, which reach into
+# the averaged forehead, match the photo's own hair.
+OUTSIDE_WEIGHT = 2.0 * np.sqrt(2.0)
+
+# Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by: the
+# sharpest that kept top-1 re-identification under 1/k on both small sets measured (SFace
+# 0.17-0.18 and 0.12-0.14 at k = 5, as at 8; at 4 up to 0.195-0.21; at 2, 0.335), for SSIM
+# +0.008 and MS-SSIM +0.02 over 8 (benchmarks/README.md, "The ring around the face").
+RING_BLUR = 6.0
 
 # How far the averaged face reaches up the forehead (face_mask's ``forehead``; None: the
 # region's own FOREHEAD).
@@ -196,7 +214,8 @@ def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, features=None,
                   n_components: int = 50, sources=None, landmarks=None,
                   accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  fit: bool = False, region: bool = False) -> KSameResult:
+                  fit: bool = False, region: bool = False,
+                  ring_blur: float = RING_BLUR) -> KSameResult:
     """Replace every face by the average of a group of at least k persons of its class.
 
     Groups form within the classes the faces *show* (``sources``, default ``classes``); each
@@ -242,6 +261,11 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         recognizer holding the very photo find its member in a group of k more often than 1 in
         k, so :class:`KSameSelectGenerator` asks this function for groups of 2k persons
         (benchmarks/README.md, "The face region"). Off here: the whole aligned crop is averaged.
+    ring_blur : float
+        With ``region``: Gaussian sigma (crop pixels) of the face's own crop in the ring between
+        the averaged face and the region's edge (its silhouette, hairline, the sides of the
+        head), which a recognizer reads; 0 keeps the ring sharp. Smaller is sharper and lets
+        recognizers re-identify more (benchmarks/README.md, "The ring around the face").
 
     Returns
     -------
@@ -336,7 +360,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first], fit, covered, np.flatnonzero(asked))
+                                 regions[first], fit, covered, np.flatnonzero(asked),
+                                 ring_blur)
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -348,7 +373,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
                 shown = _compose(shown, shapes[rest], landmarks[first], own[first],
-                                 regions[first], fit, covered, np.flatnonzero(rest))
+                                 regions[first], fit, covered, np.flatnonzero(rest),
+                                 ring_blur)
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
@@ -367,7 +393,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     out, regions = means[group], regions if regional else None
     if regional:
         out = _compose(means[group], shapes[group], landmarks, own, regions, fit, covered,
-                       group)
+                       group, ring_blur)
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -441,7 +467,7 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
              regions: np.ndarray, fit: bool, covered: np.ndarray | None = None,
-             group: np.ndarray | None = None) -> np.ndarray:
+             group: np.ndarray | None = None, ring_blur: float = RING_BLUR) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
@@ -462,13 +488,13 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
         if covered is not None and not fit:
             face &= covered[group[i]].astype(np.uint8)
         ring = regions[i] & (face == 0)
-        if RING_BLUR > 0 and ring.any():
-            blurred = cv2.GaussianBlur(own[i], (0, 0), RING_BLUR,
+        if ring_blur > 0 and ring.any():
+            blurred = cv2.GaussianBlur(own[i], (0, 0), ring_blur,
                                        borderType=cv2.BORDER_REFLECT_101)
-            # The average fades out over the ring's first RING_BLUR pixels (its smooth
+            # The average fades out over the ring's first ring_blur pixels (its smooth
             # extension, not anyone's pixels), so the face has no edge inside the region.
             outside = cv2.distanceTransform(1 - face, cv2.DIST_L2, 5)
-            weight = np.clip(1.0 - outside / RING_BLUR, 0.0, 1.0)[..., None]
+            weight = np.clip(1.0 - outside / ring_blur, 0.0, 1.0)[..., None]
             mixed = np.rint(weight * made[i] + (1.0 - weight) * blurred).astype(np.uint8)
             out[i][ring] = mixed[ring]
         out[i][face > 0] = made[i][face > 0]
@@ -569,6 +595,11 @@ class KSameSelectGenerator:
         than 1 in k; with averages of 2k persons top-1 re-identification stayed under 1/k
         (benchmarks/README.md, "The face region"). Capped at the persons there are, never
         below k.
+    ring_blur : float
+        Gaussian sigma (crop pixels) of the photo's own crop in the ring around the averaged
+        face (see :func:`k_same_select`); default :data:`RING_BLUR`. ``--param ring_blur=4``
+        gives sharper photos that recognizers re-identify more often (benchmarks/README.md,
+        "The ring around the face").
 
     Examples
     --------
@@ -583,14 +614,17 @@ class KSameSelectGenerator:
 
     def __init__(self, k: int = 5, attributes=None, n_components: int = 50,
                  warp: bool = True, fit: bool = False, region: bool = True,
-                 margin: int | None = None) -> None:
+                 margin: int | None = None, ring_blur: float = RING_BLUR) -> None:
         if int(k) != k or k < 1:
             raise InputError(f"k must be a positive integer, got {k}")
         if int(n_components) < 1:
             raise InputError(f"n_components must be at least 1, got {n_components}")
         if margin is not None and (int(margin) != margin or margin < 1):
             raise InputError(f"margin must be a positive integer, got {margin}")
+        if not np.isfinite(ring_blur) or ring_blur < 0:
+            raise InputError(f"ring_blur must be a sigma >= 0 (crop pixels), got {ring_blur}")
         self.k = int(k)
+        self.ring_blur = float(ring_blur)
         self.attributes = None if attributes is None else tuple(attributes)
         self.n_components = int(n_components)
         self.warp = bool(warp)
@@ -630,15 +664,18 @@ class KSameSelectGenerator:
         """CelebA's crop; the pipeline passes ``persons=`` so that groups hold k different
         people, and ``landmarks=`` (crop pixels) and ``accept=`` (an attribute check)."""
         return Capabilities(geometry=self.geometry, editable=self.editable, uses_persons=True,
-                            uses_landmarks=True, paste="blend" if self.region else "crop")
+                            uses_landmarks=True, uses_readings=self.region,
+                            paste="blend" if self.region else "crop")
 
     def generate(self, faces: np.ndarray, source_attributes=None, target_attributes=None, *,
-                 persons=None, features=None, landmarks=None, accept=None
+                 persons=None, features=None, landmarks=None, accept=None, readings=None
                  ) -> GenerationResult:
         """Group averages; ``notes`` holds :meth:`KSameResult.to_frame` (group, k, ...).
 
         With ``source_attributes`` (what each face shows) groups form within those classes and
-        each face receives an average of its target class (see :func:`k_same_select`).
+        each face receives an average of its target class (see :func:`k_same_select`). With
+        ``readings`` (every attribute read off each face) and the face region, faces alike in
+        :data:`ALIKE_ATTRIBUTES` (hair colour, expression, glasses) are grouped together.
         """
         classes = sources = outside = None
         kept = np.ones(len(faces), bool)
@@ -658,16 +695,17 @@ class KSameSelectGenerator:
                 classes = sources = None
         # The region needs the 68 landmarks, which reach k_same_select only with the warp.
         regional = self.warp and landmarks is not None and np.shape(landmarks)[1:] == (68, 2)
-        if regional and self.region and features is None and outside is not None and \
-                len(outside.columns):
-            features = _with_outside(pixel_features(_face_regions(faces, landmarks),
-                                                    self.n_components), outside)
+        alike = _alike(outside, readings) if regional and self.region else None
+        if features is None and alike is not None:
+            features = _with_alike(pixel_features(_face_regions(faces, landmarks),
+                                                  self.n_components), *alike)
         available = len(np.unique(np.asarray(persons))) if persons is not None else len(faces)
         result = k_same_select(
             faces, classes, k=self.group_persons(available, regional=regional),
             persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, fit=self.fit, region=self.region,
+            ring_blur=self.ring_blur,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
                             fixed) if accept is not None and target_attributes is not None
             else accept)
@@ -691,24 +729,52 @@ class KSameSelectGenerator:
         return table[list(self.attributes)]
 
 
-def _with_outside(features: np.ndarray, outside: pd.DataFrame) -> np.ndarray:
-    """``features`` with the attributes outside the face region (hair colour, ...) appended,
-    weighted so that one differing attribute outweighs any difference of the faces: groups
-    then hold faces of one hair colour where the class has enough of them, and what an average
-    brings of its members' hairlines into the region matches the photo's own hair.
+def _alike(outside: pd.DataFrame | None, readings) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """What the faces of an average should share, with a weight per attribute: the attributes
+    outside the face region that the targets fix (``outside``, weight :data:`OUTSIDE_WEIGHT`),
+    and :data:`ALIKE_ATTRIBUTES` as read off the faces (``readings``, weight
+    :data:`ALIKE_WEIGHT`); None when there is neither.
+
+    Examples
+    --------
+    >>> readings = pd.DataFrame({"Smiling": [1, -1], "Male": [1, 1]})
+    >>> table, weights = _alike(pd.DataFrame({"Blond_Hair": [1, -1]}), readings)
+    >>> table.columns.tolist(), [round(float(w), 2) for w in weights]
+    (['Blond_Hair', 'Smiling'], [2.83, 1.0])
+    """
+    parts, weights = [], []
+    if outside is not None and len(outside.columns):
+        parts.append(pd.DataFrame(outside).reset_index(drop=True))
+        weights += [OUTSIDE_WEIGHT] * len(outside.columns)
+    if readings is not None:
+        readings = pd.DataFrame(readings).reset_index(drop=True)
+        taken = set(parts[0].columns) if parts else set()
+        columns = [a for a in ALIKE_ATTRIBUTES if a in readings.columns and a not in taken]
+        parts.append(readings[columns])
+        weights += [ALIKE_WEIGHT] * len(columns)
+    if not weights:
+        return None
+    return pd.concat(parts, axis=1), np.array(weights, np.float32)
+
+
+def _with_alike(features: np.ndarray, alike: pd.DataFrame, weights) -> np.ndarray:
+    """``features`` with the attributes the faces of an average should share appended
+    (:func:`_alike`), each scaled by its weight times the faces' spread: at
+    :data:`OUTSIDE_WEIGHT` one differing attribute outweighs any difference of the faces, so
+    groups hold faces of one hair colour where the class has enough of them; at
+    :data:`ALIKE_WEIGHT` alike faces of one expression are preferred.
 
     Examples
     --------
     >>> features = np.array([[0.0], [1.0], [0.0]], np.float32)
-    >>> out = _with_outside(features, pd.DataFrame({"Blond_Hair": [1, -1, -1]}))
+    >>> out = _with_alike(features, pd.DataFrame({"Blond_Hair": [1, -1, -1]}), [OUTSIDE_WEIGHT])
     >>> out.astype(float).round(2).tolist()
     [[0.0, 1.33], [1.0, -1.33], [0.0, -1.33]]
     """
     features = np.asarray(features, np.float32)
     spread = float(np.sqrt(features.var(axis=0).sum())) or 1.0
-    shown = outside.to_numpy(np.float32)
-    # Twice the faces' spread between any two values of one attribute (1 and -1), times sqrt 2.
-    return np.hstack([features, shown * (2.0 * np.sqrt(2.0) * spread)]).astype(np.float32)
+    shown = alike.to_numpy(np.float32) * np.asarray(weights, np.float32)
+    return np.hstack([features, shown * spread]).astype(np.float32)
 
 
 def _widened(accept: Callable, columns: list, fixed: list) -> Callable:

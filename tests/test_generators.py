@@ -175,7 +175,8 @@ def test_every_built_in_generator_declares_its_capabilities():
     assert BlurGenerator().capabilities == Capabilities(paste="face")
     assert PixelateGenerator().capabilities.editable == ()
     assert KSameSelectGenerator(k=2, attributes=["Male"]).capabilities == Capabilities(
-        editable=("Male",), uses_persons=True, uses_landmarks=True, paste="blend")
+        editable=("Male",), uses_persons=True, uses_landmarks=True, uses_readings=True,
+        paste="blend")
     assert KSameSelectGenerator(region=False).capabilities.paste == "crop"
     faces = _faces(1, 218, 178)
     result = MaskGenerator().generate(faces, None, None)

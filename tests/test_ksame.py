@@ -471,3 +471,24 @@ def test_the_face_region_groups_faces_of_one_hair_colour_together():
                           landmarks=landmarks).notes
     assert any(hair["Blond_Hair"][notes["group"] == g].nunique() == 2
                for g in notes["group"].unique())
+
+
+def test_the_face_region_groups_faces_of_one_expression_by_their_readings():
+    # The pipeline groups within target classes and passes what each face shows as readings:
+    # an average of smiling and straight faces shows neither, so faces that look alike in
+    # pairs across smiles must still be grouped by their smile.
+    faces, landmarks, _ = _faces_on_flat_backgrounds(8, 2)
+    for i in range(8):
+        faces[i][faces[i].min(axis=2) >= 140] = 100 + 20 * (i // 2)
+    readings = pd.DataFrame({"Smiling": [1, -1] * 4, "Male": [1] * 8, "Young": [1, 1, -1, -1] * 2})
+    generator = KSameSelectGenerator(k=2, margin=1, attributes=["Male"])
+    targets = readings[["Male"]]
+    notes = generator.generate(faces, None, targets, persons=np.arange(8), landmarks=landmarks,
+                               readings=readings).notes
+    for group in notes["group"].unique():
+        assert readings["Smiling"][notes["group"] == group].nunique() == 1
+    # Without the readings the similar faces pair up across smiles.
+    notes = generator.generate(faces, None, targets, persons=np.arange(8),
+                               landmarks=landmarks).notes
+    assert any(readings["Smiling"][notes["group"] == g].nunique() == 2
+               for g in notes["group"].unique())

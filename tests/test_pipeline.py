@@ -470,6 +470,43 @@ def test_a_declared_plug_in_gets_its_geometry_and_its_unrealised_faces_are_withh
     assert len(unrealised) and len(report.written) and len(faces) == len(report.written)
 
 
+class _GroupPlugIn:
+    """A group generator (every face at once) that asks for the faces' readings, or not."""
+
+    name = "group"
+
+    def __init__(self, readings: bool) -> None:
+        from privface.generators.base import Capabilities
+
+        self.capabilities = Capabilities(editable=("Male",), uses_persons=True,
+                                         uses_readings=readings)
+        self.calls: list[dict] = []
+
+    def generate(self, faces, source_attributes, target_attributes, **options):
+        from privface.generators.base import GenerationResult
+
+        self.calls.append({"n": len(faces), **options})
+        return GenerationResult(255 - faces)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("readings", [True, False])
+def test_a_group_generator_gets_every_reading_of_every_face_when_it_asks(
+        photos, identities, tmp_path, readings):
+    plug_in = _GroupPlugIn(readings)
+    ids = identities.loc[[p.name for p in photos.iterdir()]]
+    anonymize_photos(photos, tmp_path / "out", generator=plug_in, k=2, identities=ids, seed=3,
+                     verify=False, allow_collapse=True)
+    (call,) = plug_in.calls  # every face in one call
+    assert set(call) == ({"n", "persons", "readings"} if readings else {"n", "persons"})
+    if readings:
+        shown = pd.read_csv(tmp_path / "out" / ".privface-run" / "faces.csv")
+        # What the analysis read off each face, all 40 attributes, in the faces' order.
+        assert call["readings"].shape == (call["n"], 40)
+        np.testing.assert_array_equal(call["readings"].to_numpy(),
+                                      shown[list(call["readings"].columns)].to_numpy())
+
+
 @pytest.mark.realdata
 def test_a_bare_array_plug_in_still_runs_through_the_one_adapter(photos, identities, tmp_path):
     plug_in = _BarePlugIn()

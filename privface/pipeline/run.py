@@ -643,6 +643,8 @@ class PhotoRun:
             if self.capabilities.uses_landmarks:
                 options["landmarks"] = _in_crop(landmarks[rows.index], matrices)
                 options["accept"] = _shows_class(self.checker, grouped)
+            if self.capabilities.uses_readings:
+                options["readings"] = source_attributes  # what each face shows, read
             # Groups form within the target classes: PPAS chose the targets so that each class
             # can be cut into groups of k different persons (photo model v2), and the few faces
             # it moved go into averages of the class they are to show.
