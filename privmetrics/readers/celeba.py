@@ -178,22 +178,25 @@ def _parse_fixed_blocks(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
             return None
         body = os.fstat(handle.fileno()).st_size - start
         handle.seek(start)
+        # Every block writes its rows straight into one matrix, sized for the most rows the
+        # file can hold (the shortest row is 3m bytes and a line end); the pages of rows that
+        # never come are never touched, so they cost no memory.
+        values = np.empty((body // (3 * m + 1) + 1, m), dtype=np.int8)
         workers = _threads() if body >= _THREADED_BYTES else 1
         if workers == 1:
-            parsed = _parse_block_stream(handle, m, _parse_now, 1)
+            parsed = _parse_block_stream(handle, values, _parse_now, 1)
         else:
             with ThreadPoolExecutor(workers) as pool:
-                parsed = _parse_block_stream(handle, m, functools.partial(pool.submit,
-                                                                          _parse_block),
-                                             workers + 1)
+                parsed = _parse_block_stream(
+                    handle, values, functools.partial(pool.submit, _parse_block), workers + 1)
     if not parsed:
         return None
-    images = np.fromiter(itertools.chain.from_iterable(p[0] for p in parsed), dtype=object,
-                         count=sum(len(p[0]) for p in parsed))
-    ascending = all(p[2] for p in parsed) and all(
+    rows = sum(len(names) for names, _ in parsed)
+    images = np.fromiter(itertools.chain.from_iterable(names for names, _ in parsed),
+                         dtype=object, count=rows)
+    ascending = all(up for _, up in parsed) and all(
         a[0][-1] < b[0][0] for a, b in zip(parsed, parsed[1:]))
-    values = parsed[0][1] if len(parsed) == 1 else np.concatenate([p[1] for p in parsed])
-    return images, values, ascending
+    return images, values[:rows], ascending
 
 
 def _threads() -> int:
@@ -205,19 +208,20 @@ def _threads() -> int:
     return max(1, min(4, cores))
 
 
-def _parse_block_stream(handle: BinaryIO, m: int, submit: Callable[..., Future],
-                        buffers: int) -> list[tuple[list[str], np.ndarray, bool]] | None:
+def _parse_block_stream(handle: BinaryIO, values: np.ndarray, submit: Callable[..., Future],
+                        buffers: int) -> list[tuple[list[str], bool]] | None:
     """Cut the rest of the file into blocks of whole lines and parse each, in file order.
 
-    ``submit(buffer, offset, size, m)`` starts :func:`_parse_block` on a block and returns
-    its future. Each block is read into one of ``buffers`` reused buffers, which is refilled
-    only once its block is parsed; the partial line at a block's end is carried to the next.
-    None as soon as a block is not in the layout.
+    The line ends of a block are found here, which places its rows in ``values``;
+    ``submit(buffer, ends, out)`` starts :func:`_parse_block` on them and returns its future.
+    Each block is read into one of ``buffers`` reused buffers, which is refilled only once its
+    block is parsed; the partial line at a block's end is carried to the next. None as soon
+    as a block is not in the layout.
     """
     ring = [np.empty(_GUARD + _BLOCK_BYTES + _PAD_BYTES + 16, dtype=np.uint8)
             for _ in range(buffers)]
     jobs: deque[Future] = deque()
-    results: list[tuple[list[str], np.ndarray, bool]] = []
+    results: list[tuple[list[str], bool]] = []
 
     def collect() -> bool:
         parsed = jobs.popleft().result()
@@ -226,7 +230,7 @@ def _parse_block_stream(handle: BinaryIO, m: int, submit: Callable[..., Future],
         return parsed is not None
 
     tail = ring[0][:0]  # the partial line carried to the next block
-    slot = 0
+    slot = row = 0
     try:
         while True:
             if len(jobs) == buffers and not collect():  # the job still reading this buffer
@@ -238,18 +242,22 @@ def _parse_block_stream(handle: BinaryIO, m: int, submit: Callable[..., Future],
             size = carry + got
             if size == 0:
                 break
+            ends = np.flatnonzero(buffer[_GUARD:_GUARD + size] == _LF)
+            ends += _GUARD
             if got == 0:  # the last line has no line end: give it one
                 buffer[_GUARD + size] = _LF
-                used = size + 1
-            else:
-                used = _last_line_end(buffer, _GUARD, _GUARD + size) + 1 - _GUARD
-                if used == 0:  # no line end yet: read on into the same buffer
-                    if size >= _BLOCK_BYTES:
-                        return None  # a line longer than a block is not this layout
-                    tail = buffer[_GUARD:_GUARD + size]
-                    continue
-            jobs.append(submit(buffer, _GUARD, used, m))
-            tail = buffer[_GUARD + used:_GUARD + size]
+                ends = np.append(ends, _GUARD + size)
+            elif len(ends) == 0:  # no line end yet: read on into the same buffer
+                if size >= _BLOCK_BYTES:
+                    return None  # a line longer than a block is not this layout
+                tail = buffer[_GUARD:_GUARD + size]
+                continue
+            n = len(ends)
+            if row + n > len(values):
+                return None  # rows shorter than the layout's
+            jobs.append(submit(buffer, ends, values[row:row + n]))
+            row += n
+            tail = buffer[int(ends[-1]) + 1:_GUARD + size]
             slot = (slot + 1) % buffers
             if got == 0:
                 break
@@ -262,23 +270,11 @@ def _parse_block_stream(handle: BinaryIO, m: int, submit: Callable[..., Future],
     return results
 
 
-def _parse_now(buffer: np.ndarray, offset: int, size: int, m: int) -> Future:
+def _parse_now(buffer: np.ndarray, ends: np.ndarray, out: np.ndarray) -> Future:
     """:func:`_parse_block` on the calling thread, as a finished future."""
     done: Future = Future()
-    done.set_result(_parse_block(buffer, offset, size, m))
+    done.set_result(_parse_block(buffer, ends, out))
     return done
-
-
-def _last_line_end(buffer: np.ndarray, begin: int, end: int) -> int:
-    """Index of the last LF in ``buffer[begin:end]``, or ``begin - 1`` when there is none."""
-    # The last line starts near the end: look there first (a copy of a few KB, not the block).
-    for start in (max(begin, end - _PAD_BYTES - 64), begin):
-        found = bytes(memoryview(buffer)[start:end]).rfind(b"\n")
-        if found >= 0:
-            return start + found
-        if start == begin:
-            break
-    return begin - 1
 
 
 def _data_offset(head: bytes) -> int | None:
@@ -291,18 +287,18 @@ def _data_offset(head: bytes) -> int | None:
     return second + 1
 
 
-def _parse_block(buffer: np.ndarray, offset: int, size: int, m: int
-                       ) -> tuple[list[str], np.ndarray, bool] | None:
-    """The names, int8 values, and whether the names ascend, of ``buffer[offset:][:size]``.
+def _parse_block(buffer: np.ndarray, ends: np.ndarray, out: np.ndarray
+                 ) -> tuple[list[str], bool] | None:
+    """Parse the lines that end at ``ends`` (their LFs in ``buffer``; the first line starts
+    at ``_GUARD``, after a readable byte) into ``out``, an (n, m) int8 matrix.
 
-    The block holds whole lines, the last one ending with LF; ``offset`` >= 1, so that the
-    byte before a row can be read.
+    Returns the names and whether they strictly ascend; None when a line is not in the
+    layout.
     """
-    ends = np.flatnonzero(buffer[offset:offset + size] == _LF)
-    ends += offset
+    m = out.shape[1]
     n = len(ends)
     starts = np.empty_like(ends)
-    starts[0] = offset
+    starts[0] = _GUARD
     starts[1:] = ends[:-1] + 1
     # The m cells of 3 bytes end at the line end (before a CR). The shortest row is a
     # one-byte name, then its cells; a shorter one would start its cells in the row before.
@@ -337,16 +333,15 @@ def _parse_block(buffer: np.ndarray, offset: int, size: int, m: int
     negative &= digit
     negative *= 0xFE
     digit ^= negative
-    values = np.empty((n, m), dtype=np.int8)
     if 3 * m == 8 * words:  # rows are whole words (m = 40 is): one long strided copy
-        values.reshape(-1)[:] = digit.view(np.int8)[2::3]
+        out.reshape(-1)[:] = digit.view(np.int8)[2::3]
     else:
-        values[:] = digit.view(np.int8).reshape(n, 8 * words)[:, 2:3 * m:3]
+        out[:] = digit.view(np.int8).reshape(n, 8 * words)[:, 2:3 * m:3]
     # The name ends where the first cell's sign is a space, or one byte earlier before a "-"
     # (that byte must then be a space: _row_names checks the byte after every name).
     first_negative = rows[:, 1] == _MINUS
     names = _row_names(buffer, starts, cells + 1 - first_negative - starts)
-    return None if names is None else (names[0], values, names[1])
+    return names
 
 
 def _tile_rows(n: int) -> int:
