@@ -1,9 +1,9 @@
 """CelebA's official text layouts: the 40-attribute file and the identity file.
 
 Reading is vectorised: the fixed layout CelebA and privface write is parsed from its bytes with
-NumPy (about 7x pandas' whitespace tokeniser); any other spacing goes through pandas' C parser. Only
-when a check fails does the reader scan the file line by line, to point at the first offending line
-with an exact message.
+NumPy (about 11x pandas' whitespace tokeniser); any other spacing goes through pandas' C parser.
+Only when a check fails does the reader scan the file line by line, to point at the first
+offending line with an exact message.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def _threads() -> int:
     """Threads for the byte parser: one per idle core, at most four.
 
     A core counts as idle when the load average leaves it free (as ``make -l`` judges): on a
-    busy machine a second thread only adds switching (measured: 10% slower at load 8 on
+    busy machine a second thread only adds switching (measured: 8-11% slower at load 8-9 on
     2 cores), on an idle one it parses while the first builds its Python names.
     """
     try:
