@@ -258,7 +258,7 @@ def official_files(draw) -> tuple[bytes, int, bool]:
     return (text + body).encode("utf-8"), m, in_layout
 
 
-@settings(max_examples=500, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=official_files(), block=st.sampled_from([64, 300, 4096, 1 << 19]),
        threads=st.sampled_from([1, 2, 3]))
