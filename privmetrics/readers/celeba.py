@@ -151,8 +151,8 @@ def _parse_fixed_layout(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
     block of rows is one gather and a few word operations on an (n, words) uint64 array, with
     no tokenising. The file is read in blocks into a few reused buffers (fresh memory costs a
     page fault per page, which at this speed is much of the time), and blocks are parsed on as
-    many threads as there are cores: NumPy releases the GIL, so one thread's arithmetic runs
-    while another builds its Python names.
+    many threads as there are idle cores (see :func:`_threads`): NumPy releases the GIL, so one
+    thread's arithmetic runs while another builds its Python names.
 
     Only rows the general parser reads to the same result are accepted: printable ASCII names
     without spaces, values 1, -1, 0 (or -0). Anything else (other spacing, a blank line, a
