@@ -200,11 +200,12 @@ def _parse_fixed_blocks(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
 
 
 def _threads() -> int:
-    """Threads for the byte parser: one per idle core, at most four.
+    """Threads for the byte parser: one, plus one per other core the load average leaves idle.
 
-    A core counts as idle when the load average leaves it free (as ``make -l`` judges): on a
-    busy machine a second thread only adds switching (measured: 8-11% slower at load 8-9 on
-    2 cores), on an idle one it parses while the first builds its Python names.
+    As ``make -l`` judges a machine's load: on a busy machine a second thread only adds
+    switching (measured: 8-11% slower at load 8-9 on 2 cores), on an idle one it parses while
+    the first builds its Python names. The caller's own work counts in the load, hence the
+    one thread more. At most four.
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -214,7 +215,7 @@ def _threads() -> int:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - no load average on this platform
         load = 0.0
-    return max(1, min(4, cores, round(cores - load)))
+    return max(1, min(4, cores, int(cores - load) + 1))
 
 
 def _parse_block_stream(handle: BinaryIO, values: np.ndarray, submit: Callable[..., Future],
