@@ -350,8 +350,7 @@ def _parse_block(buffer: np.ndarray, ends: np.ndarray, out: np.ndarray
     # The name ends where the first cell's sign is a space, or one byte earlier before a "-"
     # (that byte must then be a space: _row_names checks the byte after every name).
     first_negative = rows[:, 1] == _MINUS
-    names = _row_names(buffer, starts, cells + 1 - first_negative - starts)
-    return names
+    return _row_names(buffer, starts, cells + 1 - first_negative - starts)
 
 
 def _tile_rows(n: int) -> int:
