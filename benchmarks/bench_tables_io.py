@@ -10,6 +10,7 @@ with replacement from the 20,000 real CelebA rows (40 attributes, identity), the
   rows through the general (pandas) parser the byte parser falls back to.
 
     python benchmarks/bench_tables_io.py --repeats 5
+    python benchmarks/bench_tables_io.py --celeba-only --repeats 9 --against HEAD~1  # A/B
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import default_data_dir, find_celeba, log
+from common import REPO, default_data_dir, find_celeba, log
 
 ATTR_FILE = "list_attr_celeba_first20k.txt"
 ID_FILE = "identity_CelebA.txt"
@@ -42,7 +43,7 @@ def make_files(data_dir: Path, folder: Path, parquet_rows: int, text_rows: int) 
     ids = read_celeba_identities(celeba / ID_FILE).reindex(attrs.index).to_numpy(np.int64)
     rng = np.random.default_rng(0)
     parquet = folder / "t10m.parquet"
-    if not parquet.exists():
+    if parquet_rows and not parquet.exists():
         pick = rng.integers(0, len(attrs), parquet_rows)
         table = pd.DataFrame(attrs.to_numpy()[pick], columns=attrs.columns)
         table["identity"] = ids[pick]
@@ -95,7 +96,12 @@ print(t1 - t0, t2 - t1, t3 - t2)
     return dict(zip(("imports", "read_table", "audit (first call)"), map(float, out)))
 
 
-def celeba_rates(text: Path, repeats: int) -> dict[str, float]:
+def celeba_rates(text: Path, repeats: int, against: str | None = None) -> dict[str, float]:
+    """Rows/s (best of ``repeats``) of each reader, the readers taking turns in every round.
+
+    ``against``: a git revision whose ``privmetrics/readers/celeba.py`` is timed as well, for
+    an A/B in the same minutes on a noisy machine.
+    """
     import pandas as pd
 
     from privface.privmetrics.readers import celeba
@@ -105,16 +111,38 @@ def celeba_rates(text: Path, repeats: int) -> dict[str, float]:
         images, values = celeba._parse_celeba_rows(text, names)
         return pd.DataFrame(values, index=pd.Index(images, dtype=object), columns=names)
 
-    rates = {}
-    for name, call in (("byte parser", lambda: celeba.read_celeba_attributes(text)),
-                       ("general parser (before)", general)):
-        best = float("inf")
-        for _ in range(repeats):
+    calls = {"byte parser": lambda: celeba.read_celeba_attributes(text),
+             "general parser (before)": general}
+    if against:
+        old = reader_at(against)
+        calls[f"byte parser at {against}"] = lambda: old.read_celeba_attributes(text)
+        pd.testing.assert_frame_equal(calls["byte parser"](), calls[f"byte parser at {against}"](),
+                                      check_exact=True)
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeats):
+        for name, call in calls.items():
             start = time.perf_counter()
-            rows = len(call())
-            best = min(best, time.perf_counter() - start)
-        rates[name] = rows / best
-    return rates
+            table = call()
+            best[name] = min(best[name], time.perf_counter() - start)
+            rows = len(table)
+            del table  # freeing a million names is not reading them: outside the timing
+    return {name: rows / seconds for name, seconds in best.items()}
+
+
+def reader_at(revision: str):
+    """``privface.privmetrics.readers.celeba`` as it was at a git revision, as a module."""
+    import importlib.util
+    import tempfile
+
+    source = subprocess.run(["git", "show", f"{revision}:privmetrics/readers/celeba.py"],
+                            check=True, capture_output=True, cwd=REPO).stdout
+    path = Path(tempfile.mkdtemp()) / "celeba_at_revision.py"
+    path.write_bytes(source)
+    # A name inside the package, so that its relative imports resolve as the original's.
+    spec = importlib.util.spec_from_file_location("privface.privmetrics.readers._celeba_at", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> int:
@@ -122,8 +150,22 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/privface-bench-io"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--celeba-only", action="store_true",
+                        help="only the CelebA text reader (no Parquet file, no audit)")
+    parser.add_argument("--against", metavar="REVISION",
+                        help="also time the CelebA reader of this git revision, taking turns")
     args = parser.parse_args(argv)
-    make_files(args.data, args.dir, 10_000_000, 1_000_000)
+    make_files(args.data, args.dir, 0 if args.celeba_only else 10_000_000, 1_000_000)
+    if not args.celeba_only:
+        audit_runs(args)
+    for name, rate in celeba_rates(args.dir / "celeba_1m.txt", args.repeats,
+                                          args.against).items():
+        print(f"CelebA text layout, 1M rows, {name}: {rate / 1e6:.2f}M rows/s (best of "
+              f"{args.repeats}; load {os.getloadavg()[0]:.1f})")
+    return 0
+
+
+def audit_runs(args: argparse.Namespace) -> None:
     runs = cli_runs(args.dir / "t10m.parquet", args.repeats)
     walls = [w for w, _ in runs]
     print(f"privface audit (10M x 41 Parquet): wall best {min(walls):.2f} s, median "
@@ -131,9 +173,6 @@ def main(argv=None) -> int:
           f"({args.repeats} runs, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     for name, seconds in parts(args.dir / "t10m.parquet").items():
         print(f"  {name}: {seconds:.2f} s")
-    for name, rate in celeba_rates(args.dir / "celeba_1m.txt", args.repeats).items():
-        print(f"CelebA text layout, 1M rows, {name}: {rate / 1e6:.2f}M rows/s (best)")
-    return 0
 
 
 if __name__ == "__main__":

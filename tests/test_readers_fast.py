@@ -157,3 +157,159 @@ def test_values_of_every_kind_are_read_in_every_position(tmp_path, monkeypatch):
     assert celeba._parse_fixed_layout(path, 41) is not None
     np.testing.assert_array_equal(read_celeba_attributes(path).to_numpy(), values)
     assert_same(path, monkeypatch)
+
+
+def threaded(monkeypatch, block: int, threads: int) -> None:
+    """Parse in blocks of ``block`` bytes on ``threads`` threads, whatever the file's size."""
+    monkeypatch.setattr(celeba, "_BLOCK_BYTES", block)
+    monkeypatch.setattr(celeba, "_THREADED_BYTES", 0)
+    monkeypatch.setattr(celeba, "_threads", lambda: threads)
+
+
+def value_token(value: int, first: bool) -> str:
+    """A value as the official layout writes it: the first unpadded, the others " %2d"."""
+    return str(value) if first else f" {value:2d}"
+
+
+ODD_LINES = ["none"] * 3 + [
+    "wider-name", "narrower-name", "lf-in-crlf", "cr-cr-lf", "trailing-space", "leading-space",
+    "padded-first", "double-space", "tab", "bad-token", "minus-zero", "plus-one", "missing",
+    "extra", "blank", "lone-cr", "nul", "non-ascii", "duplicate", "descending", "space-in-name"]
+
+
+@st.composite
+def official_files(draw) -> tuple[bytes, int, bool]:
+    """CelebA's own layout (fixed-width names, CRLF), often with one odd line or header.
+
+    Returns the file, its number of attributes, and whether every line is in the layout.
+    """
+    m = draw(st.sampled_from([1, 2, 3, 7, 8, 16, 40, 41]))
+    n = draw(st.integers(1, 40))
+    first = draw(st.integers(1, 10 ** 5))
+    names = [f"{first + i:06d}.jpg" for i in range(n)]
+    values = draw(st.lists(st.lists(st.sampled_from([1, -1, 0]), min_size=m, max_size=m),
+                           min_size=n, max_size=n))
+    lines = [official_row(name, row) for name, row in zip(names, values)]
+    ends = ["\r\n"] * n
+    odd = draw(st.sampled_from(ODD_LINES))
+    i = draw(st.integers(0, n - 1))
+    cut = lines[i].index(" ")  # the name's end
+    cell = cut + 1 + draw(st.integers(0, m - 1)) * 3  # some cell's start (after the first)
+    if odd == "wider-name":
+        lines[i] = "0" + lines[i]
+    elif odd == "narrower-name":
+        lines[i] = lines[i][1:]
+    elif odd == "lf-in-crlf":
+        ends[i] = "\n"
+    elif odd == "cr-cr-lf":
+        ends[i] = "\r\r\n"
+    elif odd == "trailing-space":
+        lines[i] += " "
+    elif odd == "leading-space":
+        lines[i] = " " + lines[i]
+    elif odd == "padded-first":
+        lines[i] = lines[i][:cut] + value_token(values[i][0], False) + lines[i][
+            cut + 1 + len(str(values[i][0])):]
+    elif odd == "double-space":
+        lines[i] = lines[i][:cell] + " " + lines[i][cell:]
+    elif odd == "tab":
+        lines[i] = lines[i][:cut] + "\t" + lines[i][cut + 1:]
+    elif odd in ("bad-token", "minus-zero", "plus-one"):
+        token = {"bad-token": draw(st.sampled_from(["2", "9", "-2", "-", "x", "11", "--"])),
+                 "minus-zero": "-0", "plus-one": "+1"}[odd]
+        fields = lines[i].split()
+        j = draw(st.integers(1, m))
+        fields[j] = token
+        lines[i] = fields[0] + " " + fields[1] + "".join(f" {f:>2}" for f in fields[2:])
+    elif odd == "missing":
+        lines[i] = lines[i][:-3] if m > 1 else lines[i][:cut]
+    elif odd == "extra":
+        lines[i] += "  1"
+    elif odd == "blank":
+        lines.insert(i, "")
+        ends.insert(i, "\r\n")
+    elif odd == "lone-cr":
+        ends[i] = "\r"
+    elif odd == "nul":
+        lines[i] = lines[i][:cut - 1] + "\x00" + lines[i][cut:]
+    elif odd == "non-ascii":
+        lines[i] = lines[i][:cut - 1] + "é" + lines[i][cut:]
+    elif odd == "duplicate" and n > 1:
+        lines[i] = lines[i - 1 if i else 1][:cut] + lines[i][cut:]
+    elif odd == "descending" and n > 1:
+        j = i - 1 if i else 1
+        lines[i], lines[j] = lines[j], lines[i]
+    elif odd == "space-in-name":
+        lines[i] = lines[i][:2] + " " + lines[i][3:]
+    header = draw(st.sampled_from(["official", "no-trailing-space", "lf", "count", "short",
+                                   "long", "no-count"] + ["official"] * 4))
+    names_line = " ".join(f"A{j}" for j in range(m + {"short": -1, "long": 1}.get(header, 0)))
+    head_end = "\n" if header == "lf" else "\r\n"
+    count = {"count": "202599", "no-count": ""}.get(header, str(n))
+    text = (f"{count}{head_end}" if header != "no-count" else "") + names_line + (
+        "" if header == "no-trailing-space" else " ") + head_end
+    body = "".join(line + end for line, end in zip(lines, ends))
+    final_newline = draw(st.booleans()) or odd == "none"
+    if not final_newline:
+        body = body[:-len(ends[-1])]
+    in_layout = (odd == "none" or odd in ("lf-in-crlf", "minus-zero") or (
+        odd in ("duplicate", "descending") and n == 1)) and header not in ("short", "long",
+                                                                            "no-count")
+    return (text + body).encode("utf-8"), m, in_layout
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=official_files(), block=st.sampled_from([64, 300, 4096, 1 << 19]),
+       threads=st.sampled_from([1, 2, 3]))
+def test_official_layout_with_one_odd_line_reads_as_the_general_parser(
+        tmp_path, monkeypatch, case, block, threads):
+    # Every file, official or with one odd line or header, gives the general parser's table or
+    # error, on one thread or several, with rows cut across blocks; the byte parser takes
+    # every official file whose lines fit in a block.
+    content, m, in_layout = case
+    threaded(monkeypatch, block, threads)
+    path = tmp_path / "attrs.txt"
+    path.write_bytes(content)
+    assert_same(path, monkeypatch)
+    longest = max(len(line) for line in content.split(b"\n"))
+    if in_layout and longest + 1 < block:
+        assert celeba._parse_fixed_layout(path, m) is not None
+
+
+@pytest.mark.parametrize("m", [1, 7, 8, 40, 41])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_byte_parser_decodes_every_value_in_every_column(tmp_path, monkeypatch, m, threads):
+    # Exact values, not only agreement with the general parser: a sign lost or flipped in any
+    # column (the first, whose sign sits before the name's space, included) fails here.
+    rng = np.random.default_rng(m)
+    values = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(3000, m))
+    values[:3] = [[-1] * m, [1] * m, [0] * m]
+    names = [f"{i:06d}.jpg" for i in range(1, 3001)]
+    rows = [official_row(name, list(map(int, row))) for name, row in zip(names, values)]
+    # "-0" reads as 0, in the first column and the others.
+    rows[3] = names[3] + " " + "".join(
+        ("-0" if j == 0 else " -0") if v == 0 else value_token(v, j == 0)
+        for j, v in enumerate(map(int, values[3])))
+    path = tmp_path / "a.txt"
+    path.write_bytes(("3000\r\n" + " ".join(f"c{j}" for j in range(m)) + " \r\n"
+                      + "\r\n".join(rows) + "\r\n").encode())
+    threaded(monkeypatch, 4096, threads)
+    assert celeba._parse_fixed_layout(path, m) is not None
+    table = read_celeba_attributes(path)
+    np.testing.assert_array_equal(table.to_numpy(), values)
+    assert table.index.tolist() == names and table.dtypes.unique().tolist() == [np.int8]
+
+
+def test_a_name_repeated_blocks_apart_is_named_as_by_the_general_parser(tmp_path, monkeypatch):
+    # Names ascend within every block; the repeat is only seen across blocks (and threads).
+    names = [f"{i:06d}.jpg" for i in range(1, 2001)]
+    names[1500] = names[20]
+    rows = [official_row(name, [1, -1, 1]) for name in names]
+    path = tmp_path / "a.txt"
+    path.write_bytes(("2000\r\nA B C \r\n" + "\r\n".join(rows) + "\r\n").encode())
+    threaded(monkeypatch, 4096, 2)
+    error = outcome(lambda: read_celeba_attributes(path))
+    assert error == ("error", (f"duplicate image name '{names[20]}': it is also on line 23",
+                               str(path), 1503, None))
+    assert_same(path, monkeypatch)

@@ -1,17 +1,23 @@
 """CelebA's official text layouts: the 40-attribute file and the identity file.
 
 Reading is vectorised: the fixed layout CelebA and privface write is parsed from its bytes with
-NumPy (about 7x pandas' whitespace tokeniser); any other spacing goes through pandas' C parser. Only
-when a check fails does the reader scan the file line by line, to point at the first offending line
-with an exact message.
+NumPy (about 11x pandas' whitespace tokeniser); any other spacing goes through pandas' C parser.
+Only when a check fails does the reader scan the file line by line, to point at the first
+offending line with an exact message.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import itertools
+import os
 import re
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -35,7 +41,9 @@ _SPACE_RE = re.compile(r"[\s\x00]")
 _VALUE_TOKENS = frozenset({"1", "-1", "0"})
 _EXPECTED_VALUES = "expected 1, -1 or 0"
 # The byte-level parser of the official layout (see _parse_fixed_layout).
-_BLOCK_BYTES = 1 << 20  # small enough for the masks of _tail_words and the cache
+_BLOCK_BYTES = 1 << 19  # small enough for the masks of _cell_words and the cache
+_GUARD = 8  # bytes before a block in its buffer: the byte before the first row is readable
+_THREADED_BYTES = 1 << 23  # smaller files are parsed on the calling thread
 _PAD_BYTES = 1 << 12  # the longest image name the byte parser takes; longer ones go the slow way
 _LF, _CR, _SPACE, _MINUS, _ZERO, _ONE = (ord(c) for c in "\n\r -01")
 _FIRST_PRINTABLE, _LAST_PRINTABLE = 0x21, 0x7E
@@ -138,10 +146,13 @@ def _parse_fixed_layout(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
 
     The official row (and privface's, see :func:`_celeba_row_bytes`) is the image name, a
     space, the first value unpadded, then every further value as ``" %2d"``, then CRLF or LF.
-    From its line end back, a row is then a fixed-width tail of 3 bytes per value, so a block
-    of rows is one gather and a few word operations on an (n, words) uint64 array, with no
-    tokenising. The file is read in blocks into one reused buffer: fresh memory costs a page
-    fault per page, which at this speed is most of the time.
+    Counted from its line end back, a row is then m cells of 3 bytes, ``[space, sign, digit]``
+    (the first cell's "space" is the name's last byte when the first value has no sign), so a
+    block of rows is one gather and a few word operations on an (n, words) uint64 array, with
+    no tokenising. The file is read in blocks into a few reused buffers (fresh memory costs a
+    page fault per page, which at this speed is much of the time), and blocks are parsed on as
+    many threads as there are idle cores (see :func:`_threads`): NumPy releases the GIL, so one
+    thread's arithmetic runs while another builds its Python names.
 
     Only rows the general parser reads to the same result are accepted: printable ASCII names
     without spaces, values 1, -1, 0 (or -0). Anything else (other spacing, a blank line, a
@@ -155,56 +166,125 @@ def _parse_fixed_layout(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, boo
     try:
         return _parse_fixed_blocks(file, m)
     finally:
-        # The masks are tiled to a block's rows (up to ~20 MB): kept for a file, not a process.
-        _tail_words.cache_clear()
+        # The masks are tiled to a block's rows (a few MB): kept for a file, not a process.
+        _cell_words.cache_clear()
 
 
 def _parse_fixed_blocks(file: Path, m: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
-    """The loop of :func:`_parse_fixed_layout` over the file's blocks."""
-    if m < 2:
-        return None
+    """Read the file's blocks and parse them (on threads when the file is large)."""
     with open(file, "rb") as handle:
         start = _data_offset(handle.read(HEAD_BYTES))
         if start is None:
             return None
+        body = os.fstat(handle.fileno()).st_size - start
         handle.seek(start)
-        buffer = np.empty(_BLOCK_BYTES + _PAD_BYTES + 16, dtype=np.uint8)
-        images: list[str] = []
-        blocks: list[np.ndarray] = []
-        ascending = True
-        carry = 0
+        # Every block writes its rows straight into one matrix, sized for the most rows the
+        # file can hold (the shortest row is 3m bytes and a line end); the pages of rows that
+        # never come are never touched, so they cost no memory.
+        values = np.empty((body // (3 * m + 1) + 1, m), dtype=np.int8)
+        workers = _threads() if body >= _THREADED_BYTES else 1
+        if workers == 1:
+            parsed = _parse_block_stream(handle, values, _parse_now, 1)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                parsed = _parse_block_stream(
+                    handle, values, functools.partial(pool.submit, _parse_block), workers + 1)
+    if not parsed:
+        return None
+    rows = sum(len(names) for names, _ in parsed)
+    images = np.fromiter(itertools.chain.from_iterable(names for names, _ in parsed),
+                         dtype=object, count=rows)
+    ascending = all(up for _, up in parsed) and all(
+        a[0][-1] < b[0][0] for a, b in zip(parsed, parsed[1:]))
+    return images, values[:rows], ascending
+
+
+def _threads() -> int:
+    """Threads for the byte parser: one, plus one per other core the load average leaves idle.
+
+    As ``make -l`` judges a machine's load: on a busy machine a second thread only adds
+    switching (measured: 8-11% slower at load 8-9 on 2 cores), on an idle one it parses while
+    the first builds its Python names. The caller's own work counts in the load, hence the
+    one thread more. At most four.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        load = 0.0
+    return max(1, min(4, cores, int(cores - load) + 1))
+
+
+def _parse_block_stream(handle: BinaryIO, values: np.ndarray, submit: Callable[..., Future],
+                        buffers: int) -> list[tuple[list[str], bool]] | None:
+    """Cut the rest of the file into blocks of whole lines and parse each, in file order.
+
+    The line ends of a block are found here, which places its rows in ``values``;
+    ``submit(buffer, ends, out)`` starts :func:`_parse_block` on them and returns its future.
+    Each block is read into one of ``buffers`` reused buffers, which is refilled only once its
+    block is parsed; the partial line at a block's end is carried to the next. None as soon
+    as a block is not in the layout.
+    """
+    ring = [np.empty(_GUARD + _BLOCK_BYTES + _PAD_BYTES + 16, dtype=np.uint8)
+            for _ in range(buffers)]
+    jobs: deque[Future] = deque()
+    results: list[tuple[list[str], bool]] = []
+
+    def collect() -> bool:
+        parsed = jobs.popleft().result()
+        if parsed is not None:
+            results.append(parsed)
+        return parsed is not None
+
+    tail = ring[0][:0]  # the partial line carried to the next block
+    slot = row = 0
+    try:
         while True:
-            got = handle.readinto(memoryview(buffer)[carry:_BLOCK_BYTES])
+            if len(jobs) == buffers and not collect():  # the job still reading this buffer
+                return None
+            buffer = ring[slot]
+            carry = len(tail)
+            buffer[_GUARD:_GUARD + carry] = tail
+            got = handle.readinto(memoryview(buffer)[_GUARD + carry:_GUARD + _BLOCK_BYTES])
             size = carry + got
             if size == 0:
                 break
-            block = buffer[:size]
-            ends = np.flatnonzero(block == _LF)
+            ends = np.flatnonzero(buffer[_GUARD:_GUARD + size] == _LF)
+            ends += _GUARD
             if got == 0:  # the last line has no line end: give it one
-                if size == _BLOCK_BYTES:
-                    return None  # a line longer than a block is not this layout
-                buffer[size] = _LF
-                ends = np.append(ends, size)
-                size += 1
-            if len(ends) == 0:
+                buffer[_GUARD + size] = _LF
+                ends = np.append(ends, _GUARD + size)
+            elif len(ends) == 0:  # no line end yet: read on into the same buffer
                 if size >= _BLOCK_BYTES:
-                    return None
-                carry = size
+                    return None  # a line longer than a block is not this layout
+                tail = buffer[_GUARD:_GUARD + size]
                 continue
-            parsed = _parse_fixed_block(buffer, ends, m)
-            if parsed is None:
-                return None
-            ascending = ascending and parsed[2] and (not images or images[-1] < parsed[0][0])
-            images.extend(parsed[0])
-            blocks.append(parsed[1])
-            used = int(ends[-1]) + 1
-            carry = size - used
-            buffer[:carry] = buffer[used:size]
+            n = len(ends)
+            if row + n > len(values):
+                return None  # rows shorter than the layout's
+            jobs.append(submit(buffer, ends, values[row:row + n]))
+            row += n
+            tail = buffer[int(ends[-1]) + 1:_GUARD + size]
+            slot = (slot + 1) % buffers
             if got == 0:
                 break
-    if not blocks:
-        return None
-    return np.array(images, dtype=object), np.concatenate(blocks), ascending
+        while jobs:
+            if not collect():
+                return None
+    finally:
+        for job in jobs:
+            job.cancel()
+    return results
+
+
+def _parse_now(buffer: np.ndarray, ends: np.ndarray, out: np.ndarray) -> Future:
+    """:func:`_parse_block` on the calling thread, as a finished future."""
+    done: Future = Future()
+    done.set_result(_parse_block(buffer, ends, out))
+    return done
 
 
 def _data_offset(head: bytes) -> int | None:
@@ -217,78 +297,83 @@ def _data_offset(head: bytes) -> int | None:
     return second + 1
 
 
-def _parse_fixed_block(buffer: np.ndarray, ends: np.ndarray, m: int
-                       ) -> tuple[list[str], np.ndarray, bool] | None:
-    """The names, int8 values, and whether the names ascend, of the lines ending at ``ends``."""
+def _parse_block(buffer: np.ndarray, ends: np.ndarray, out: np.ndarray
+                 ) -> tuple[list[str], bool] | None:
+    """Parse the lines that end at ``ends`` (their LFs in ``buffer``; the first line starts
+    at ``_GUARD``, after a readable byte) into ``out``, an (n, m) int8 matrix.
+
+    Returns the names and whether they strictly ascend; None when a line is not in the
+    layout.
+    """
+    m = out.shape[1]
     n = len(ends)
     starts = np.empty_like(ends)
-    starts[0] = 0
+    starts[0] = _GUARD
     starts[1:] = ends[:-1] + 1
-    width = 3 * (m - 1)
-    tail_start = ends - width - (buffer[ends - 1] == _CR)
-    # The shortest row: a one-byte name, a space, a one-byte first value, then the tail.
-    if (tail_start - starts < 3).any():
+    # The m cells of 3 bytes end at the line end (before a CR). The shortest row is a
+    # one-byte name, then its cells; a shorter one would start its cells in the row before.
+    cells = ends - 3 * m - (buffer[ends - 1] == _CR)
+    if (cells < starts).any():
         return None
-    # Each cell of the tail is "  1", " -1", "  0" or " -0" (-0 reads as 0, as pandas reads it).
-    # Checked eight bytes at a time: y = bytes XOR "  0" has 0 in the first byte of a cell,
-    # 0 or 0x0D (from "-") in the second and 0 or 1 in the third; nothing carries between
-    # bytes, so one word operation checks eight bytes.
-    words = -(-width // 8)
+    # Each cell is "  1", " -1", "  0" or " -0" (-0 reads as 0, as pandas reads it), checked
+    # eight bytes at a time: the bits of a cell outside 0x0D in the sign and 0x01 in the digit
+    # must be those of "  0" (the first byte of a row excepted: it may be the name's last),
+    # and the sign, plus 3, must have bits 2 and 3 clear, which among 0x20 + subsets of 0x0D
+    # only " " and "-" do. Nothing carries between bytes, so one word operation checks eight.
+    words = -(-3 * m // 8)
     # The masks come tiled to whole blocks: an operation between two equal-shaped contiguous
     # arrays runs as one long loop, where broadcasting a row of 15 words runs 15 at a time.
-    expected, allowed, sign_add, sign_bits, digit_bit = (
-        mask[:n * words] for mask in _tail_words(m, _tile_rows(n)))
-    y = _gather_rows(buffer, tail_start, 8 * words).reshape(-1).view(np.uint64)
-    y ^= expected
-    if (np.bitwise_or.reduce(y & allowed)
-            or np.bitwise_or.reduce((y + sign_add) & sign_bits)):
+    fixed, expected, sign_add, sign_bits, digit_bit = (
+        mask[:n * words] for mask in _cell_words(m, _tile_rows(n)))
+    rows = _gather_rows(buffer, cells, 8 * words)
+    y = rows.reshape(-1).view(np.uint64)
+    bad = y & fixed
+    bad ^= expected
+    sign = y + sign_add
+    sign &= sign_bits
+    bad |= sign
+    if np.bitwise_or.reduce(bad):
         return None
-    # The value, still in words: the digit byte d (0 or 1), XOR 0xFE where the byte before it
-    # (the sign, 0 or 0x0D) has bit 0 set and d is 1, which makes it 0xFF, i.e. -1. The byte
-    # before a word's first byte is the last byte of the word before (the first word of a row
-    # takes the row before's last byte, but a cell's first byte holds no digit).
-    before = y << 8
-    before[1:] |= y[:-1] >> 56
-    digit = y & digit_bit
-    before &= digit
-    before *= 0xFE
-    digit ^= before
-    values = np.empty((n, m), dtype=np.int8)
-    values[:, 1:] = digit.view(np.int8).reshape(n, 8 * words)[:, 2:width:3]
-    # The first value: "1", "0", "-1" or "-0" right before the tail, after one space.
-    first = buffer[tail_start - 1] - np.uint8(_ZERO)
-    first_negative = buffer[tail_start - 2] == _MINUS
-    space = tail_start - 2 - first_negative
-    if (first > 1).any() or (buffer[space] != _SPACE).any():
-        return None
-    values[:, 0] = first - ((first & first_negative.view(np.uint8)) << 1)
-    names = _row_names(buffer, starts, space - starts)
-    return None if names is None else (names[0], values, names[1])
+    # The value of a cell, in its digit byte: the digit's bit 0 (0 or 1), XOR 0xFE where the
+    # sign's bit 0 is set (only "-" has it) and the digit is 1, which makes it 0xFF, i.e. -1.
+    # The sign comes one byte before the digit: the same gather from one byte earlier puts it
+    # in the digit's place, also across words.
+    digit = np.bitwise_and(y, digit_bit, out=bad)
+    negative = _gather_rows(buffer, cells - 1, 8 * words).reshape(-1).view(np.uint64)
+    negative &= digit
+    negative *= 0xFE
+    digit ^= negative
+    if 3 * m == 8 * words:  # rows are whole words (m = 40 is): one long strided copy
+        out.reshape(-1)[:] = digit.view(np.int8)[2::3]
+    else:
+        out[:] = digit.view(np.int8).reshape(n, 8 * words)[:, 2:3 * m:3]
+    # The name ends where the first cell's sign is a space, or one byte earlier before a "-"
+    # (that byte must then be a space: _row_names checks the byte after every name).
+    first_negative = rows[:, 1] == _MINUS
+    return _row_names(buffer, starts, cells + 1 - first_negative - starts)
 
 
 def _tile_rows(n: int) -> int:
-    """Rows the masks of :func:`_tail_words` are tiled to: n rounded up to a power of two."""
+    """Rows the masks of :func:`_cell_words` are tiled to: n rounded up to a power of two."""
     return 1 << max(int(n - 1).bit_length(), 10)
 
 
 @functools.lru_cache(maxsize=4)
-def _tail_words(m: int, rows: int) -> tuple[np.ndarray, ...]:
-    """Word masks that check a row's tail of m - 1 cells, tiled to ``rows`` rows (flat).
+def _cell_words(m: int, rows: int) -> tuple[np.ndarray, ...]:
+    """Word masks that check a row of m cells, tiled to ``rows`` rows (flat).
 
-    expected: the bytes "  0" per cell (XORed away); allowed: per byte the bits that may
-    remain set, inverted (none in the first byte of a cell, 0x0D in the second, 1 in the
-    third); sign_add, sign_bits: 3 is added to the second byte, after which 0 and 0x0D (the
-    only values wanted there) are the only ones with bits 2 and 3 clear. Bytes past the
-    tail are ignored. digit_bit: bit 0 of the third byte of each cell.
+    fixed: per byte the bits whose value is fixed (all but 0x0D in the sign and 0x01 in the
+    digit; none in a row's first byte and past its cells); expected: those bits in "  0";
+    sign_add, sign_bits: 3 is added to the sign, after which " " and "-" (the only values
+    wanted there) are the only ones with bits 2 and 3 clear; digit_bit: bit 0 of each digit.
     """
-    width = 3 * (m - 1)
+    width = 3 * m
     words = -(-width // 8)
     patterns = np.zeros((5, 8 * words), dtype=np.uint8)
-    patterns[1, width:] = 0xFF
-    for offset, column in enumerate([(_SPACE, 0x00, 0, 0, 0), (_SPACE, 0x0D, 3, 0x0C, 0),
-                                     (_ZERO, 0x01, 0, 0, 1)]):
+    for offset, column in enumerate([(0xFF, _SPACE, 0, 0, 0), (0xF2, _SPACE, 3, 0x0C, 0),
+                                     (0xFE, _ZERO, 0, 0, 1)]):
         patterns[:, offset:width:3] = np.array(column, dtype=np.uint8)[:, None]
-    patterns[1] = ~patterns[1]
+    patterns[:2, 0] = 0  # the first cell's "space" may be the name's last byte
     return tuple(np.tile(row.view(np.uint64), rows) for row in patterns)
 
 
@@ -307,7 +392,7 @@ def _row_names(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray
                ) -> tuple[list[str], bool] | None:
     """The image names (``lengths[i]`` bytes at ``starts[i]``) and whether they strictly ascend.
 
-    None unless every name is printable ASCII.
+    None unless every name is printable ASCII and followed by a space.
     """
     if (lengths < 1).any():
         return None
@@ -315,33 +400,31 @@ def _row_names(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray
     if longest > _PAD_BYTES:
         return None
     n = len(starts)
+    if int(lengths.min()) == longest:  # CelebA's names all have the same length
+        # Each name with the byte after it, which must be a space; then one decode and split.
+        joined = _gather_rows(buffer, starts, longest + 1)
+        if (joined[:, longest] != _SPACE).any():
+            return None
+        # Bytes outside 0x21-0x7E wrap to above 0x5D; there must be n of them, the spaces.
+        outside = np.subtract(joined, np.uint8(_FIRST_PRINTABLE))
+        np.greater(outside, _LAST_PRINTABLE - _FIRST_PRINTABLE, out=outside.view(bool))
+        if np.count_nonzero(outside.view(bool)) != n:
+            return None
+        # Equal widths: byte order is the order of the fixed-width byte strings.
+        keys = joined.reshape(-1).view(f"S{longest + 1}")
+        ascending = bool((keys[1:] > keys[:-1]).all())
+        return joined.tobytes().decode("ascii").split(" ")[:-1], ascending
+    if (buffer[starts + lengths] != _SPACE).any():
+        return None
     # LF after each name, then one decode and split for all (no name can hold an LF).
     joined = np.empty((n, longest + 1), dtype=np.uint8)
     joined[:, :longest] = _gather_rows(buffer, starts, longest)
-    ascending = False
-    if int(lengths.min()) == longest:  # CelebA's names all have the same length
-        joined[:, longest] = _LF
-        text = joined.reshape(-1)
-        ascending = _strictly_ascending(joined[:, :longest])
-    else:
-        joined[np.arange(n), lengths] = _LF
-        text = joined[np.arange(longest + 1) <= lengths[:, None]]
+    joined[np.arange(n), lengths] = _LF
+    text = joined[np.arange(longest + 1) <= lengths[:, None]]
     # A line holds no LF, so every LF here is a separator; the rest must be printable ASCII.
     if (((text < _FIRST_PRINTABLE) | (text > _LAST_PRINTABLE)) & (text != _LF)).any():
         return None
-    return text.tobytes().decode("ascii").split("\n")[:-1], ascending
-
-
-def _strictly_ascending(names: np.ndarray) -> bool:
-    """Whether the rows of an (n, width) byte matrix strictly ascend in byte order."""
-    if len(names) < 2:
-        return True
-    later, earlier = names[1:], names[:-1]
-    differ = later != earlier
-    first = differ.argmax(axis=1)  # the first byte where neighbours differ
-    rows = np.arange(len(first))
-    return bool(differ.any(axis=1).all()
-                and (later[rows, first] > earlier[rows, first]).all())
+    return text.tobytes().decode("ascii").split("\n")[:-1], False
 
 
 def _parse_celeba_rows(file: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
