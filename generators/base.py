@@ -22,7 +22,7 @@ pipeline passes the keyword options only when the capabilities ask for them:
   each class off each face).
 - ``uses_readings`` (with ``uses_persons``): ``readings=`` (what each face shows: every
   attribute the attribute model reads, CelebA's coding), so that a group generator can put alike
-  faces together (k-Same: one hair colour, one expression per average).
+  faces together (k-Same: faces of one expression in an average).
 
 Plug-ins written for privface 0.1 (no ``capabilities``, ``generate`` returning a bare array,
 ``geometry`` and ``editable`` as plain attributes) still work through :func:`as_generator`, the one

@@ -153,7 +153,7 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
 # attributes a model reads alike on original and output from 0.868 to 0.901 (20 persons) and
 # 0.863 to 0.887 (60 persons) with top-1 re-identification still under 1/k; a hard partition
 # (OUTSIDE_WEIGHT), or hair colour as well, let recognizers re-identify more on small sets
-# (benchmarks/README.md, "Alike faces in one average").
+# (benchmarks/README.md, "The ring around the face and alike faces").
 ALIKE_ATTRIBUTES = ("Smiling", "Mouth_Slightly_Open", "High_Cheekbones", "Eyeglasses")
 ALIKE_WEIGHT = 1.0
 # Attributes outside the face region that the targets fix (hair colour, given as targets): one
@@ -163,9 +163,10 @@ ALIKE_WEIGHT = 1.0
 OUTSIDE_WEIGHT = 2.0 * np.sqrt(2.0)
 
 # Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by: the
-# sharpest that kept top-1 re-identification under 1/k on both small sets measured (SFace
-# 0.17-0.18 and 0.12-0.14 at k = 5, as at 8; at 4 up to 0.195-0.21; at 2, 0.335), for SSIM
-# +0.008 and MS-SSIM +0.02 over 8 (benchmarks/README.md, "The ring around the face").
+# sharpest that kept top-1 re-identification under 1/k on both small sets measured (SFace 0.18
+# and 0.14 at k = 5, within the noise of 8's 0.155-0.19 and 0.12; at 4, 0.225 on 20 persons; at
+# 2, 0.345), for SSIM +0.01 and MS-SSIM +0.02 over 8 (benchmarks/README.md, "The ring around the
+# face and alike faces").
 RING_BLUR = 6.0
 
 # How far the averaged face reaches up the forehead (face_mask's ``forehead``; None: the
@@ -265,7 +266,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         With ``region``: Gaussian sigma (crop pixels) of the face's own crop in the ring between
         the averaged face and the region's edge (its silhouette, hairline, the sides of the
         head), which a recognizer reads; 0 keeps the ring sharp. Smaller is sharper and lets
-        recognizers re-identify more (benchmarks/README.md, "The ring around the face").
+        recognizers re-identify more (benchmarks/README.md, "The ring around the face and alike
+        faces").
 
     Returns
     -------
@@ -599,7 +601,7 @@ class KSameSelectGenerator:
         Gaussian sigma (crop pixels) of the photo's own crop in the ring around the averaged
         face (see :func:`k_same_select`); default :data:`RING_BLUR`. ``--param ring_blur=4``
         gives sharper photos that recognizers re-identify more often (benchmarks/README.md,
-        "The ring around the face").
+        "The ring around the face and alike faces").
 
     Examples
     --------
@@ -662,7 +664,8 @@ class KSameSelectGenerator:
     @property
     def capabilities(self) -> Capabilities:
         """CelebA's crop; the pipeline passes ``persons=`` so that groups hold k different
-        people, and ``landmarks=`` (crop pixels) and ``accept=`` (an attribute check)."""
+        people, ``landmarks=`` (crop pixels), ``accept=`` (an attribute check) and, with the
+        face region, ``readings=`` (what each face shows, to group alike faces)."""
         return Capabilities(geometry=self.geometry, editable=self.editable, uses_persons=True,
                             uses_landmarks=True, uses_readings=self.region,
                             paste="blend" if self.region else "crop")
@@ -675,7 +678,7 @@ class KSameSelectGenerator:
         With ``source_attributes`` (what each face shows) groups form within those classes and
         each face receives an average of its target class (see :func:`k_same_select`). With
         ``readings`` (every attribute read off each face) and the face region, faces alike in
-        :data:`ALIKE_ATTRIBUTES` (hair colour, expression, glasses) are grouped together.
+        :data:`ALIKE_ATTRIBUTES` (expression, glasses) are preferred in one group.
         """
         classes = sources = outside = None
         kept = np.ones(len(faces), bool)
