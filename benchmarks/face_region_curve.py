@@ -108,13 +108,13 @@ def main() -> None:
         for recognizer, gallery in zip(recognizers, galleries):
             probes = recognizer.embed_chips([recognizer.chip(o, d, q) for o, d, q in
                                              zip(outputs, detected, landmarks)])
-            nearest = recognizer.distances(probes, gallery).argmin(axis=1)
+            distances = recognizer.distances(probes, gallery)
+            nearest = distances.argmin(axis=1)
             row[f"{recognizer.name}_own_photo"] = float((nearest == np.arange(len(photos))).mean())
             hits = pd.Series(persons[nearest] == persons)
             # Person level, as privface evaluate: each person's share, averaged over persons.
             row[f"{recognizer.name}_top1_person"] = float(hits.groupby(persons).mean().mean())
             # The attacker who holds other photos of the person, not this one.
-            distances = recognizer.distances(probes, gallery)
             np.fill_diagonal(distances, np.inf)
             others = pd.Series(persons[distances.argmin(axis=1)] == persons)
             row[f"{recognizer.name}_top1_others"] = float(others.groupby(persons).mean().mean())

@@ -169,10 +169,6 @@ OUTSIDE_WEIGHT = 2.0 * np.sqrt(2.0)
 # face and alike faces").
 RING_BLUR = 6.0
 
-# How far the averaged face reaches up the forehead (face_mask's ``forehead``; None: the
-# region's own FOREHEAD).
-AVERAGED_FOREHEAD = None
-
 
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     """The faces to compare when choosing groups: with 68 landmarks, each warped onto the mean
@@ -348,8 +344,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     means = _group_means(faces, member, offset)
     regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
-        means, regions, covered = _region_averages(own, faces, landmarks, shapes, member,
-                                                   offset)
+        regions, inner = _face_masks(landmarks, own.shape[1:3])
+        means, covered = _region_averages(faces, landmarks, shapes, member, offset, inner)
     usable = np.ones(offset, bool)
     if accept is not None:
         # Only the groups of a class some face wants are checked (the check may be costly).
@@ -362,8 +358,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
                 shown = _compose(shown, shapes[asked], landmarks[first], own[first],
-                                 regions[first], fit, covered, np.flatnonzero(asked),
-                                 ring_blur)
+                                 regions[first], inner[first], fit, covered,
+                                 np.flatnonzero(asked), ring_blur)
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
                                        bool).reshape(-1)
         has = np.bincount(group_code[usable], minlength=len(vectors))
@@ -375,8 +371,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
                 shown = _compose(shown, shapes[rest], landmarks[first], own[first],
-                                 regions[first], fit, covered, np.flatnonzero(rest),
-                                 ring_blur)
+                                 regions[first], inner[first], fit, covered,
+                                 np.flatnonzero(rest), ring_blur)
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
                                       bool).reshape(-1)
 
@@ -394,8 +390,8 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     out, regions = means[group], regions if regional else None
     if regional:
-        out = _compose(means[group], shapes[group], landmarks, own, regions, fit, covered,
-                       group, ring_blur)
+        out = _compose(means[group], shapes[group], landmarks, own, regions, inner, fit,
+                       covered, group, ring_blur)
     return KSameResult(faces=out, group=group, k=k_reached[group],
                        group_size=sizes[group],
                        class_merged=owner[target_codes] != target_codes, realised=realised,
@@ -433,14 +429,25 @@ def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarr
     return remap[wanted]
 
 
-def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
-                     shapes: np.ndarray, member: np.ndarray, n_groups: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each group's average of the face region in its mean shape, each face's region
-    ((n, h, w) bool, in its own crop), and where each group's average is a true average
-    ((n_groups, h, w) bool: every member's face covers the pixel).
+def _face_masks(landmarks: np.ndarray, shape: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's region and its face proper (the region before it grows), ``(n, h, w)``
+    bool in its own crop: the average goes into the face proper; the ring between the two is
+    the face's own crop, blurred (see :func:`_compose`), so that no one else's hair or
+    background enters it."""
+    regions = np.stack([face_mask(points, shape) > 0 for points in landmarks])
+    inner = np.stack([face_mask(points, shape, grow=0.0) > 0 for points in landmarks])
+    return regions, inner
 
-    The average is taken only where the region of *every* member covers the pixel (in the
+
+def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarray,
+                     member: np.ndarray, n_groups: int, inner: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's average of the face proper (``inner``, in each face's own crop) in its
+    mean shape, and where it is a true average ((n_groups, h, w) bool: every member's face
+    covers the pixel).
+
+    The average is taken only where the face of *every* member covers the pixel (in the
     group's mean shape), so each averaged pixel has a share of 1/size from each member and no
     member's hair or background; the rest of the crop is filled by extending that average
     smoothly (normalised Gaussian smoothing of the average itself), never by one member's
@@ -448,12 +455,7 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     """
     import cv2
 
-    height, width = own.shape[1:3]
-    regions = np.stack([face_mask(points, (height, width)) > 0 for points in landmarks])
-    # Averaged: the face proper (the region before it grows); the grown ring is the face's own
-    # crop, blurred (see _compose), so that no one else's hair or background enters it.
-    inner = np.stack([face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD) > 0
-                      for points in landmarks])
+    height, width = warped.shape[1:3]
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
@@ -464,16 +466,18 @@ def _region_averages(own: np.ndarray, warped: np.ndarray, landmarks: np.ndarray,
     filled = np.empty((n_groups, height, width, 3), np.uint8)
     for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
         filled[g] = _extend(averages[g], everyone[g])
-    return filled, regions, everyone
+    return filled, everyone
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
-             regions: np.ndarray, fit: bool, covered: np.ndarray | None = None,
-             group: np.ndarray | None = None, ring_blur: float = RING_BLUR) -> np.ndarray:
+             regions: np.ndarray, inner: np.ndarray, fit: bool,
+             covered: np.ndarray | None = None, group: np.ndarray | None = None,
+             ring_blur: float = RING_BLUR) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
-    of the head), and outside the region its own crop, bit for bit.
+    of the head), and outside the region its own crop, bit for bit. ``regions`` and ``inner``
+    are :func:`_face_masks`'s.
 
     ``covered`` (per group, where its average is a true average of every member; ``group[i]``
     is face i's) bounds the face proper: beyond it the average is only its own smooth
@@ -482,11 +486,9 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
     import cv2
 
     made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
-    height, width = own.shape[1:3]
     out = own.copy()
-    for i, points in enumerate(landmarks):  # one blur per face (OpenCV, in C)
-        face = (face_mask(points, (height, width), grow=0.0, forehead=AVERAGED_FOREHEAD)
-                > 0).astype(np.uint8)
+    for i in range(len(landmarks)):  # one blur per face (OpenCV, in C)
+        face = inner[i].astype(np.uint8)
         if covered is not None and not fit:
             face &= covered[group[i]].astype(np.uint8)
         ring = regions[i] & (face == 0)
