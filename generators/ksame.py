@@ -147,20 +147,23 @@ def pixel_features(faces: np.ndarray, n_components: int = 50) -> np.ndarray:
                ).fit_transform(flat).astype(np.float32)
 
 
-# Attributes the faces of an average should share, as read off the faces (the pipeline's
-# ``readings``): an average of open and closed mouths, smiles and straight faces, glasses and
-# none, shows neither. Preferring alike faces (ALIKE_WEIGHT, a soft preference) raised the
-# attributes a model reads alike on original and output from 0.868 to 0.901 (20 persons) and
-# 0.863 to 0.887 (60 persons) with top-1 re-identification still under 1/k; a hard partition
-# (OUTSIDE_WEIGHT), or hair colour as well, let recognizers re-identify more on small sets
-# (benchmarks/README.md, "The ring around the face and alike faces").
-ALIKE_ATTRIBUTES = ("Smiling", "Mouth_Slightly_Open", "High_Cheekbones", "Eyeglasses")
-ALIKE_WEIGHT = 1.0
 # Attributes outside the face region that the targets fix (hair colour, given as targets): one
 # that differs outweighs any difference of the faces (2 * sqrt(2) times their spread: the
 # distance between 1 and -1, times sqrt 2), so that the members' hairlines, which reach into
 # the averaged forehead, match the photo's own hair.
 OUTSIDE_WEIGHT = 2.0 * np.sqrt(2.0)
+# Attributes the faces of an average should share, as read off the faces (the pipeline's
+# ``readings``), with their weights: an average of open and closed mouths, smiles and straight
+# faces shows neither. Preferring alike faces (weight 1, a soft preference) raised the
+# attributes a model reads alike on original and output from 0.868 to 0.901 (20 persons) and
+# 0.863 to 0.887 (60 persons) with top-1 re-identification still under 1/k; a hard partition
+# by all of them, or hair colour as well, let recognizers re-identify more on small sets. Glasses
+# are the exception: a few members' glasses show as ghost frames on a face without them, so
+# they partition (OUTSIDE_WEIGHT): on the 200-identity run groups mixing glasses fell from 65 to
+# 32 of about 600, with top-1 unchanged on both small sets (benchmarks/README.md, "The ring
+# around the face and alike faces").
+ALIKE_ATTRIBUTES = {"Smiling": 1.0, "Mouth_Slightly_Open": 1.0, "High_Cheekbones": 1.0,
+                    "Eyeglasses": OUTSIDE_WEIGHT}
 
 # Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by: the
 # sharpest that kept top-1 re-identification under 1/k on both small sets measured (SFace 0.18
@@ -737,8 +740,8 @@ class KSameSelectGenerator:
 def _alike(outside: pd.DataFrame | None, readings) -> tuple[pd.DataFrame, np.ndarray] | None:
     """What the faces of an average should share, with a weight per attribute: the attributes
     outside the face region that the targets fix (``outside``, weight :data:`OUTSIDE_WEIGHT`),
-    and :data:`ALIKE_ATTRIBUTES` as read off the faces (``readings``, weight
-    :data:`ALIKE_WEIGHT`); None when there is neither.
+    and :data:`ALIKE_ATTRIBUTES` as read off the faces (``readings``, their own weights); None
+    when there is neither.
 
     Examples
     --------
@@ -756,7 +759,7 @@ def _alike(outside: pd.DataFrame | None, readings) -> tuple[pd.DataFrame, np.nda
         taken = set(parts[0].columns) if parts else set()
         columns = [a for a in ALIKE_ATTRIBUTES if a in readings.columns and a not in taken]
         parts.append(readings[columns])
-        weights += [ALIKE_WEIGHT] * len(columns)
+        weights += [ALIKE_ATTRIBUTES[a] for a in columns]
     if not weights:
         return None
     return pd.concat(parts, axis=1), np.array(weights, np.float32)
@@ -766,8 +769,8 @@ def _with_alike(features: np.ndarray, alike: pd.DataFrame, weights) -> np.ndarra
     """``features`` with the attributes the faces of an average should share appended
     (:func:`_alike`), each scaled by its weight times the faces' spread: at
     :data:`OUTSIDE_WEIGHT` one differing attribute outweighs any difference of the faces, so
-    groups hold faces of one hair colour where the class has enough of them; at
-    :data:`ALIKE_WEIGHT` alike faces of one expression are preferred.
+    groups hold faces of one hair colour (or glasses) where the class has enough of them; at
+    1 alike faces of one expression are preferred.
 
     Examples
     --------
