@@ -37,7 +37,7 @@ from privface.attributes.model import CELEBA_ATTRIBUTES
 SETTINGS = [  # (grow, forehead, fit, colour); the default is (0.4, 0.6, False, True)
     (0.0, 0.3, True, True), (0.0, 0.3, False, True), (0.2, 0.5, False, True),
     (0.4, 0.6, True, True), (0.4, 0.6, False, True), (0.6, 0.7, False, True)]
-RINGS = [8.0, 6.0, 4.0, 2.0, 0.0]  # ring_blur sigmas (crop pixels); the default is 6
+RINGS = [8.0, 6.0, 5.0, 4.0, 2.0, 0.0]  # ring_blur sigmas (crop pixels); the default is 5
 
 
 def main() -> None:

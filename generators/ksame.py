@@ -166,11 +166,11 @@ ALIKE_ATTRIBUTES = {"Smiling": 1.0, "Mouth_Slightly_Open": 1.0, "High_Cheekbones
                     "Eyeglasses": OUTSIDE_WEIGHT}
 
 # Gaussian sigma (crop pixels) of the face's own crop in the ring its region grew by: the
-# sharpest that kept top-1 re-identification under 1/k on both small sets measured (SFace 0.18
-# and 0.14 at k = 5, within the noise of 8's 0.155-0.19 and 0.12; at 4, 0.225 on 20 persons; at
-# 2, 0.345), for SSIM +0.01 and MS-SSIM +0.02 over 8 (benchmarks/README.md, "The ring around the
-# face and alike faces").
-RING_BLUR = 6.0
+# sharpest that kept top-1 re-identification under 1/k on both small sets measured, with the
+# groups as they are now (alike faces, glasses partitioned): SFace 0.175 and 0.167 at k = 5; at
+# 4, 0.22 on 20 persons; at 2, 0.31-0.345. SSIM +0.016 and MS-SSIM +0.03 over 8 (0.80 against
+# 0.786; benchmarks/README.md, "The ring around the face and alike faces").
+RING_BLUR = 5.0
 
 
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
@@ -604,7 +604,7 @@ class KSameSelectGenerator:
         below k.
     ring_blur : float
         Gaussian sigma (crop pixels) of the photo's own crop in the ring around the averaged
-        face (see :func:`k_same_select`); default :data:`RING_BLUR`. ``--param ring_blur=4``
+        face (see :func:`k_same_select`); default :data:`RING_BLUR`. ``--param ring_blur=3``
         gives sharper photos that recognizers re-identify more often (benchmarks/README.md,
         "The ring around the face and alike faces").
 
