@@ -161,7 +161,8 @@ OUTSIDE_WEIGHT = 2.0 * np.sqrt(2.0)
 # are the exception: a few members' glasses show as ghost frames on a face without them, so
 # they partition (OUTSIDE_WEIGHT): on the 200-identity run groups mixing glasses fell from 65 to
 # 32 of about 600, with top-1 unchanged on both small sets (benchmarks/README.md, "The ring
-# around the face and alike faces").
+# around the face and alike faces"); the rest are forced by persons with many glasses photos,
+# and their members receive a pure group's average where one lacks their person.
 ALIKE_ATTRIBUTES = {"Smiling": 1.0, "Mouth_Slightly_Open": 1.0, "High_Cheekbones": 1.0,
                     "Eyeglasses": OUTSIDE_WEIGHT}
 
@@ -215,7 +216,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                   n_components: int = 50, sources=None, landmarks=None,
                   accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                   fit: bool = False, region: bool = False,
-                  ring_blur: float = RING_BLUR) -> KSameResult:
+                  ring_blur: float = RING_BLUR, partition=None) -> KSameResult:
     """Replace every face by the average of a group of at least k persons of its class.
 
     Groups form within the classes the faces *show* (``sources``, default ``classes``); each
@@ -267,6 +268,13 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         head), which a recognizer reads; 0 keeps the ring sharp. Smaller is sharper and lets
         recognizers re-identify more (benchmarks/README.md, "The ring around the face and alike
         faces").
+    partition : array (n, m), optional
+        Labels the faces of an average must share (glasses, say; :data:`ALIKE_ATTRIBUTES` at
+        the partition weight). Groups are formed from ``features``, which should already keep
+        them apart; where a group still mixes them (a person with more such photos than there
+        are pure groups forces it), its members receive the nearest usable group of their class
+        that is pure in their labels and lacks their person, if there is one, instead of their
+        own group's average, which would show a faint mix (ghost glasses).
 
     Returns
     -------
@@ -384,8 +392,11 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     wanted = np.where((has[target_codes] == 0) & (has[owner[target_codes]] > 0),
                       owner[target_codes], target_codes)
     wanted = _nearest_usable(wanted, group_code, usable, vectors)
+    if partition is not None:
+        partition = np.asarray(partition).reshape(n, -1)
+        partition = np.unique(partition, axis=0, return_inverse=True)[1].reshape(-1)
     group, realised = _hand_out(member, group_code, usable, wanted, target_codes, features,
-                                person_codes)
+                                person_codes, partition)
     retargeted = wanted != target_codes
     realised = realised | (retargeted & usable[group] & (group_code[group] == wanted))
     sizes = np.bincount(member, minlength=offset)
@@ -536,17 +547,43 @@ def _extend(average: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def _hand_out(member: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
               wanted: np.ndarray, targets: np.ndarray, features: np.ndarray,
-              persons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              persons: np.ndarray, labels: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The group whose average each face receives, and whether that realises its target.
 
     A face keeps its own group when the group is usable and of the (merged) class it wants;
     otherwise it takes the usable group of that class nearest to it (centroids in ``features``)
     that holds none of its person's photos, or, failing that, the nearest at all. A face whose
-    class has no usable group keeps its own (and is not realised).
+    class has no usable group keeps its own (and is not realised). With ``labels`` (one code
+    per face, the partition's label vector), a face whose own group mixes labels also moves, to
+    the nearest such group whose members all carry its label, when one lacks its person; faces
+    that move anyway prefer such groups.
+
+    Examples
+    --------
+    Faces 0-3 form a group that mixes labels; face 0 (label 1) moves to the pure group 1:
+
+    >>> member = np.array([0, 0, 0, 0, 1, 1])
+    >>> group, _ = _hand_out(member, np.array([0, 0]), np.array([True, True]),
+    ...                      np.zeros(6, int), np.zeros(6, int), np.zeros((6, 1)),
+    ...                      np.arange(6), np.array([1, 0, 0, 0, 1, 1]))
+    >>> group.tolist()
+    [1, 0, 0, 0, 1, 1]
     """
     n_groups = len(group_code)
     group = member.copy()
     moving = ~(usable[member] & (group_code[member] == wanted))
+    label_of = None
+    if labels is not None:
+        # A group's label: its members' one label, or -1 where they mix.
+        low = np.full(n_groups, labels.max() + 1)
+        high = np.full(n_groups, -1)
+        np.minimum.at(low, member, labels)
+        np.maximum.at(high, member, labels)
+        label_of = np.where(low == high, low, -1)
+        mixed = label_of[member] < 0
+        stay_if_none = mixed & ~moving  # these would otherwise keep their own group
+        moving = moving | mixed
     if moving.any():
         counts = np.bincount(member, minlength=n_groups).astype(np.float32)[:, None]
         centroids = np.zeros((n_groups, features.shape[1]), np.float32)
@@ -567,7 +604,14 @@ def _hand_out(member: np.ndarray, group_code: np.ndarray, usable: np.ndarray,
             best = np.argmin(distance + penalty, axis=1)
             fallback = np.argmin(distance, axis=1)
             none_free = own_person.all(axis=1)
-            group[faces] = options[np.where(none_free, fallback, best)]
+            chosen = options[np.where(none_free, fallback, best)]
+            if label_of is not None:
+                alike = label_of[options][None, :] == labels[faces][:, None]
+                cost = distance + penalty + np.where(alike, 0.0, np.inf)
+                found = np.isfinite(cost).any(axis=1)
+                chosen = np.where(found, options[np.argmin(cost, axis=1)],
+                                  np.where(stay_if_none[faces], member[faces], chosen))
+            group[faces] = chosen
     realised = usable[group] & (group_code[group] == targets)
     return group, realised
 
@@ -683,7 +727,10 @@ class KSameSelectGenerator:
         With ``source_attributes`` (what each face shows) groups form within those classes and
         each face receives an average of its target class (see :func:`k_same_select`). With
         ``readings`` (every attribute read off each face) and the face region, faces alike in
-        :data:`ALIKE_ATTRIBUTES` (expression, glasses) are preferred in one group.
+        :data:`ALIKE_ATTRIBUTES` (expression, glasses) are preferred in one group; those at the
+        partition weight (glasses, hair colour given as a target) also decide the hand-out:
+        where a group still mixes them, its members receive a pure group's average instead
+        (``partition`` of :func:`k_same_select`).
         """
         classes = sources = outside = None
         kept = np.ones(len(faces), bool)
@@ -707,13 +754,18 @@ class KSameSelectGenerator:
         if features is None and alike is not None:
             features = _with_alike(pixel_features(_face_regions(faces, landmarks),
                                                   self.n_components), *alike)
+        partition = None
+        if alike is not None:
+            # float32 weights: 2 sqrt 2 rounds below the float64 constant
+            hard = alike[1] >= np.float32(OUTSIDE_WEIGHT)
+            partition = alike[0].loc[:, hard].to_numpy() if hard.any() else None
         available = len(np.unique(np.asarray(persons))) if persons is not None else len(faces)
         result = k_same_select(
             faces, classes, k=self.group_persons(available, regional=regional),
             persons=persons, features=features,
             n_components=self.n_components, sources=sources,
             landmarks=landmarks if self.warp else None, fit=self.fit, region=self.region,
-            ring_blur=self.ring_blur,
+            ring_blur=self.ring_blur, partition=partition,
             accept=_widened(accept, list(self._columns(target_attributes, "target").columns),
                             fixed) if accept is not None and target_attributes is not None
             else accept)

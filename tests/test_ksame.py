@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from privface.attributes.face_region import CELEBA_MEAN_LANDMARKS
@@ -492,3 +492,63 @@ def test_the_face_region_groups_faces_of_one_expression_by_their_readings():
                                landmarks=landmarks).notes
     assert any(readings["Smiling"][notes["group"] == g].nunique() == 2
                for g in notes["group"].unique())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 3), st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=3,
+                                   max_size=24), st.integers(0, 2**16))
+def test_a_face_whose_group_mixes_its_partition_gets_a_pure_average_where_one_can(k, drawn,
+                                                                                  seed):
+    # A person with more glasses photos than there are pure groups forces a group to mix
+    # glasses; its members then receive the nearest pure group of their own label that lacks
+    # their person, and keep their own group's average only where there is none.
+    persons = np.array([p for p, _ in drawn])
+    labels = np.array([int(g) for _, g in drawn])
+    assume(len(np.unique(persons)) >= k)
+    rng = np.random.default_rng(seed)
+    n = len(persons)
+    faces = rng.integers(0, 256, (n, 3, 2, 3), dtype=np.uint8)
+    features = np.hstack([rng.normal(size=(n, 2)), 10.0 * labels[:, None]])
+    result = k_same_select(faces, k=k, persons=persons, features=features,
+                           partition=labels[:, None])
+    member = result.member
+    groups = np.unique(member)
+    pure = {g: np.unique(labels[member == g]) for g in groups}
+    pure = {g: int(v[0]) for g, v in pure.items() if len(v) == 1}
+    holds = {g: set(persons[member == g]) for g in groups}
+    centroid = {g: features[member == g].mean(axis=0) for g in groups}
+    for i in range(n):
+        g, own = result.group[i], member[i]
+        assert len(holds[g]) >= k
+        options = [h for h, label in pure.items() if label == labels[i]
+                   and persons[i] not in holds[h]]
+        if own in pure:  # plain k-Same where the own group does not mix
+            assert g == own
+        elif options:
+            assert g in options
+            distance = {h: ((features[i] - centroid[h]) ** 2).sum() for h in options}
+            assert distance[g] == pytest.approx(min(distance.values()))
+        else:
+            assert g == own
+    # Without the partition every face keeps its own group (one class, all usable).
+    plain = k_same_select(faces, k=k, persons=persons, features=features)
+    np.testing.assert_array_equal(plain.group, plain.member)
+
+
+def test_the_generator_hands_a_pure_glasses_average_to_members_of_a_mixed_group():
+    # Person 0 has two photos with glasses, person 1 one: a group of 2 persons with glasses
+    # holds only one of person 0's, so the other must join faces without glasses. The face
+    # without glasses in that group receives the other pure group's average instead.
+    faces, landmarks, _ = _faces_on_flat_backgrounds(6, 3)
+    readings = pd.DataFrame({"Eyeglasses": [1, 1, 1, -1, -1, -1], "Male": [1] * 6})
+    persons = np.array([0, 0, 1, 2, 3, 4])
+    generator = KSameSelectGenerator(k=2, margin=1, attributes=["Male"])
+    notes = generator.generate(faces, None, readings[["Male"]], persons=persons,
+                               landmarks=landmarks, readings=readings).notes
+    glasses = readings["Eyeglasses"].to_numpy()
+    received = [set(glasses[notes["group"] == g]) for g in notes["group"]]
+    own = notes["own_group"].to_numpy()
+    for i in range(6):
+        if glasses[i] < 0:  # every face without glasses gets an average without glasses
+            assert received[i] == {-1}, i
+    assert not own.all()  # someone moved: the mixed group's face without glasses
