@@ -317,6 +317,10 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             raise ValueError("persons has missing labels")
         _, person_codes = np.unique(persons, return_inverse=True)
         person_codes = person_codes.reshape(-1)
+    if partition is not None:
+        partition = np.asarray(partition)
+        if len(partition) != n:
+            raise ValueError(f"partition has {len(partition)} rows for {n} faces")
     if n == 0:
         empty = np.zeros(0, np.int64)
         return KSameResult(faces.copy(), empty, empty, empty, np.zeros(0, bool))
@@ -392,9 +396,9 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     wanted = np.where((has[target_codes] == 0) & (has[owner[target_codes]] > 0),
                       owner[target_codes], target_codes)
     wanted = _nearest_usable(wanted, group_code, usable, vectors)
-    if partition is not None:
-        partition = np.asarray(partition).reshape(n, -1)
-        partition = np.unique(partition, axis=0, return_inverse=True)[1].reshape(-1)
+    if partition is not None:  # one code per distinct label vector
+        partition = np.unique(partition.reshape(n, -1), axis=0, return_inverse=True)[1]
+        partition = partition.reshape(-1)
     group, realised = _hand_out(member, group_code, usable, wanted, target_codes, features,
                                 person_codes, partition)
     retargeted = wanted != target_codes
