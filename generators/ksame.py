@@ -358,11 +358,12 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         shapes /= np.bincount(member, minlength=offset).reshape(-1, 1, 1)
         own = faces
         faces = warp_to_shapes(faces, landmarks, shapes[member])
-    means = _group_means(faces, member, offset)
     regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
         regions, inner = _face_masks(landmarks, own.shape[1:3])
         means, covered = _region_averages(faces, landmarks, shapes, member, offset, inner)
+    else:
+        means = _group_means(faces, member, offset)
         faces = None  # the warped crops (0.7 GB on 6,000 CelebA crops) are not needed again
     usable = np.ones(offset, bool)
     if accept is not None:
@@ -375,7 +376,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
                 # What gets written: the average in one member's photo (the first's), not the
                 # bare average, whose surroundings are a blur of nobody's.
                 first = np.unique(member, return_index=True)[1][asked]
-                shown = _compose(shown, shapes[asked], landmarks[first], own[first],
+                shown = _compose(means, shapes, landmarks[first], own[first],
                                  regions[first], inner[first], fit, covered,
                                  np.flatnonzero(asked), ring_blur)
             usable[asked] = np.asarray(accept(shown, vectors[group_code[asked]]),
@@ -388,7 +389,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
             shown = means[rest]
             if regional:
                 first = np.unique(member, return_index=True)[1][rest]
-                shown = _compose(shown, shapes[rest], landmarks[first], own[first],
+                shown = _compose(means, shapes, landmarks[first], own[first],
                                  regions[first], inner[first], fit, covered,
                                  np.flatnonzero(rest), ring_blur)
             usable[rest] = np.asarray(accept(shown, vectors[group_code[rest]]),
@@ -411,7 +412,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     k_reached = np.bincount(pairs[0], minlength=offset)
     if regional:
         out = _compose(means, shapes, landmarks, own, regions, inner, fit, covered, group,
-                       ring_blur, by_group=True)
+                       ring_blur)
     else:
         out, regions = means[group], None
     return KSameResult(faces=out, group=group, k=k_reached[group],
@@ -501,8 +502,8 @@ def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarr
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
              regions: np.ndarray, inner: np.ndarray, fit: bool,
-             covered: np.ndarray | None = None, group: np.ndarray | None = None,
-             ring_blur: float = RING_BLUR, by_group: bool = False) -> np.ndarray:
+             covered: np.ndarray, group: np.ndarray,
+             ring_blur: float = RING_BLUR) -> np.ndarray:
     """What each face's crop becomes: its group's average (in the mean shape; with ``fit``,
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
@@ -514,20 +515,18 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
     extension, which showed as a flat band across the forehead where a face reaches higher than
     its group's mean shape.
 
-    With ``by_group``, ``averages`` and ``shapes`` are one per group and face i takes
-    ``group[i]``'s: no copy of an average per face (0.7 GB on 6,000 CelebA crops)."""
+    ``averages`` and ``shapes`` are one per group; face i takes ``group[i]``'s, indexed, not
+    copied per face (0.7 GB on 6,000 CelebA crops)."""
     import cv2
 
-    rows = np.arange(len(landmarks))
-    if by_group and fit:  # the warp makes one average per face anyway
-        averages, shapes = averages[group], shapes[group]
-    elif by_group:
-        rows = group
-    made = warp_to_shapes(averages, shapes, landmarks) if fit else averages
+    made, rows = averages, group
+    if fit:  # the warp makes one average per face anyway
+        made = warp_to_shapes(averages[group], shapes[group], landmarks)
+        rows = np.arange(len(landmarks))
     out = own.copy()
     for i in range(len(landmarks)):  # one blur per face (OpenCV, in C)
         face = inner[i].astype(np.uint8)
-        if covered is not None and not fit:
+        if not fit:
             face &= covered[group[i]].astype(np.uint8)
         ring = regions[i] & (face == 0)
         if ring_blur > 0 and ring.any():
