@@ -17,6 +17,9 @@ Run from the repository root (the photos are linked, never copied into the repos
     .venv/bin/python benchmarks/bench_generators.py --persons 40 --photos 30 \\
         --out /tmp/bench_generators.json
     .venv/bin/python benchmarks/bench_generators.py --configs blur,ksame5 --persons 5 --photos 6
+    .venv/bin/python benchmarks/bench_generators.py --heldout benchmarks/stargan_heldout.txt \\
+        --configs blur,ksame5 --allow-collapse \\
+        --checkpoint generators/models/stargan_celeba128_v1-00001-of-00002.safetensors
 
 The JSON holds every number of the evaluation reports; the Markdown table printed at the end is
 the one in benchmarks/README.md.
@@ -52,8 +55,10 @@ CONFIGS = {
 }
 
 
-def subset(celeba: Path, persons: int, photos: int, folder: Path):
-    """Symbolic links to ``photos`` photos of each of the first ``persons`` identities."""
+def subset(celeba: Path, persons: int, photos: int, folder: Path,
+           only: list[str] | None = None):
+    """Symbolic links to ``photos`` photos of each of the first ``persons`` identities, or to
+    the photos named in ``only``."""
     from privface.privmetrics.readers import read_celeba_identities
 
     source = celeba / "img_align_celeba_200ids"
@@ -62,11 +67,13 @@ def subset(celeba: Path, persons: int, photos: int, folder: Path):
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    chosen = []
-    for person in sorted(ids.unique())[:persons]:
-        for name in sorted(ids.index[ids == person])[:photos]:
-            (folder / name).symlink_to(source / name)
-            chosen.append(name)
+    if only is not None:
+        chosen = sorted(only)
+    else:
+        chosen = [name for person in sorted(ids.unique())[:persons]
+                  for name in sorted(ids.index[ids == person])[:photos]]
+    for name in chosen:
+        (folder / name).symlink_to(source / name)
     return ids.loc[chosen]
 
 
@@ -97,6 +104,9 @@ def main() -> None:
     parser.add_argument("--configs",
                         default="blur,pixelate,mask,ksame2,ksame5,ksame10,ksame5-noid")
     parser.add_argument("--checkpoint", type=Path, help="StarGAN weights (adds 'stargan')")
+    parser.add_argument("--heldout", type=Path,
+                        help="StarGAN hold-out list (benchmarks/stargan_heldout.txt): use its "
+                             "evaluation faces instead of --persons/--photos")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_generators"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_generators.json"))
@@ -117,7 +127,12 @@ def main() -> None:
 
     celeba = find_celeba(args.data, "img_align_celeba_200ids", "identity_CelebA.txt")
     photos = args.workdir / "originals"
-    identities = subset(celeba, args.persons, args.photos, photos)
+    only = None
+    if args.heldout is not None:
+        from stargan_eval import eval_names
+
+        only = eval_names(args.heldout)
+    identities = subset(celeba, args.persons, args.photos, photos, only)
     log(f"{len(identities):,} photos of {identities.nunique()} persons in {photos}")
     names = [c for c in args.configs.split(",") if c]
     if args.checkpoint is not None and "stargan" not in names:

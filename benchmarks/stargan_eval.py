@@ -7,7 +7,8 @@ attribute model) become the target with that one attribute changed: a hair colou
 other two cleared, as the release's demo does), Male and Young flipped. The 128 px translation is
 scaled back to 178 x 178 and pasted into the face's 178 x 218 crop, which privface's attribute
 model then reads through the photo pipeline's detect -> landmarks -> align path. A translation
-succeeds when the model reads the target value of the changed attribute.
+succeeds when the model reads the target value of the changed attribute; ``success`` is the share
+over all faces, ``success_changed`` over the faces whose own reading differed from the target.
 
 It also draws a grid: 8 faces (rows) x the input and its 5 translations (columns).
 
@@ -120,9 +121,15 @@ def main() -> None:
             seen = [k in read.index for k in keys]
             got = read.reindex(keys)[attribute].to_numpy()
             hit = (got == target[attribute].to_numpy()) & np.array(seen)
+            # Faces asked for a value they already had succeed by doing nothing; the share
+            # among the others is what the translation itself achieves.
+            changed = (source[attribute].to_numpy() != target[attribute].to_numpy()) & seen
             results[attribute] = {"success": round(float(hit.sum() / max(1, sum(seen))), 4),
                                   "faces": int(sum(seen)), "no_face_found": int(len(seen) -
-                                                                              sum(seen))}
+                                                                              sum(seen)),
+                                  "success_changed": round(float(
+                                      (hit & changed).sum() / max(1, changed.sum())), 4),
+                                  "faces_changed": int(changed.sum())}
             log(f"{attribute}: {results[attribute]}")
     summary = {"checkpoint": str(gan.checkpoint), "faces": len(names), "attributes": results}
     print(json.dumps(summary, indent=2))

@@ -147,6 +147,7 @@ def main() -> None:
     excluded_ids = set(heldout_ids)
 
     out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     images = args.cache / "images"  # staged here, zipped into the pack at the end
     images.mkdir(parents=True, exist_ok=True)
     if (out / "images").is_dir():  # the layout of an earlier version of this script

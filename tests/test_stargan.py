@@ -262,7 +262,10 @@ def test_wrapper_matches_the_release_preprocessing(tmp_path):
     np.testing.assert_array_equal(gan.generate(faces, None, target).faces, expected)
 
 
-def test_wrapper_refuses_bad_input(tmp_path):
+def test_wrapper_refuses_bad_input(tmp_path, monkeypatch):
+    from privface.generators.stargan import checkpoints
+
+    monkeypatch.setattr(checkpoints, "MODELS_DIR", tmp_path / "none")  # a build without weights
     with pytest.raises(ValueError, match="StarGAN needs a checkpoint.*200000-G.ckpt"):
         StarGANGenerator(None)
     with pytest.raises(ValueError, match="StarGAN needs a checkpoint: no trained StarGAN weights "
@@ -607,3 +610,50 @@ def test_checkpoints_every_few_minutes(tmp_path):
     names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert names == ["1-D.ckpt", "1-G.ckpt", "1-opt.ckpt", "2-D.ckpt", "2-G.ckpt", "2-opt.ckpt",
                      "3-D.ckpt", "3-G.ckpt", "3-opt.ckpt", "stargan.json"]  # nothing half-written
+
+
+# The weights shipped in the package (issue 19: 16,684 iterations on one H200, 8.3 minutes).
+
+def test_the_shipped_weights_are_the_trained_generator_and_enter_the_run_fingerprint():
+    from privface.generators.stargan.checkpoints import (read_generator_shards,
+                                                         shipped_generator_path)
+    from privface.pipeline.state import model_identity
+
+    path = shipped_generator_path()
+    assert path is not None and path.name == "stargan_celeba128_v1-00001-of-00002.safetensors"
+    state, meta = read_generator_shards(path)
+    assert meta["attributes"] == list(RELEASED_ATTRIBUTES) and meta["image_size"] == 128
+    assert meta["iteration"] == 16_684 and meta["precision"] == "bf16"
+    reference = Generator().state_dict()  # the release's sizes: 8,430,528 parameters
+    assert {k: tuple(v.shape) for k, v in state.items()} == \
+        {k: tuple(v.shape) for k, v in reference.items()}
+    assert all(torch.isfinite(t).all() for t in state.values())
+    # A run's fingerprint covers them, so a resumed run notices new weights.
+    models = model_identity({})
+    assert {f"privface/{p.name}" for p in path.parent.glob("stargan_celeba128_v1-*")} <= set(models)
+
+
+def test_the_shipped_weights_set_hair_colour_on_held_out_faces(celeba_dir):
+    """On faces of identities never in the training pack, asking for blond hair lightens the
+    hair band at the top of the square and asking for black hair darkens it, on every face."""
+    listing = Path(__file__).resolve().parents[1] / "benchmarks" / "stargan_heldout.txt"
+    rows = [line.split() for line in listing.read_text().splitlines()
+            if line and not line.startswith("#")][1:]
+    names = [name for name, _, evaluation in rows if evaluation == "1"][::25][:8]
+    assert len(names) == 8
+    squares = np.stack([celeba_square(np.asarray(Image.open(
+        celeba_dir / "img_align_celeba_200ids" / name).convert("RGB")), 128) for name in names])
+    gan = load_generator("stargan")  # no checkpoint: the shipped weights
+
+    def hair(colour: str) -> np.ndarray:
+        codes = [1 if h == colour else -1 for h in ("Black_Hair", "Blond_Hair", "Brown_Hair")]
+        target = pd.DataFrame([codes + [-1, 1]] * len(names), columns=list(RELEASED_ATTRIBUTES))
+        return gan.generate(squares, None, target).faces
+
+    def top_band(faces: np.ndarray) -> np.ndarray:  # mean luminance of the 20 top rows
+        return (faces[:, :20].astype(float) @ [0.299, 0.587, 0.114]).mean(axis=(1, 2))
+
+    blond, black, original = top_band(hair("Blond_Hair")), top_band(hair("Black_Hair")), \
+        top_band(squares)
+    assert (blond > original).all() and (black < original).all()
+    assert (blond - black).min() > 15 and (blond - black).mean() > 30  # measured: 21 .. 60, 40

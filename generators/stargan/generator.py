@@ -68,8 +68,10 @@ class StarGANGenerator:
             checkpoint = shipped_generator_path()
         if checkpoint is None:
             raise InputError("StarGAN needs a checkpoint: no trained StarGAN weights ship with "
-                             "this version of privface yet, and privface never downloads "
-                             "weights. Pass one with --checkpoint PATH (or checkpoint=PATH): "
+                             "this installation of privface (generators/models/"
+                             "stargan_celeba128_v1-*.safetensors is missing), and privface "
+                             "never downloads weights. Pass one with --checkpoint PATH (or "
+                             "checkpoint=PATH): "
                              "the official 200000-G.ckpt (5 attributes, 128 or 256 px), a "
                              "{iter}-G.ckpt from `privface train stargan`, or one of its "
                              "exported *-00001-of-0000N.safetensors shards")

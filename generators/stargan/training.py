@@ -284,12 +284,17 @@ def train_stargan(
         draw = torch.Generator().manual_seed(_seed_for(run_seed, 1, i))
         n = x_real.size(0)
         flip = torch.rand(n, generator=draw) < 0.5  # RandomHorizontalFlip
-        x_real = x_real.to(device)
-        x_real = torch.where(flip.to(device)[:, None, None, None], x_real.flip(3), x_real)
+        # non_blocking: these small copies from pageable memory are staged at once, so the CPU
+        # queues the next kernels instead of waiting for the GPU at every iteration.
+        x_real = x_real.to(device, non_blocking=True)
+        x_real = torch.where(flip.to(device, non_blocking=True)[:, None, None, None],
+                             x_real.flip(3), x_real)
         x_real = x_real.contiguous(memory_format=layout)
-        label_trg = label_org[torch.randperm(n, generator=draw)]  # targets: the batch shuffled
-        alpha = torch.rand(n, 1, 1, 1, generator=draw).to(device)
-        label_org, label_trg = label_org.to(device), label_trg.to(device)
+        perm = torch.randperm(n, generator=draw).to(label_org.device, non_blocking=True)
+        label_trg = label_org[perm]  # targets: the batch shuffled
+        alpha = torch.rand(n, 1, 1, 1, generator=draw).to(device, non_blocking=True)
+        label_org = label_org.to(device, non_blocking=True)
+        label_trg = label_trg.to(device, non_blocking=True)
         if iterations_decay:
             rate = lr * min(1.0, (iterations - i) / iterations_decay)
             for group in (*g_optimizer.param_groups, *d_optimizer.param_groups):
@@ -465,7 +470,7 @@ def _preloaded_batches(dataset: FaceDataset, batches: EpochBatches, device: str,
     say(f"privface train stargan: {len(faces):,} images decoded into {device} memory in "
         f"{time.monotonic() - started:.1f} s ({pixels.numel() / 2 ** 20:.0f} MiB)")
     for batch in batches:
-        index = torch.as_tensor(batch, device=device)
+        index = torch.as_tensor(batch).to(device, non_blocking=True)
         # The same arithmetic as to_model_input, so that a preloaded run repeats a streamed one.
         x = pixels[index].permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
         yield x, labels[index]

@@ -112,7 +112,9 @@ def model_identity(generator_params: dict) -> dict:
         except metadata.PackageNotFoundError:
             continue
     shipped = Path(str(resources.files("privface.attributes") / "models"))
-    for path in sorted([*shipped.glob("*.npz"), *shipped.glob("*.json")]):
+    weights = Path(str(resources.files("privface.generators") / "models"))
+    for path in sorted([*shipped.glob("*.npz"), *shipped.glob("*.json"),
+                        *weights.glob("*.safetensors")]):  # StarGAN's shipped shards
         models[f"privface/{path.name}"] = file_sha256(path)
     for key, value in sorted(generator_params.items()):
         path = Path(value) if isinstance(value, str) else None
