@@ -345,7 +345,9 @@ def test_cli_adds_a_seeded_perturbation_and_says_so(photos, tmp_path):
     assert 0 < certificate["perturbation"]["max_change_levels"] <= 7
 
 
-def test_cli_refuses_bad_photo_runs(tmp_path):
+def test_cli_refuses_bad_photo_runs(tmp_path, monkeypatch):
+    from privface.generators.stargan import checkpoints
+
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.new("RGB", (64, 64)).save(folder / "blank.png")
@@ -360,9 +362,11 @@ def test_cli_refuses_bad_photo_runs(tmp_path):
     table_option = runner.invoke(app, ["anonymize", str(folder), "--sensitive", "identity",
                                        "--out", str(tmp_path / "o")])
     assert table_option.exit_code == 2 and "--sensitive apply to tables" in table_option.output
+    monkeypatch.setattr(checkpoints, "MODELS_DIR", tmp_path / "none")  # a build without weights
     no_checkpoint = runner.invoke(app, ["anonymize", str(folder), "--generator", "stargan",
                                         "--out", str(tmp_path / "o")])
     assert no_checkpoint.exit_code == 2 and "checkpoint" in no_checkpoint.output
+    monkeypatch.undo()
     for options, message in ((["--xi", "0.1"], "--xi only apply with --perturb"),
                              (["--perturb", "uap"], "needs the perturbation file"),
                              (["--perturb", "blur", "--xi", "0.1"], "must be one of"),
