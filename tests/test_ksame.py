@@ -429,6 +429,17 @@ def test_region_masks_warped_in_blocks_of_faces_give_the_same_averages(monkeypat
     np.testing.assert_array_equal(blocks[0], whole[0])
     np.testing.assert_array_equal(blocks[1], whole[1])
     assert whole[1].any() and not whole[1].all()  # the masks cover part of each crop
+    # The groups' masks, folded block by block, are where every member's warped face covers
+    # the pixel, as if each face's mask were kept.
+    import cv2
+
+    eroded = np.stack([cv2.erode(r.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+                       for r in inner])
+    moved = ksame.warp_to_shapes(np.repeat(eroded[..., None], 3, axis=3), landmarks,
+                                 shapes[member])[..., 0] == 255
+    for g in range(3):
+        np.testing.assert_array_equal(blocks[1][g], moved[member == g].all(axis=0))
+        assert (moved[member == g].any(axis=0) & ~blocks[1][g]).any()  # not any member's
 
 
 def test_thin_plate_maps_in_small_kernel_blocks_are_the_same(monkeypatch):
