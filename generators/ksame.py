@@ -497,7 +497,7 @@ def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarr
     averages = _group_means(warped, member, n_groups)
     filled = np.empty((n_groups, height, width, 3), np.uint8)
     for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
-        # In float32 one group at a time: all at once they were 0.56 GB on 6,000 crops.
+        # In float32 one group at a time: all at once, 0.27 GB for the default run's 581 groups.
         filled[g] = _extend(averages[g].astype(np.float32), everyone[g])
     return filled, everyone
 
