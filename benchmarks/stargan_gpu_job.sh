@@ -3,7 +3,7 @@
 # privface from the tree, train for a wall-clock budget, leave G in half precision in $OUT.
 #
 # Before the call, here (CPU): `.venv/bin/python benchmarks/stargan_pack.py` writes .stargan-pack/
-# (ignored; about 44 MiB). The device tool's exact call is in docs/stargan-training.md:
+# (ignored; about 32 MiB). The device tool's exact call is in docs/stargan-training.md:
 #   run(command="bash benchmarks/stargan_gpu_job.sh", carry=[".stargan-pack"], timeout_s=600)
 #
 # The device machine (nvidia-h200) has no network. Its python3 (3.12, /opt/torch/.venv) already
