@@ -118,15 +118,15 @@ def main() -> None:
                 paths.append(path)
             read = read_attributes(paths)
             keys = [f"{attribute}_{Path(n).stem}.png" for n in names]
-            seen = [k in read.index for k in keys]
+            seen = np.array([k in read.index for k in keys])
             got = read.reindex(keys)[attribute].to_numpy()
-            hit = (got == target[attribute].to_numpy()) & np.array(seen)
+            hit = (got == target[attribute].to_numpy()) & seen
             # Faces asked for a value they already had succeed by doing nothing; the share
             # among the others is what the translation itself achieves.
             changed = (source[attribute].to_numpy() != target[attribute].to_numpy()) & seen
-            results[attribute] = {"success": round(float(hit.sum() / max(1, sum(seen))), 4),
-                                  "faces": int(sum(seen)), "no_face_found": int(len(seen) -
-                                                                              sum(seen)),
+            results[attribute] = {"success": round(float(hit.sum() / max(1, seen.sum())), 4),
+                                  "faces": int(seen.sum()),
+                                  "no_face_found": int((~seen).sum()),
                                   "success_changed": round(float(
                                       (hit & changed).sum() / max(1, changed.sum())), 4),
                                   "faces_changed": int(changed.sum())}

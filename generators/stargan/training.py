@@ -290,11 +290,10 @@ def train_stargan(
         x_real = torch.where(flip.to(device, non_blocking=True)[:, None, None, None],
                              x_real.flip(3), x_real)
         x_real = x_real.contiguous(memory_format=layout)
-        perm = torch.randperm(n, generator=draw).to(label_org.device, non_blocking=True)
+        label_org = label_org.to(device, non_blocking=True)
+        perm = torch.randperm(n, generator=draw).to(device, non_blocking=True)
         label_trg = label_org[perm]  # targets: the batch shuffled
         alpha = torch.rand(n, 1, 1, 1, generator=draw).to(device, non_blocking=True)
-        label_org = label_org.to(device, non_blocking=True)
-        label_trg = label_trg.to(device, non_blocking=True)
         if iterations_decay:
             rate = lr * min(1.0, (iterations - i) / iterations_decay)
             for group in (*g_optimizer.param_groups, *d_optimizer.param_groups):
