@@ -39,6 +39,14 @@ OUTSIDE_FACE_ATTRIBUTES = (
     "Sideburns", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
     "Wearing_Necklace", "Wearing_Necktie")
 
+# How far (Lab, 0-255 scale, lightness counted half) a forehead pixel's colour may be from the
+# cheeks' and still count as skin in :func:`below_hairline`: dark, red, grey and most blond hair
+# lie beyond it, a forehead in other light within it (checked by eye on 16 CelebA faces).
+HAIRLINE_TOLERANCE = 20.0
+# Where the forehead begins for :func:`below_hairline`: the brows lifted by this fraction of
+# the eye-to-chin distance, clear of the brows themselves.
+HAIRLINE_FROM = 0.1
+
 # Eye-to-chin distance (photo pixels) below which a face carries no identity a recognizer can
 # use: benchmarks/small_faces.py shrank 120 CelebA probes of 40 persons to a given size and
 # matched them against full-size photos of the same persons, with the full-size landmarks
@@ -219,12 +227,86 @@ def crop_face_mask(landmarks68: np.ndarray, matrix: np.ndarray, shape: tuple[int
                      grow=grow, feather=feather)
 
 
-def match_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def below_hairline(image: np.ndarray, landmarks68: np.ndarray, mask: np.ndarray, *,
+                   tolerance: float = HAIRLINE_TOLERANCE) -> np.ndarray:
+    """``mask`` without what lies above the face's hairline: the forehead up to its first hair.
+
+    The region's forehead is drawn from the brows, so on a face with bangs or a low hairline it
+    takes hair. Above the brows (lifted by a tenth of the eye-to-chin distance, clear of the
+    brows themselves) a pixel counts as skin when its Lab colour is within ``tolerance`` of the
+    median of the cheeks and nose (lightness counted half: the forehead is often lit
+    differently); each column of the forehead is kept from the brows up to its first pixel that
+    is not skin. Columns cut short by a wrinkle or a highlight are evened out with their
+    neighbours, so the line follows the hair, not single pixels.
+
+    Parameters
+    ----------
+    image : ndarray (h, w, 3) uint8
+        RGB image, in the geometry of the landmarks (a photo or an aligned crop).
+    landmarks68 : ndarray (68, 2)
+    mask : ndarray (h, w) bool
+        The region to cut, e.g. ``face_mask(landmarks68, shape, grow=0.0) > 0``.
+
+    Returns
+    -------
+    ndarray (h, w) bool
+
+    Examples
+    --------
+    >>> face = np.full((218, 178, 3), 170, np.uint8)
+    >>> face[:88] = 30  # dark hair down to row 88, the region reaching up to row 55
+    >>> mask = face_mask(CELEBA_MEAN_LANDMARKS, (218, 178), grow=0.0) > 0
+    >>> cut = below_hairline(face, CELEBA_MEAN_LANDMARKS, mask)
+    >>> int(np.flatnonzero(mask.any(1))[0]), int(np.flatnonzero(cut.any(1))[0])
+    (55, 88)
+    """
+    import cv2
+
+    points = _check_landmarks(landmarks68)
+    mask = np.asarray(mask, bool)
+    shape = mask.shape
+    brows = face_mask(points, shape, forehead=HAIRLINE_FROM, grow=0.0) > 0
+    forehead = mask & ~brows
+    if not forehead.any():
+        return mask.copy()
+    lab = cv2.cvtColor(np.ascontiguousarray(image, np.uint8), cv2.COLOR_RGB2LAB)
+    lab = lab.astype(np.float32)
+    cheeks = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(cheeks, np.rint(points[[2, 29, 14, 12, 54, 33, 48, 4]]).astype(np.int32),
+                       1)
+    if not cheeks.any():
+        return mask.copy()
+    difference = lab - np.median(lab[cheeks > 0], axis=0)
+    difference[..., 0] *= 0.5
+    skin = np.linalg.norm(difference, axis=2) < float(tolerance)
+    skin = cv2.medianBlur(skin.astype(np.uint8), 5) > 0  # single pixels: pores, moles, noise
+    keep = (skin | ~forehead).astype(np.uint8)
+    keep = np.logical_and.accumulate(keep[::-1] > 0, axis=0)[::-1]
+    # A column cut short among long ones (a wrinkle) and a long one among short ones (a parting
+    # in the hair) follow their neighbours; then each column again stops at its first gap.
+    width = max(3, int(round(0.12 * eye_to_chin(points)))) | 1
+    row = np.ones((1, width), np.uint8)
+    keep = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_CLOSE, row)
+    keep = cv2.morphologyEx(keep, cv2.MORPH_OPEN, row) > 0
+    keep |= ~forehead
+    keep = np.logical_and.accumulate(keep[::-1], axis=0)[::-1]
+    return mask & keep
+
+
+def match_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray, *,
+                 spread: bool = True) -> np.ndarray:
     """``face`` with the mean and spread of ``reference`` in Lab, measured where ``mask`` > 0.
 
     Six numbers of the reference go into the face (the mean and standard deviation of L, a and
     b over the region): its skin tone and light, not its shape. The spread ratio is bounded to
     [0.5, 2] so that a flat region (a mask, a blur) cannot blow up noise.
+
+    Parameters
+    ----------
+    spread : bool
+        Also match the spread; False moves the mean only (three numbers). Scaling a soft
+        average's spread up to a real face's exaggerates what structure it has left (dark
+        eye "make-up", cheek spots), so k-Same matches its averages' means only.
 
     Examples
     --------
@@ -232,6 +314,10 @@ def match_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> n
     >>> reference = np.full((4, 4, 3), (180, 120, 90), np.uint8)
     >>> match_colour(face, reference, np.ones((4, 4)))[0, 0].tolist()
     [180, 120, 90]
+    >>> face[:2] = 60  # two tones: their contrast is halved (the bound) or kept
+    >>> [int(np.ptp(match_colour(face, reference, np.ones((4, 4)), spread=s)[..., 1]))
+    ...  for s in (True, False)]
+    [21, 43]
     """
     import cv2
 
@@ -243,7 +329,7 @@ def match_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> n
     mean_face, std_face = lab_face[inside].mean(0), lab_face[inside].std(0)
     mean_ref, std_ref = lab_ref[inside].mean(0), lab_ref[inside].std(0)
     ratio = np.clip(std_ref / np.maximum(std_face, 1e-3), 0.5, 2.0)
-    ratio = np.where(std_face > 1e-3, ratio, 1.0)
+    ratio = np.where((std_face > 1e-3) & spread, ratio, 1.0)
     moved = (lab_face - mean_face) * ratio + mean_ref
     rgb = cv2.cvtColor(moved.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)

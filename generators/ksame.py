@@ -6,9 +6,10 @@ faces. All faces of a group receive the same average, so a recognizer that sees 
 no better than pick one of the group's members: at most one in k is right.
 
 With 68 landmarks (the pipeline passes them) only the face is averaged and replaced: each face's
-output crop is the average over its face (:mod:`privface.attributes.face_region`), its own crop
-blurred over the ring by which the face region grows, and its own crop elsewhere, so that no
-other person's hair or background can enter a photo (:class:`KSameSelectGenerator`'s default;
+output crop is the average of the group's skin over its face up to its hairline
+(:mod:`privface.attributes.face_region`), in its own mean colour, its own crop blurred over the
+ring by which the face region grows and above its hairline, and its own crop elsewhere, so that
+no other person's hair or background can enter a photo (:class:`KSameSelectGenerator`'s default;
 ``region=False`` averages the whole aligned crop). What a photo keeps around its face lets a
 recognizer that holds that very photo tell the members of a group apart, so the generator
 averages ``margin * k`` persons (2k by default) in region mode: measured, top-1
@@ -40,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from privface.attributes.alignment import CELEBA
-from privface.attributes.face_region import OUTSIDE_FACE_ATTRIBUTES, face_mask
+from privface.attributes.face_region import (OUTSIDE_FACE_ATTRIBUTES, below_hairline, face_mask,
+                                             match_colour)
 from privface.attributes.model import CELEBA_ATTRIBUTES
 from privface.base.errors import InputError
 
@@ -172,6 +174,14 @@ ALIKE_ATTRIBUTES = {"Smiling": 1.0, "Mouth_Slightly_Open": 1.0, "High_Cheekbones
 # 4, 0.22 on 20 persons; at 2, 0.31-0.345. SSIM +0.016 and MS-SSIM +0.03 over 8 (0.80 against
 # 0.786; benchmarks/README.md, "The ring around the face and alike faces").
 RING_BLUR = 5.0
+# Inside the face region proper, where a face gets no average (its forehead above its own
+# hairline or above where half of its group has skin), its own crop is blurred this many times
+# RING_BLUR. Stopping the averages at the hairlines keeps the members' fringes off every
+# forehead of a group (dark hairline shapes), but shows each face's own forehead: at RING_BLUR
+# SFace re-identified 0.29 of 20 persons at k = 5 (bound 0.2); 1.6 times, 0.225; 2, 0.21;
+# 2.5, 0.18, with SSIM 0.799 against 0.805 for the averaged hair (benchmarks/README.md,
+# "The hairline").
+INNER_RING_FACTOR = 2.5
 
 
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
@@ -190,10 +200,14 @@ def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     return warped
 
 
-#: Groups whose faces :func:`_group_means` holds in float32 at once (about 75 MB for k = 5).
+#: Groups whose faces :func:`_group_means` holds in float32 at once (about 75 MB for k = 5), and
+#: whose members' warped masks :func:`_region_averages` holds at once (about 40 MB).
 MEAN_BLOCK = 32
-#: Faces whose region masks :func:`_region_averages` warps at once (about 60 MB).
-MASK_BLOCK = 256
+#: A pixel of a group's average goes into its faces where at least this share of the group's
+#: members has skin there (below its hairline): with 2k persons per group, about k of them.
+SKIN_QUORUM = 0.5
+#: Crop pixels over which a member's share of its group's average fades in from its hairline.
+SKIN_FADE = 4.0
 
 
 def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -267,9 +281,10 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
     ring_blur : float
         With ``region``: Gaussian sigma (crop pixels) of the face's own crop in the ring between
         the averaged face and the region's edge (its silhouette, hairline, the sides of the
-        head), which a recognizer reads; 0 keeps the ring sharp. Smaller is sharper and lets
-        recognizers re-identify more (benchmarks/README.md, "The ring around the face and alike
-        faces").
+        head), which a recognizer reads, and :data:`INNER_RING_FACTOR` times it where the face
+        proper gets no average (above the hairline); 0 keeps the ring sharp. Smaller is sharper
+        and lets recognizers re-identify more (benchmarks/README.md, "The ring around the face
+        and alike faces", "The hairline").
     partition : array (n, m), optional
         Labels the faces of an average must share (glasses, say; :data:`ALIKE_ATTRIBUTES` at
         the partition weight). Groups are formed from ``features``, which should already keep
@@ -360,7 +375,7 @@ def k_same_select(faces: np.ndarray, classes=None, *, k: int, persons=None, feat
         faces = warp_to_shapes(faces, landmarks, shapes[member])
     regional = region and landmarks is not None and landmarks.shape[1:] == (68, 2)
     if regional:
-        regions, inner = _face_masks(landmarks, own.shape[1:3])
+        regions, inner = _face_masks(landmarks, own)
         means, covered = _region_averages(faces, landmarks, shapes, member, offset, inner)
     else:
         means = _group_means(faces, member, offset)
@@ -452,54 +467,72 @@ def _nearest_usable(wanted: np.ndarray, group_code: np.ndarray, usable: np.ndarr
     return remap[wanted]
 
 
-def _face_masks(landmarks: np.ndarray, shape: tuple[int, int]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Each face's region and its face proper (the region before it grows), ``(n, h, w)``
-    bool in its own crop: the average goes into the face proper; the ring between the two is
-    the face's own crop, blurred (see :func:`_compose`), so that no one else's hair or
-    background enters it."""
+def _face_masks(landmarks: np.ndarray, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's region and its face proper (the region before it grows, up to the face's
+    hairline), ``(n, h, w)`` bool in its own crop: the average goes into the face proper; the
+    ring between the two is the face's own crop, blurred (see :func:`_compose`), so that no one
+    else's hair or background enters it. Stopping the face proper at each member's hairline
+    keeps the members' bangs out of the averaged forehead (dark hairline shapes on every
+    forehead of a group with one fringe) and the average off the face's own fringe."""
+    shape = crops.shape[1:3]
     regions = np.stack([face_mask(points, shape) > 0 for points in landmarks])
-    inner = np.stack([face_mask(points, shape, grow=0.0) > 0 for points in landmarks])
+    inner = np.stack([below_hairline(crop, points, face_mask(points, shape, grow=0.0) > 0)
+                      for crop, points in zip(crops, landmarks)])
     return regions, inner
 
 
 def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarray,
                      member: np.ndarray, n_groups: int, inner: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Each group's average of the face proper (``inner``, in each face's own crop) in its
-    mean shape, and where it is a true average ((n_groups, h, w) bool: every member's face
-    covers the pixel).
+    """Each group's average of its members' skin in its mean shape, and where it may go
+    ((n_groups, h, w) bool).
 
-    The average is taken only where the face of *every* member covers the pixel (in the
-    group's mean shape), so each averaged pixel has a share of 1/size from each member and no
-    member's hair or background; the rest of the crop is filled by extending that average
-    smoothly (normalised Gaussian smoothing of the average itself), never by one member's
-    pixels.
+    ``inner`` is each face's face proper in its own crop, cut at its hairline
+    (:func:`_face_masks`). A pixel's average is taken over the members whose face proper covers
+    it (in the group's mean shape; a member's weight fades in over a few pixels from its
+    hairline, so no member's hairline shows as an edge), and it may go where every member's
+    face region covers the pixel and at least half of the members' skin does
+    (:data:`SKIN_QUORUM`): each averaged pixel holds about k persons or more, and no member's hair
+    or background. The rest of the crop is filled by extending that average smoothly
+    (normalised Gaussian smoothing of the average itself), never by one member's pixels.
     """
     import cv2
 
     height, width = warped.shape[1:3]
+    order = np.argsort(member, kind="stable")
+    starts = np.searchsorted(member[order], np.arange(n_groups))
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
-    # A block of masks at a time, as three-channel images for the warp, folded into the
-    # groups' masks at once: all faces' masks together were 1.4 GB of a 6,000-photo run's peak
-    # as warped images and 0.23 GB as booleans; each face's warp is its own and "every member"
-    # is an AND in any order, so the result is the same.
-    everyone = np.ones((n_groups,) + inner.shape[1:], bool)
-    for first in range(0, len(inner), MASK_BLOCK):
-        last = min(first + MASK_BLOCK, len(inner))
-        eroded = np.stack([cv2.erode(r.astype(np.uint8) * 255, kernel)
-                           for r in inner[first:last]])
-        moved = warp_to_shapes(np.repeat(eroded[..., None], 3, axis=3), landmarks[first:last],
-                               shapes[member[first:last]])
-        np.logical_and.at(everyone, member[first:last], moved[..., 0] == 255)
-    averages = _group_means(warped, member, n_groups)
+    covered = np.empty((n_groups, height, width), bool)
     filled = np.empty((n_groups, height, width, 3), np.uint8)
-    for g in range(n_groups):  # one smoothing per group (OpenCV, in C)
-        # In float32 one group at a time: all at once, 0.27 GB for the default run's 581 groups.
-        filled[g] = _extend(averages[g].astype(np.float32), everyone[g])
-    return filled, everyone
+    # Blocks of groups: their members' masks and float32 faces only (all faces' masks at once
+    # were 1.4 GB of a 6,000-photo run's peak as warped images); each group is its own.
+    for first in range(0, n_groups, MEAN_BLOCK):
+        last = min(first + MEAN_BLOCK, n_groups)
+        stop = starts[last] if last < n_groups else len(order)
+        faces = order[starts[first]:stop]
+        local = starts[first:last] - starts[first]
+        masks = np.zeros((len(faces), height, width, 3), np.uint8)
+        for row, i in enumerate(faces):  # one distance transform per face (OpenCV, in C)
+            skin = cv2.erode(inner[i].astype(np.uint8), kernel)
+            ramp = cv2.distanceTransform(skin, cv2.DIST_L2, 5) / SKIN_FADE
+            masks[row, ..., 0] = np.rint(np.clip(ramp, 0.0, 1.0) * 255)
+            whole = face_mask(landmarks[i], (height, width), grow=0.0).astype(np.uint8)
+            masks[row, ..., 1] = cv2.erode(whole, kernel) * 255
+        moved = warp_to_shapes(masks, landmarks[faces], shapes[member[faces]])
+        masks = None
+        everyone = np.logical_and.reduceat(moved[..., 1] == 255, local, axis=0)
+        ends = np.append(local[1:], len(faces))
+        for g, (a, b) in enumerate(zip(local, ends)):  # one group's float32 faces at a time
+            weight = moved[a:b, ..., 0].astype(np.float32) / 255.0
+            sums = np.einsum("nhw,nhwc->hwc", weight, warped[faces[a:b]].astype(np.float32))
+            counts = weight.sum(axis=0)
+            quorum = counts >= SKIN_QUORUM * (b - a)
+            covered[first + g] = everyone[g] & quorum
+            average = sums / np.maximum(counts, 1e-6)[..., None]
+            filled[first + g] = _extend(average, quorum & (counts > 0))
+    return filled, covered
 
 
 def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, own: np.ndarray,
@@ -510,9 +543,10 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
     warped onto the face's own landmarks) over the face proper, the face's own crop blurred
     over the rest of its region (the ring the region grew by: silhouette, hairline, the sides
     of the head), and outside the region its own crop, bit for bit. ``regions`` and ``inner``
-    are :func:`_face_masks`'s.
+    are :func:`_face_masks`'s. The average is first moved to the mean colour of the face proper
+    it replaces (Lab; :func:`~privface.attributes.face_region.match_colour` without spread).
 
-    ``covered`` (per group, where its average is a true average of every member; ``group[i]``
+    ``covered`` (per group, where its average may go: :func:`_region_averages`; ``group[i]``
     is face i's) bounds the face proper: beyond it the average is only its own smooth
     extension, which showed as a flat band across the forehead where a face reaches higher than
     its group's mean shape.
@@ -530,17 +564,34 @@ def _compose(averages: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, ow
         face = inner[i].astype(np.uint8)
         if not fit:
             face &= covered[group[i]].astype(np.uint8)
+        average = made[rows[i]]
+        if face.any():
+            # The average takes the mean colour and light of the face it replaces (three
+            # numbers, no shape): the photo's own colour match reads the whole region, whose
+            # ring is the face's own blur, so a lighter average stayed lighter than the cheek
+            # beside it (a tone step down a turned face). Means only: matching the spread too
+            # made a soft average's remaining structure look painted on.
+            average = match_colour(average, own[i], face, spread=False)
         ring = regions[i] & (face == 0)
         if ring_blur > 0 and ring.any():
             blurred = cv2.GaussianBlur(own[i], (0, 0), ring_blur,
                                        borderType=cv2.BORDER_REFLECT_101)
+            # Where the face itself gets no average (its forehead above its own or its
+            # group's hairline, a jaw beyond the group's average) the blur is heavier, fading
+            # in over a few pixels: forehead and hairline are what recognizers read there (on
+            # the forehead alone, SFace re-identified 0.21 of 20 persons at k = 5, not 0.18).
+            proper = cv2.GaussianBlur(face_mask(landmarks[i], face.shape, grow=0.0), (0, 0),
+                                      3.0)[..., None]
+            heavy = cv2.GaussianBlur(own[i], (0, 0), INNER_RING_FACTOR * ring_blur,
+                                     borderType=cv2.BORDER_REFLECT_101)
+            blurred = proper * heavy + (1.0 - proper) * blurred
             # The average fades out over the ring's first ring_blur pixels (its smooth
             # extension, not anyone's pixels), so the face has no edge inside the region.
             outside = cv2.distanceTransform(1 - face, cv2.DIST_L2, 5)
             weight = np.clip(1.0 - outside / ring_blur, 0.0, 1.0)[..., None]
-            mixed = np.rint(weight * made[rows[i]] + (1.0 - weight) * blurred).astype(np.uint8)
+            mixed = np.rint(weight * average + (1.0 - weight) * blurred).astype(np.uint8)
             out[i][ring] = mixed[ring]
-        out[i][face > 0] = made[rows[i]][face > 0]
+        out[i][face > 0] = average[face > 0]
     return out
 
 
@@ -666,9 +717,10 @@ class KSameSelectGenerator:
         below k.
     ring_blur : float
         Gaussian sigma (crop pixels) of the photo's own crop in the ring around the averaged
-        face (see :func:`k_same_select`); default :data:`RING_BLUR`. ``--param ring_blur=3``
-        gives sharper photos that recognizers re-identify more often (benchmarks/README.md,
-        "The ring around the face and alike faces").
+        face (see :func:`k_same_select`), :data:`INNER_RING_FACTOR` times it on the forehead
+        above the hairline; default :data:`RING_BLUR`. ``--param ring_blur=3`` gives sharper
+        photos that recognizers re-identify more often (benchmarks/README.md, "The ring around
+        the face and alike faces").
 
     Examples
     --------

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 pytest.importorskip("cv2")
 
 from privface.attributes.alignment import align_face  # noqa: E402
-from privface.attributes.face_region import (CELEBA_MEAN_LANDMARKS, crop_face_mask,  # noqa: E402
-                                             face_mask, face_polygon, match_colour, paste_face,
+from privface.attributes.face_region import (CELEBA_MEAN_LANDMARKS,  # noqa: E402
+                                             below_hairline, crop_face_mask, face_mask,
+                                             face_polygon, match_colour, paste_face,
                                              template_landmarks)
 
 
@@ -72,6 +73,39 @@ def test_match_colour_moves_mean_and_spread_to_the_reference():
     moved = lab(match_colour(face, reference, mask))
     np.testing.assert_allclose(moved.reshape(-1, 3).mean(0),
                                lab(reference).reshape(-1, 3).mean(0), atol=1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scale=st.floats(0.8, 2.0), angle=st.floats(-0.3, 0.3), fringe=st.floats(0.0, 1.0),
+       hair=st.sampled_from([(30, 25, 20), (180, 70, 40), (200, 200, 205), (90, 60, 40)]),
+       seed=st.integers(0, 2 ** 16))
+def test_the_face_proper_stops_at_the_hairline(scale, angle, fringe, hair, seed):
+    # Skin (with pore noise and a few dark specks) under hair of a common colour that comes
+    # down to a random height between the region's top and the brows: the cut keeps the skin
+    # below the fringe, none of the hair, and nothing of the face below the brows is lost.
+    rng = np.random.default_rng(seed)
+    points = _placed(scale, angle, (150.0, 190.0))
+    shape = (360, 300)
+    image = np.clip(rng.normal((205, 160, 135), 4.0, shape + (3,)), 0, 255).astype(np.uint8)
+    image[tuple(rng.integers(0, 300, (2, 40)))] = (60, 40, 30)  # moles and pores
+    mask = face_mask(points, shape, grow=0.0) > 0
+    brows = face_mask(points, shape, forehead=0.1, grow=0.0) > 0
+    top = np.flatnonzero(mask.any(axis=1))[0]
+    low = np.flatnonzero(brows.any(axis=1))[0]  # the lifted brows' highest row
+    # A fringe reaching less than 6 rows into the region is within the specks' filter.
+    line = int(top + 6 + fringe * (low - top - 6))
+    image[:line] = hair
+    cut = below_hairline(image, points, mask)
+    assert not (cut & ~mask).any()
+    assert (cut[brows & mask]).all()  # below the brows the face proper is whole
+    # No hair: at most the tip of a thin wedge of it, where a tilted region's top just dips
+    # into the fringe, is within the specks' filter.
+    assert not cut[:line - 4].any()
+    assert cut[:line].sum() <= 0.05 * max(mask[:line].sum(), 1)
+    # ...and the skin between the fringe and the brows stays (but for the rim of the blur).
+    skin = mask.copy()
+    skin[:line + 4] = False
+    assert cut[skin].mean() > 0.97
 
 
 @settings(max_examples=30, deadline=None)
