@@ -80,7 +80,8 @@ class PhotoOutcome:
     observed : ndarray (n, c) or None
         The controlled attributes read off the released photo (None without verification).
     generated : ndarray (n, c) or None
-        The same, read before the perturbation (only when one was added).
+        The same, read before the perturbation (only when one was added), off the photo as its
+        file would decode without it.
     leakage : list of dict
         Per face: SFace's distance to the source (:class:`~.leakage.LeakageCheck`).
     max_change_levels : int or None
@@ -214,11 +215,13 @@ class PhotoWriter:
         verify = self.model is not None
         data = readings = generated = levels = None
         if verify:
-            # With a perturbation the check judges the generator's face, before it is added.
-            checked = image
+            # With a perturbation the check judges the generator's face, before it is added,
+            # as its file would decode (JPEG moves a reading near its threshold): the same
+            # photos go out, with the same readings, whether a perturbation follows or not.
+            encoded = encode_image(image, job.target.suffix)
+            checked = load_image(job.target, data=encoded)
             if self.perturber is None:
-                data = encode_image(image, job.target.suffix)
-                checked = load_image(job.target, data=data)
+                data = encoded
             readings = self._read(checked, job.landmarks)
             if self.withhold and (readings[:, self.columns] != job.wanted)[:, self.sets].any():
                 return PhotoOutcome(job.name, withheld=True)
