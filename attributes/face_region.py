@@ -4,7 +4,9 @@ The region is a polygon drawn from the 68 landmarks: the jaw line (points 0-16) 
 forehead by the eyebrows (17-26) lifted towards the hairline by a fraction of the eye-to-chin
 distance. Everything outside it (hair, ears, neck, clothes, background) belongs to the photo and
 is never touched: a generator's pixels there would be someone else's hair or background (a
-k-Same average of whole crops), which shows as a ghost.
+k-Same average of whole crops), which shows as a ghost. :func:`below_hairline` cuts the
+forehead of a region at the face's own hairline (where its colour stops being the cheeks'), so
+that an average of faces takes no one's fringe.
 
 :func:`paste_face` puts a generated face back into its photo inside that region only. It matches
 the face's colour and light to the original's region (mean and spread per channel in Lab: six
