@@ -201,7 +201,8 @@ def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
 
 
 #: Groups whose faces :func:`_group_means` holds in float32 at once (about 75 MB for k = 5), and
-#: whose members' warped masks :func:`_region_averages` holds at once (about 40 MB).
+#: whose members' warped masks :func:`_region_averages` holds at once (about 40 MB):
+#: :func:`_blocks_of_groups`.
 MEAN_BLOCK = 32
 #: A pixel of a group's average goes into its faces where at least this share of the group's
 #: members has skin there (below its hairline): with 2k persons per group, about k of them.
@@ -210,20 +211,26 @@ SKIN_QUORUM = 0.5
 SKIN_FADE = 4.0
 
 
-def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Pixel-wise mean of each group's faces, as uint8, in bounded memory."""
+def _blocks_of_groups(group: np.ndarray, n_groups: int):
+    """:data:`MEAN_BLOCK` groups at a time: ``(first, last, faces, starts)``, the faces of
+    groups ``first .. last - 1`` in group order and where each group starts among them. Each
+    group's average is its own, so blocks only bound the memory a block's faces take."""
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(n_groups))
-    out = np.empty((n_groups,) + faces.shape[1:], np.uint8)
-    # Each group's sum is its own: blocks of groups only bound the float32 copy of their faces
-    # (256 groups of 5 CelebA crops were 600 MB).
-    chunk = MEAN_BLOCK
-    for first in range(0, n_groups, chunk):
-        last = min(first + chunk, n_groups)
+    for first in range(0, n_groups, MEAN_BLOCK):
+        last = min(first + MEAN_BLOCK, n_groups)
         stop = starts[last] if last < n_groups else len(order)
-        block = faces[order[starts[first]:stop]].astype(np.float32)
-        sums = np.add.reduceat(block, starts[first:last] - starts[first], axis=0)
-        sizes = np.diff(np.append(starts[first:last], stop)).reshape(-1, 1, 1, 1)
+        yield first, last, order[starts[first]:stop], starts[first:last] - starts[first]
+
+
+def _group_means(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Pixel-wise mean of each group's faces, as uint8, in bounded memory."""
+    out = np.empty((n_groups,) + faces.shape[1:], np.uint8)
+    # Blocks of groups bound the float32 copy of their faces (256 groups of 5 CelebA crops
+    # were 600 MB).
+    for first, last, members, local in _blocks_of_groups(group, n_groups):
+        sums = np.add.reduceat(faces[members].astype(np.float32), local, axis=0)
+        sizes = np.diff(np.append(local, len(members))).reshape(-1, 1, 1, 1)
         out[first:last] = np.clip(np.rint(sums / sizes), 0, 255).astype(np.uint8)
     return out
 
@@ -499,8 +506,6 @@ def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarr
     import cv2
 
     height, width = warped.shape[1:3]
-    order = np.argsort(member, kind="stable")
-    starts = np.searchsorted(member[order], np.arange(n_groups))
     # Eroded by two pixels before the warp: a bilinear sample at the region's rim must not
     # reach a pixel outside it.
     kernel = np.ones((5, 5), np.uint8)
@@ -508,11 +513,7 @@ def _region_averages(warped: np.ndarray, landmarks: np.ndarray, shapes: np.ndarr
     filled = np.empty((n_groups, height, width, 3), np.uint8)
     # Blocks of groups: their members' masks and float32 faces only (all faces' masks at once
     # were 1.4 GB of a 6,000-photo run's peak as warped images); each group is its own.
-    for first in range(0, n_groups, MEAN_BLOCK):
-        last = min(first + MEAN_BLOCK, n_groups)
-        stop = starts[last] if last < n_groups else len(order)
-        faces = order[starts[first]:stop]
-        local = starts[first:last] - starts[first]
+    for first, _, faces, local in _blocks_of_groups(member, n_groups):
         masks = np.zeros((len(faces), height, width, 3), np.uint8)
         for row, i in enumerate(faces):  # one distance transform per face (OpenCV, in C)
             skin = cv2.erode(inner[i].astype(np.uint8), kernel)
