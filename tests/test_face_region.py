@@ -12,7 +12,8 @@ pytest.importorskip("cv2")
 from privface.attributes.alignment import align_face  # noqa: E402
 from privface.attributes.face_region import (CELEBA_MEAN_LANDMARKS,  # noqa: E402
                                              below_hairline, crop_face_mask, face_mask,
-                                             face_polygon, match_colour, paste_face,
+                                             face_polygon, match_colour, match_shading,
+                                             paste_face,
                                              template_landmarks)
 
 
@@ -73,6 +74,41 @@ def test_match_colour_moves_mean_and_spread_to_the_reference():
     moved = lab(match_colour(face, reference, mask))
     np.testing.assert_allclose(moved.reshape(-1, 3).mean(0),
                                lab(reference).reshape(-1, 3).mean(0), atol=1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(slope=st.floats(-2.0, 2.0), level=st.integers(-30, 30), detail=st.integers(10, 40),
+       sigma=st.floats(6.0, 14.0), seed=st.integers(0, 2**16))
+def test_match_shading_carries_the_light_and_not_the_detail(slope, level, detail, sigma, seed):
+    # The reference is lit across (a ramp) and carries fine detail of its own (a checkerboard of
+    # 4-pixel squares: eyes, brows, a mouth are that size in a face crop). The shaded face takes
+    # the ramp, keeps its own detail, and takes none of the reference's.
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    size = 96
+    columns = np.arange(size, dtype=np.float32)
+    face = (120 + rng.normal(0, 8, (size, size, 3))).clip(0, 255).astype(np.uint8)
+    squares = ((np.indices((size, size)) // 4).sum(0) % 2 * 2 - 1)[..., None] * detail
+    reference = (125 + level + slope * (columns - size / 2)[None, :, None] + squares)
+    reference = np.repeat(reference.clip(0, 255), 3, axis=2).astype(np.uint8)
+    mask = np.zeros((size, size), bool)
+    mask[16:80, 16:80] = True
+    shaded = match_shading(face, reference, mask, sigma)
+
+    change = shaded.astype(np.float32) - face
+    inside = mask.copy()
+    inside[:28] = inside[68:] = False
+    inside[:, :28] = inside[:, 68:] = False  # away from the mask's edge
+    # The light: the change follows the reference's ramp across the face.
+    middle = change[28:68, 28:68, 0]
+    left, right = middle[:, :8], middle[:, -8:]
+    assert right.mean() - left.mean() == pytest.approx(slope * 32, abs=4.0 + abs(slope) * 8)
+    # Not the detail: the change is smooth (a 4-pixel checkerboard of amplitude ``detail`` would
+    # leave a high-pass residue of about ``detail``).
+    high = change - cv2.GaussianBlur(change, (0, 0), 2.0)
+    assert np.abs(high[inside]).max() < 2.0
+    assert (match_shading(face, face, mask, sigma) == face).all()
 
 
 @settings(max_examples=40, deadline=None)

@@ -122,6 +122,9 @@ def test_generator_follows_the_protocol_and_reports_the_last_run():
         generator.generate(faces, None, targets, persons=np.zeros(9))
     with pytest.raises(ValueError, match="positive integer"):
         KSameSelectGenerator(k=0)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="shading must be >= 0"):
+            KSameSelectGenerator(shading=bad)
     with pytest.raises(ValueError, match="lack the column"):
         KSameSelectGenerator(k=2, attributes=["Male"]).generate(faces, None, targets)
 
@@ -357,6 +360,41 @@ def test_each_face_keeps_its_own_skin_tone_under_its_group_s_average():
     # The faces did receive the average, not their own pixels: the skin's noise averages out.
     face = inner[1]
     assert result.faces[1][face].std() < faces[1][face].std()
+
+
+def test_each_face_keeps_its_own_light_under_its_group_s_average():
+    # One face of a group lit from its right (its skin 60% darker on the left), the others lit
+    # evenly: with ``shading`` each face proper keeps its own light (the group's average takes
+    # each face's low frequencies), so the lit face stays lit across and no lit side reaches
+    # the others; without it the lit face gets the group's average light.
+    import cv2
+
+    from privface.attributes.face_region import face_mask
+
+    faces, landmarks, _ = _faces_on_flat_backgrounds(3, 7)
+    ramp = (0.4 + 0.6 * np.clip((np.arange(178) - 50) / 78, 0, 1))[None, :, None]
+    faces[0] = np.rint(faces[0] * ramp).astype(np.uint8)
+    result = k_same_select(faces, k=3, landmarks=landmarks, region=True, shading=0.25)
+    assert (result.group_size == 3).all()
+
+    def across(image, i):  # right half of the face proper's brightness minus its left half
+        inner = face_mask(landmarks[i], (218, 178), grow=0.0) > 0
+        face = cv2.erode(inner.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        middle = np.median(np.flatnonzero(face.any(axis=0)))
+        left, right = face.copy(), face.copy()
+        left[:, int(middle):] = right[:, :int(middle)] = False
+        return image[right].astype(float).mean() - image[left].astype(float).mean()
+
+    lit = across(faces[0], 0)
+    assert lit > 20
+    # The low frequencies are read within the face (a Gaussian of a quarter of its size, which
+    # flattens a ramp near the face's edge): about 70% of the light comes across; a plain
+    # average (a third of the ramp) and the face's own blurred ring gave 36%.
+    assert across(result.faces[0], 0) > 0.6 * lit
+    for i in (1, 2):
+        assert abs(across(result.faces[i], i)) < 0.2 * lit
+    plain = k_same_select(faces, k=3, landmarks=landmarks, region=True)
+    assert across(plain.faces[0], 0) < 0.5 * lit
 
 
 def test_the_average_fits_each_member_s_own_shape_when_asked():
