@@ -51,6 +51,9 @@ CONFIGS = {
     "ksame2-crop": {"generator": "ksame", "k": 2, "params": {"region": False}},
     "ksame5-crop": {"generator": "ksame", "k": 5, "params": {"region": False}},
     "ksame10-crop": {"generator": "ksame", "k": 10, "params": {"region": False}},
+    # the photo's own light on the averages (--param shading=0.25)
+    "ksame2-light": {"generator": "ksame", "k": 2, "params": {"shading": 0.25}},
+    "ksame5-light": {"generator": "ksame", "k": 5, "params": {"shading": 0.25}},
     "stargan": {"generator": "stargan", "params": {}},
 }
 
