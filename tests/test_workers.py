@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from privface.base.workers import worker_pool
+from privface.base.workers import HANDOFF_IN_FILE_BYTES, worker_pool
 
 
 def _alive(pid: int) -> bool:
@@ -102,3 +102,41 @@ def test_the_command_line_turns_sigterm_into_an_exit_status():
         assert process.stdout.read().strip() == "unwound"
     finally:
         process.kill()
+
+
+@pytest.mark.parametrize("size", [10, 1_000_000])
+def test_a_script_without_a_main_guard_gets_a_clear_error_not_a_hang(tmp_path, size):
+    # Each spawned worker imports the calling script again; unguarded, the script starts a pool
+    # there too and the worker dies at start. With an initializer's arguments over a pipe's
+    # 64 KB in the start-up message, the parent then blocked for ever on writing it.
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        from privface.base.workers import HANDOFF_IN_FILE_BYTES, worker_pool
+        with worker_pool(2, len, (bytes(1_000_000),)) as pool:
+            print(list(pool.map(abs, [1, -2])))
+    """))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=180, cwd=tmp_path, env={**os.environ, "TMPDIR": str(scratch)})
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("privface.base.workers.WorkersLost: a worker process ended abruptly")
+    assert "if __name__ == \"__main__\":" in last
+    assert list(scratch.iterdir()) == []  # the parent's and the workers' hand-off files
+
+
+@pytest.mark.parametrize("size", [10, 1_000_000])
+def test_the_initializer_runs_in_every_worker_and_its_file_is_removed(tmp_path, size):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    # Builtins only: spawned workers cannot import this test module. The padding makes the
+    # arguments travel in the start-up message (small) or in a hand-off file (large).
+    mark = "import os, pathlib; pathlib.Path(folder, str(os.getpid())).write_text('')"
+    with worker_pool(2, exec, (mark, {"folder": str(marks), "padding": bytes(size)})) as pool:
+        handoff = pool._handoff
+        assert (handoff is not None) == (size > HANDOFF_IN_FILE_BYTES)
+        assert handoff is None or os.path.exists(handoff)
+        pids = {pool.submit(os.getpid).result() for _ in range(8)}
+    assert handoff is None or not os.path.exists(handoff)
+    assert {p.name for p in marks.iterdir()} >= {str(pid) for pid in pids}

@@ -8,20 +8,45 @@ over processes. They all use :func:`worker_pool`:
 * on an error or Ctrl-C the chunks not started are cancelled and the workers ended at once,
   instead of after the chunks already handed out;
 * every worker watches its parent and exits when the parent is gone, so killing the main process
-  (SIGKILL, or SIGTERM where no handler runs) leaves no orphan computing on.
+  (SIGKILL, or SIGTERM where no handler runs) leaves no orphan computing on;
+* a worker that dies (killed for memory, or unable to start: a script without an
+  ``if __name__ == "__main__":`` guard) raises :class:`WorkersLost`, which says so, instead of
+  a bare ``BrokenProcessPool`` or a hang.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 _PARENT_CHECK_SECONDS = 0.5
+
+
+class WorkersLost(RuntimeError):
+    """A worker process ended before its work was done.
+
+    Examples
+    --------
+    >>> str(WorkersLost()).split(":")[0]
+    'a worker process ended abruptly'
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a worker process ended abruptly: it was killed (for memory, say) or could not "
+            "start. A script that runs privface with more than one worker must keep its "
+            "top-level code under 'if __name__ == \"__main__\":', because each worker process "
+            "imports the script again (Python's multiprocessing: \"Safe importing of main "
+            "module\"); or pass workers=1.")
 
 
 def _watch_parent(parent: int) -> None:
@@ -31,16 +56,77 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _start(parent: int, initializer: Callable | None, initargs: tuple) -> None:
+def _start(parent: int, handoff: bytes | str | None) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
                      name="privface-parent-watch").start()
-    if initializer is not None:
-        initializer(*initargs)
+    if handoff is None:
+        return
+    if isinstance(handoff, str):
+        # Written by the process that started this one, in a file only its user can read
+        # (mkstemp): not untrusted input.
+        with open(handoff, "rb") as file:
+            handoff = file.read()
+    initializer, initargs = pickle.loads(handoff)
+    initializer(*initargs)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+#: Initializer arguments pickled larger than this reach the workers through a file (a pipe
+#: holds 64 KB; see :class:`_Pool`).
+HANDOFF_IN_FILE_BYTES = 32 * 1024
+
+
+class _Pool(ProcessPoolExecutor):
+    """A spawn pool whose initializer's arguments, when large, reach the workers in a file.
+
+    CPython writes a new process's start-up message (the initializer's arguments included: an
+    attribute model is half a megabyte) into a pipe that the process reads only after importing
+    the calling script. A script without an ``if __name__ == "__main__":`` guard dies at that
+    import, and a write of more than the pipe's 64 KB then blocked this process for ever; with a
+    small message the pool sees the death and breaks (:class:`WorkersLost`). The file is
+    removed when the pool shuts down or is stopped (a process killed outright leaves it in the
+    temporary folder).
+    """
+
+    def __init__(self, processes: int, initializer: Callable | None, initargs: tuple) -> None:
+        self._handoff = None
+        handoff = None
+        if initializer is not None:
+            handoff = pickle.dumps((initializer, initargs), protocol=pickle.HIGHEST_PROTOCOL)
+            if len(handoff) > HANDOFF_IN_FILE_BYTES:
+                handle, self._handoff = tempfile.mkstemp(prefix="privface-workers-",
+                                                        suffix=".pickle")
+                with os.fdopen(handle, "wb") as file:
+                    file.write(handoff)
+                self._remove_handoff = weakref.finalize(self, _remove, self._handoff)
+                handoff = self._handoff
+        super().__init__(processes, mp_context=multiprocessing.get_context("spawn"),
+                         initializer=_start, initargs=(os.getpid(), handoff))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        if wait:  # no worker is left to start
+            self.release()
+
+    def release(self) -> None:
+        """Remove the hand-off file, if any (no worker may start after this)."""
+        if self._handoff is not None:
+            self._remove_handoff()
 
 
 def spawn_pool(processes: int, initializer: Callable | None = None,
                initargs: tuple = ()) -> ProcessPoolExecutor:
     """A process pool of spawned workers that exit when this process does.
+
+    ``initializer(*initargs)`` runs once in each worker. A worker that dies makes the pool's
+    futures raise ``BrokenProcessPool``; :func:`worker_pool` turns that into
+    :class:`WorkersLost`.
 
     Examples
     --------
@@ -49,8 +135,7 @@ def spawn_pool(processes: int, initializer: Callable | None = None,
     3
     >>> pool.shutdown()
     """
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start, initargs=(os.getpid(), initializer, initargs))
+    return _Pool(processes, initializer, initargs)
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -64,13 +149,15 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
     if terminate is not None:
         terminate()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(5)
+    else:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+    if isinstance(pool, _Pool):
+        pool.release()
 
 
 @contextmanager
@@ -90,10 +177,12 @@ def worker_pool(processes: int, initializer: Callable | None = None, initargs: t
     pool = spawn_pool(processes, initializer, initargs)
     try:
         yield pool
-    except BaseException:
+    except BaseException as error:
         if finish_running:
             pool.shutdown(wait=True, cancel_futures=True)
         else:
             stop_workers(pool)
+        if isinstance(error, BrokenProcessPool):
+            raise WorkersLost() from error
         raise
     pool.shutdown(wait=True)

@@ -22,7 +22,7 @@ from privface.attributes.alignment import align_face
 from privface.attributes.model import load_default_model
 from privface.attributes.recognizers import FaceRecognizer, RECOGNIZERS, load_recognizer
 from privface.base.errors import InputError
-from privface.base.workers import spawn_pool, stop_workers
+from privface.base.workers import WorkersLost, spawn_pool, stop_workers
 from privface.quality import QualityMeter, QualityScores
 
 from .reuse import RunFace, bytes_sha256
@@ -366,6 +366,7 @@ def run_in_workers(setup: Parts, chunks: list[list[Item]], processes: int,
                     on_pair: Callable[[str, int, int], None] | None) -> list[Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     total = sum(len(chunk) for chunk in chunks)
     results: list[Chunk | None] = [None] * len(chunks)
@@ -384,9 +385,11 @@ def run_in_workers(setup: Parts, chunks: list[list[Item]], processes: int,
                     done += 1
                     if on_pair is not None:
                         on_pair(orig_path.name, done, total)
-    except BaseException:
+    except BaseException as error:
         # Ctrl-C or a failed chunk: stop now rather than after the chunks already handed out.
         stop_workers(pool)
+        if isinstance(error, BrokenProcessPool):
+            raise WorkersLost() from error
         raise
     pool.shutdown(wait=True)
     return results  # type: ignore[return-value]
