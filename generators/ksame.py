@@ -184,7 +184,6 @@ RING_BLUR = 5.0
 INNER_RING_FACTOR = 2.5
 
 
-
 def _face_regions(faces: np.ndarray, landmarks) -> np.ndarray:
     """The faces to compare when choosing groups: with 68 landmarks, each warped onto the mean
     shape of all and cut to that shape's face region (black elsewhere), so that similar faces,

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from multiprocessing.reduction import ForkingPickler
 
 _PARENT_CHECK_SECONDS = 0.5
 
@@ -98,7 +99,8 @@ class _Pool(ProcessPoolExecutor):
         self._handoff = None
         handoff = None
         if initializer is not None:
-            handoff = pickle.dumps((initializer, initargs), protocol=pickle.HIGHEST_PROTOCOL)
+            # multiprocessing's own pickler, as for the start-up message it replaces
+            handoff = bytes(ForkingPickler.dumps((initializer, initargs)))
             if len(handoff) > HANDOFF_IN_FILE_BYTES:
                 handle, self._handoff = tempfile.mkstemp(prefix="privface-workers-",
                                                         suffix=".pickle")
