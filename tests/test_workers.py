@@ -140,3 +140,13 @@ def test_the_initializer_runs_in_every_worker_and_its_file_is_removed(tmp_path, 
         pids = {pool.submit(os.getpid).result() for _ in range(8)}
     assert handoff is None or not os.path.exists(handoff)
     assert {p.name for p in marks.iterdir()} >= {str(pid) for pid in pids}
+
+
+def test_without_a_writable_temporary_folder_the_arguments_go_in_the_message(tmp_path,
+                                                                              monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with worker_pool(1, len, (bytes(1_000_000),)) as pool:
+        assert pool._handoff is None
+        assert pool.submit(abs, -3).result() == 3

@@ -102,14 +102,20 @@ class _Pool(ProcessPoolExecutor):
             # multiprocessing's own pickler, as for the start-up message it replaces
             handoff = bytes(ForkingPickler.dumps((initializer, initargs)))
             if len(handoff) > HANDOFF_IN_FILE_BYTES:
-                handle, self._handoff = tempfile.mkstemp(prefix="privface-workers-",
-                                                        suffix=".pickle")
-                with os.fdopen(handle, "wb") as file:
-                    file.write(handoff)
-                self._remove_handoff = weakref.finalize(self, _remove, self._handoff)
-                handoff = self._handoff
+                handoff = self._to_file(handoff)
         super().__init__(processes, mp_context=multiprocessing.get_context("spawn"),
                          initializer=_start, initargs=(os.getpid(), handoff))
+
+    def _to_file(self, handoff: bytes) -> bytes | str:
+        try:
+            handle, path = tempfile.mkstemp(prefix="privface-workers-", suffix=".pickle")
+        except OSError:  # no writable temporary folder: the start-up message, as CPython does
+            return handoff
+        self._handoff = path
+        self._remove_handoff = weakref.finalize(self, _remove, path)
+        with os.fdopen(handle, "wb") as file:
+            file.write(handoff)
+        return path
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait, cancel_futures=cancel_futures)
