@@ -150,3 +150,19 @@ def test_without_a_writable_temporary_folder_the_arguments_go_in_the_message(tmp
     with worker_pool(1, len, (bytes(1_000_000),)) as pool:
         assert pool._handoff is None
         assert pool.submit(abs, -3).result() == 3
+
+
+def test_a_hand_off_file_left_by_a_killed_process_is_removed_by_the_next_pool(tmp_path,
+                                                                                monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    orphan = tmp_path / f"privface-workers-{int(gone.stdout)}-abc.pickle"
+    alive = tmp_path / f"privface-workers-{os.getpid()}-def.pickle"  # a pool of this process
+    orphan.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    with worker_pool(1, len, (bytes(1_000_000),)) as pool:
+        assert pool.submit(abs, -3).result() == 3
+    assert not orphan.exists() and alive.exists()

@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 
 _PARENT_CHECK_SECONDS = 0.5
 
@@ -78,6 +79,18 @@ def _remove(path: str) -> None:
         pass
 
 
+def _remove_orphaned_handoffs() -> None:
+    """Remove the hand-off files of processes that are gone (killed outright mid-pool)."""
+    for path in Path(tempfile.gettempdir()).glob("privface-workers-*-*.pickle"):
+        try:
+            pid = int(path.name.split("-")[2])
+            os.kill(pid, 0)  # raises when no process has that number
+        except ProcessLookupError:
+            _remove(str(path))
+        except (ValueError, OSError):  # not one of ours, or another user's process
+            pass
+
+
 #: Initializer arguments pickled larger than this reach the workers through a file (a pipe
 #: holds 64 KB; see :class:`_Pool`).
 HANDOFF_IN_FILE_BYTES = 32 * 1024
@@ -91,8 +104,8 @@ class _Pool(ProcessPoolExecutor):
     the calling script. A script without an ``if __name__ == "__main__":`` guard dies at that
     import, and a write of more than the pipe's 64 KB then blocked this process for ever; with a
     small message the pool sees the death and breaks (:class:`WorkersLost`). The file is
-    removed when the pool shuts down or is stopped (a process killed outright leaves it in the
-    temporary folder).
+    removed when the pool shuts down or is stopped; one left by a process killed outright is
+    removed by the next pool that writes one.
     """
 
     def __init__(self, processes: int, initializer: Callable | None, initargs: tuple) -> None:
@@ -107,8 +120,10 @@ class _Pool(ProcessPoolExecutor):
                          initializer=_start, initargs=(os.getpid(), handoff))
 
     def _to_file(self, handoff: bytes) -> bytes | str:
+        _remove_orphaned_handoffs()
         try:
-            handle, path = tempfile.mkstemp(prefix="privface-workers-", suffix=".pickle")
+            handle, path = tempfile.mkstemp(prefix=f"privface-workers-{os.getpid()}-",
+                                            suffix=".pickle")
         except OSError:  # no writable temporary folder: the start-up message, as CPython does
             return handoff
         self._handoff = path
