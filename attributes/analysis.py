@@ -297,11 +297,6 @@ _WORKER: dict = {}
 
 def _start_worker(analyzer: FaceAnalyzer, largest_only: bool, batch_size: int,
                   max_pixels: int) -> None:
-    import cv2
-
-    # One thread per worker: the workers are one per core, and OpenCV's own pool of a thread per
-    # core in each of them ran 2 x 2 threads on 2 cores (SFace passes contending).
-    cv2.setNumThreads(1)
     _WORKER.update(analyzer=analyzer, largest_only=largest_only, batch_size=batch_size,
                    max_pixels=max_pixels)
 

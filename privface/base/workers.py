@@ -7,6 +7,7 @@ over processes. They all use :func:`worker_pool`:
   would copy half-way;
 * on an error or Ctrl-C the chunks not started are cancelled and the workers ended at once,
   instead of after the chunks already handed out;
+* OpenCV runs on one thread in each worker (the workers are one per core);
 * every worker watches its parent and exits when the parent is gone, so killing the main process
   (SIGKILL, or SIGTERM where no handler runs) leaves no orphan computing on;
 * a worker that dies (killed for memory, or unable to start: a script without an
@@ -58,9 +59,20 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
+def _one_thread_for_opencv() -> None:
+    # The workers are one per core; OpenCV's own pool of a thread per core in each of them ran
+    # 2 x 2 threads on 2 cores (privface predict: 27.8 -> 29.0 photos/s with one).
+    try:
+        import cv2
+    except ImportError:  # the light install: no face models, nothing to set
+        return
+    cv2.setNumThreads(1)
+
+
 def _start(parent: int, handoff: bytes | str | None) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
                      name="privface-parent-watch").start()
+    _one_thread_for_opencv()
     if handoff is None:
         return
     if isinstance(handoff, str):

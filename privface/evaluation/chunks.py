@@ -22,7 +22,7 @@ from privface.attributes.alignment import align_face
 from privface.attributes.model import load_default_model
 from privface.attributes.recognizers import FaceRecognizer, RECOGNIZERS, load_recognizer
 from privface.base.errors import InputError
-from privface.base.workers import WorkersLost, spawn_pool, stop_workers
+from privface.base.workers import worker_pool
 from privface.quality import QualityMeter, QualityScores
 
 from .reuse import RunFace, bytes_sha256
@@ -339,16 +339,11 @@ _WORKER: dict = {}
 
 
 def _start_worker(setup: Parts) -> None:
-    """Worker initializer: OpenCV on one thread (a worker per core), then the parts, once.
-
-    Ctrl-C is left to the main process, which ends the workers.
-    """
+    """Worker initializer: the parts, once. Ctrl-C is left to the main process, which ends
+    the workers."""
     import signal
 
-    import cv2
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    cv2.setNumThreads(1)
     # imported on use: it loads Pillow
     from privface.attributes.analysis import FaceAnalyzer
 
@@ -366,13 +361,13 @@ def run_in_workers(setup: Parts, chunks: list[list[Item]], processes: int,
                     on_pair: Callable[[str, int, int], None] | None) -> list[Chunk]:
     """Evaluate the chunks in ``processes`` spawned workers; results in chunk order."""
     from concurrent.futures import FIRST_COMPLETED, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     total = sum(len(chunk) for chunk in chunks)
     results: list[Chunk | None] = [None] * len(chunks)
     done = 0
-    pool = spawn_pool(processes, _start_worker, (setup,))
-    try:
+    # Ctrl-C or a failed chunk stops the workers at once (worker_pool), not after the chunks
+    # already handed out.
+    with worker_pool(processes, _start_worker, (setup,)) as pool:
         pending = {pool.submit(_worker_chunk, chunk): i for i, chunk in enumerate(chunks)}
         while pending:
             # A timeout: the main thread comes back now and then to see a Ctrl-C (a signal
@@ -385,11 +380,4 @@ def run_in_workers(setup: Parts, chunks: list[list[Item]], processes: int,
                     done += 1
                     if on_pair is not None:
                         on_pair(orig_path.name, done, total)
-    except BaseException as error:
-        # Ctrl-C or a failed chunk: stop now rather than after the chunks already handed out.
-        stop_workers(pool)
-        if isinstance(error, BrokenProcessPool):
-            raise WorkersLost() from error
-        raise
-    pool.shutdown(wait=True)
     return results  # type: ignore[return-value]

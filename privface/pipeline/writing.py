@@ -261,9 +261,6 @@ _WORKER: dict = {}
 
 
 def _start_worker(writer: PhotoWriter) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # a worker per core (see attributes.analysis._start_worker)
     _WORKER["writer"] = writer
 
 
