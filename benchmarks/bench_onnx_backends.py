@@ -2,11 +2,11 @@
 
 For SFace (int8) and YuNet (int8) on real CelebA photos: time per forward pass and agreement of
 the outputs (cosine similarity of the SFace embeddings of the same crop; the largest difference
-of YuNet's raw output tensors on the same input). onnxruntime is optional: point ``--ort`` at a
-folder it was installed into (``pip install --target DIR onnxruntime``) when it is not in the
-environment.
+of YuNet's raw output tensors on the same input). onnxruntime comes with the faces extra (SFace
+runs in it: ``privface.attributes.sface_network``); ``--ort DIR`` points at another version,
+installed with ``pip install --target DIR onnxruntime``.
 
-    python benchmarks/bench_onnx_backends.py --photos 200 --ort /tmp/ort
+    python benchmarks/bench_onnx_backends.py --photos 200
 """
 
 from __future__ import annotations

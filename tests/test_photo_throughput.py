@@ -25,13 +25,17 @@ def test_photo_chunks_keep_order_and_leave_no_worker_one_long_chunk(n, batch_siz
 
 
 def _count_loads(monkeypatch) -> dict:
-    """Count the loads of dlib's 68-point predictor and of SFace (its aligner and network)."""
+    """Count the loads of dlib's 68-point predictor and of SFace (OpenCV's aligner and the
+    network, which loads once per process: the count starts from none loaded)."""
+    from functools import cache
+
     import cv2
     import dlib
 
+    from privface.attributes import sface_network
+
     loads = {"dlib": 0, "sface": 0}
-    predictor, aligner, read = dlib.shape_predictor, cv2.FaceRecognizerSF.create, \
-        cv2.dnn.readNetFromONNX
+    predictor, aligner = dlib.shape_predictor, cv2.FaceRecognizerSF.create
 
     def counted(key, load):
         def wrapper(*args, **kwargs):
@@ -41,7 +45,8 @@ def _count_loads(monkeypatch) -> dict:
 
     monkeypatch.setattr(dlib, "shape_predictor", counted("dlib", predictor))
     monkeypatch.setattr(cv2.FaceRecognizerSF, "create", counted("sface", aligner))
-    monkeypatch.setattr(cv2.dnn, "readNetFromONNX", counted("sface", read))
+    monkeypatch.setattr(sface_network, "_session",
+                        cache(counted("sface", sface_network._session.__wrapped__)))
     return loads
 
 
@@ -59,14 +64,14 @@ def test_the_analyzer_loads_landmarks_and_recognizer_on_first_use(monkeypatch):
     assert loads == {"dlib": 0, "sface": 0}
     assert copy.faces(np.zeros((120, 100, 3), np.uint8)) == []  # no face: no landmarks
     assert copy.recognizer.embed_chips([np.zeros((112, 112, 3), np.uint8)]).shape == (1, 128)
-    assert loads == {"dlib": 0, "sface": 2}  # the aligner and the network, once
+    assert loads == {"dlib": 0, "sface": 1}  # the network, once (chips need no aligner)
     copy.recognizer.embed_chips([np.zeros((112, 112, 3), np.uint8)])
     from privface.attributes.detection import DetectedFace
 
     face = DetectedFace((20.0, 20.0, 60.0, 60.0), 0.9, np.zeros((5, 2)))
     assert copy.landmarks.predict(np.zeros((100, 100, 3), np.uint8), face).shape == (68, 2)
     copy.landmarks.predict(np.zeros((100, 100, 3), np.uint8), face)
-    assert loads == {"dlib": 1, "sface": 2}
+    assert loads == {"dlib": 1, "sface": 1}
 
 
 def test_a_writer_loads_its_checks_networks_when_asked(monkeypatch):
@@ -79,9 +84,10 @@ def test_a_writer_loads_its_checks_networks_when_asked(monkeypatch):
     writer = PhotoWriter(feather_px=4.0, model=model, columns=[0])
     assert loads["sface"] == 0
     writer.load_models()
-    assert loads["sface"] == 3  # the leakage check's aligner and network, the model's extractor
+    # The leakage check's aligner, and one network for the check and the model's extractor.
+    assert loads["sface"] == 2
     PhotoWriter(feather_px=4.0).load_models()  # no check: nothing to load
-    assert loads["sface"] == 3
+    assert loads["sface"] == 2
 
 
 def test_features_are_pooled_face_by_face_with_the_same_values(monkeypatch):

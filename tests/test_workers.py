@@ -166,3 +166,24 @@ def test_a_hand_off_file_left_by_a_killed_process_is_removed_by_the_next_pool(tm
     with worker_pool(1, len, (bytes(1_000_000),)) as pool:
         assert pool.submit(abs, -3).result() == 3
     assert not orphan.exists() and alive.exists()
+
+
+def test_a_worker_knows_it_is_one_and_sizes_its_thread_pools_to_one_core():
+    from privface.base.workers import in_worker
+
+    with worker_pool(2) as pool:
+        assert all(pool.submit(in_worker).result() for _ in range(4))
+    assert not in_worker()
+
+
+def test_sface_runs_on_one_thread_in_a_worker_and_on_every_core_elsewhere(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from privface.attributes import sface_network
+    from privface.base import workers
+
+    assert sface_network._threads() == 0  # onnxruntime's default: a thread per core
+    monkeypatch.setattr(workers, "_IN_WORKER", True)
+    assert sface_network._threads() == 1
+    sface_network.load_sface()
+    options = sface_network._session(1).get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)

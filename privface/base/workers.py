@@ -7,7 +7,8 @@ over processes. They all use :func:`worker_pool`:
   would copy half-way;
 * on an error or Ctrl-C the chunks not started are cancelled and the workers ended at once,
   instead of after the chunks already handed out;
-* OpenCV runs on one thread in each worker (the workers are one per core);
+* OpenCV runs on one thread in each worker (the workers are one per core), and
+  :func:`in_worker` tells other libraries' thread pools (onnxruntime's) to do the same;
 * every worker watches its parent and exits when the parent is gone, so killing the main process
   (SIGKILL, or SIGTERM where no handler runs) leaves no orphan computing on;
 * a worker that dies (killed for memory, or unable to start: a script without an
@@ -32,6 +33,23 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 _PARENT_CHECK_SECONDS = 0.5
+
+#: Set in a process that :func:`worker_pool` started (see :func:`in_worker`).
+_IN_WORKER = False
+
+
+def in_worker() -> bool:
+    """Whether this process is one of privface's worker processes.
+
+    The workers are one per core, so code that sizes a thread pool gives each of them one
+    thread; elsewhere (a single process) it may use every core.
+
+    Examples
+    --------
+    >>> in_worker()
+    False
+    """
+    return _IN_WORKER
 
 
 class WorkersLost(RuntimeError):
@@ -70,6 +88,8 @@ def _one_thread_for_opencv() -> None:
 
 
 def _start(parent: int, handoff: bytes | str | None) -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
                      name="privface-parent-watch").start()
     _one_thread_for_opencv()

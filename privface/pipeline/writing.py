@@ -253,8 +253,7 @@ class PhotoWriter:
     def load_models(self) -> None:
         """Load the networks the checks use now rather than on the first photo."""
         if self.model is not None:
-            self.leakage.recognizer._models()
-            getattr(self.model, "extractor", None)  # the shipped model builds its extractor
+            self.leakage.recognizer.load()  # SFace's network, the model's extractor's too
 
 
 _WORKER: dict = {}
