@@ -239,7 +239,9 @@ def below_hairline(image: np.ndarray, landmarks68: np.ndarray, mask: np.ndarray,
     median of the cheeks and nose (lightness counted half: the forehead is often lit
     differently); each column of the forehead is kept from the brows up to its first pixel that
     is not skin. Columns cut short by a wrinkle or a highlight are evened out with their
-    neighbours, so the line follows the hair, not single pixels.
+    neighbours, so the line follows the hair, not single pixels; then the line itself is smoothed
+    across the columns (a Gaussian of 6% of the eye-to-chin distance), so that a stepped fringe
+    gives a smooth curve, not blocks where an average meets it.
 
     Parameters
     ----------
@@ -292,7 +294,41 @@ def below_hairline(image: np.ndarray, landmarks68: np.ndarray, mask: np.ndarray,
     keep = cv2.morphologyEx(keep, cv2.MORPH_OPEN, row) > 0
     keep |= ~forehead
     keep = np.logical_and.accumulate(keep[::-1], axis=0)[::-1]
-    return mask & keep
+    return mask & _smooth_line(keep, forehead, width / 2.0)
+
+
+def _smooth_line(keep: np.ndarray, forehead: np.ndarray, sigma: float) -> np.ndarray:
+    """``keep`` (each column kept from the bottom up to a row) with that line smoothed across
+    the forehead's columns: a Gaussian of the rows, so that the steps the column-wise cut leaves
+    (as wide as its kernel) do not show as blocks where an average meets a fringe."""
+    from scipy.ndimage import gaussian_filter1d
+
+    columns = np.flatnonzero(forehead.any(axis=0))
+    if len(columns) < 2:
+        return keep
+    span = slice(columns[0], columns[-1] + 1)
+    # The first kept row of each column, no higher than the forehead's own top there (columns
+    # the forehead misses take their neighbours' line).
+    first = np.argmax(keep[:, span], axis=0).astype(np.float64)
+    inside = forehead[:, span]
+    present = inside.any(axis=0)
+    top = np.where(present, np.argmax(inside, axis=0), -1)
+    bottom = np.where(present, inside.shape[0] - 1 - np.argmax(inside[::-1], axis=0), -1)
+    first = np.maximum(first, top)
+    # Columns with no skin left, at either end of the forehead (hair over a temple, where the
+    # brows' outline tapers upwards), keep their cut: their line is the brows', high up, and
+    # would lift the next columns' line over their hair.
+    bare = (first > bottom) | ~present
+    ends = np.logical_and.accumulate(bare) | np.logical_and.accumulate(bare[::-1])[::-1]
+    used = present & ~ends
+    if used.sum() < 2:
+        return keep
+    line = np.interp(np.arange(len(first)), np.flatnonzero(used), first[used])
+    line = np.where(ends, first, np.ceil(gaussian_filter1d(line, sigma, mode="nearest") - 0.5))
+    out = keep.copy()
+    rows = np.arange(keep.shape[0])[:, None]
+    out[:, span] = (rows >= line[None, :]) | ~inside
+    return np.logical_and.accumulate(out[::-1], axis=0)[::-1]
 
 
 def match_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray, *,

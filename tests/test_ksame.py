@@ -304,7 +304,7 @@ def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
     import cv2
 
     from privface.attributes.face_region import face_mask
-    from privface.generators.ksame import RING_BLUR
+    from privface.generators.ksame import EDGE_FADE, RING_BLUR
 
     faces, landmarks, backgrounds = _faces_on_flat_backgrounds(6, seed)
     result = k_same_select(faces, k=3, landmarks=landmarks, region=True)
@@ -319,9 +319,11 @@ def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
         # channel) would push a channel out of the skin's 140-150...
         inside = result.faces[i][face].astype(int)
         assert inside.min() >= 140 and inside.max() <= 150
-        # ...and the ring the region grew by is its own crop, blurred (past the few pixels
-        # over which the average fades out).
-        outer = region & ~(cv2.dilate(face.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0)
+        # ...and the ring the region grew by is its own crop, blurred (past the pixels over
+        # which the average fades out: a Gaussian of EDGE_FADE * RING_BLUR, four sigmas wide).
+        reach = 2 * int(np.ceil(4 * EDGE_FADE * RING_BLUR)) + 1
+        outer = region & ~(cv2.dilate(face.astype(np.uint8), np.ones((reach, reach), np.uint8))
+                           > 0)
         assert outer.any()
         blurred = cv2.GaussianBlur(faces[i], (0, 0), RING_BLUR,
                                    borderType=cv2.BORDER_REFLECT_101)
