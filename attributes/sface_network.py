@@ -25,7 +25,7 @@ import numpy as np
 
 from privface.base.workers import in_worker
 
-from .detection import SFACE_FILE, bundled_model
+from .detection import FACES_EXTRA_MISSING, SFACE_FILE, bundled_model
 
 #: The network's 128-d identity embedding (before normalisation).
 EMBEDDING = "fc1"
@@ -57,8 +57,7 @@ def _session(threads: int):
     try:
         import onnxruntime
     except ModuleNotFoundError:
-        raise ImportError('face analysis needs the faces extra: pip install "privface[faces]"'
-                          ) from None
+        raise ImportError(FACES_EXTRA_MISSING) from None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
