@@ -336,6 +336,54 @@ def test_no_pixel_of_another_face_s_background_enters_a_face(seed):
     assert not np.array_equal(result.faces[0][face], faces[0][face])
 
 
+@pytest.mark.parametrize("tilt", [0.0, 0.3])
+def test_the_average_fades_inside_the_forehead_s_outline_and_outside_the_jaw(tilt):
+    # Above the brows the face proper's outline is the face's own hairline wherever that is
+    # lower than its group's: an average at full strength up to it drew that hairline, pale
+    # and sharp, on the blurred forehead. There the average fades out inside the outline and
+    # nothing of it passes the outline; below the eyes it covers the face proper whole and
+    # fades out over the ring. A tilted face fades along its own upright axis.
+    import cv2
+
+    from privface.attributes.face_region import face_mask
+    from privface.generators.ksame import _compose
+
+    turn = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
+    points = (CELEBA_MEAN_LANDMARKS - [89, 130]) @ turn.T + [89, 130]
+    region = face_mask(points, (218, 178)) > 0
+    inner = face_mask(points, (218, 178), grow=0.0) > 0
+    own = np.full((1, 218, 178, 3), 120, np.uint8)  # flat: its blur is itself
+    stripes = np.where(np.arange(178) % 4 < 2, 60, 180).astype(np.uint8)  # columns, period 4
+    average = np.broadcast_to(stripes[None, None, :, None], own.shape).copy()
+    out = _compose(average, points[None], points[None], own, region[None], inner[None], False,
+                   np.ones((1, 218, 178), bool), np.zeros(1, int))[0].astype(float)
+    # How much of the average a pixel shows: its stripe's swing against the next stripe's,
+    # relative to the full swing in the middle of the face.
+    swing = np.zeros((218, 178))
+    swing[:, :-2] = np.abs(out[:, :-2, 0] - out[:, 2:, 0])
+    share = swing / np.median(swing[cv2.erode(inner.astype(np.uint8), np.ones((31, 31))) > 0])
+    # Each pixel's height on the face's own axis, from the eyes (brows at 1, mouth below 0).
+    eyes, brows = points[36:48].mean(axis=0), points[17:27].mean(axis=0)
+    up = (eyes - points[48:68].mean(axis=0)) / np.hypot(*(eyes - points[48:68].mean(axis=0)))
+    rows, cols = np.mgrid[0:218, 0:178]
+    height = ((cols - eyes[0]) * up[0] + (rows - eyes[1]) * up[1]) / np.dot(brows - eyes, up)
+    both = np.zeros_like(inner)  # the pixel and the one two columns on, for the swing
+    both[:, :-2] = inner[:, :-2] & inner[:, 2:]
+    outline = inner & ~(cv2.erode(inner.astype(np.uint8), np.ones((3, 3))) > 0)
+    # Above the brows: nothing of the average beyond the outline (a trace in the outline's
+    # notches, where more than half of a pixel's neighbours are inside), a soft edge on it.
+    beyond = out[~inner & (height >= 1)]
+    assert np.abs(beyond - 120).max() <= 3 and (beyond == 120).mean() > 0.99
+    assert share[outline & both & (height >= 1.5)].mean() < 0.6
+    # Below the eyes: the face proper whole, to its edge, and some of the ring.
+    assert np.quantile(share[both & (height <= 0)], 0.02) > 0.95
+    assert share[outline & both & (height <= -1)].min() > 0.9
+    ring = region & ~inner & (height <= 0)
+    ring[:, -2:] = False
+    assert np.quantile(share[ring & (cv2.dilate(inner.astype(np.uint8), np.ones((3, 3))) > 0)],
+                       0.5) > 0.3
+
+
 def test_each_face_keeps_its_own_skin_tone_under_its_group_s_average():
     # Three faces of one group, one of them lit far darker: the plain average (about 118) would
     # be a light patch on the dark face and a dark one on the others; each face proper instead
