@@ -120,7 +120,11 @@ def test_a_script_without_a_main_guard_gets_a_clear_error_not_a_hang(tmp_path, s
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=180, cwd=tmp_path, env={**os.environ, "TMPDIR": str(scratch)})
     assert done.returncode == 1
-    last = done.stderr.strip().splitlines()[-1]
+    # The error is the last thing the script says; the standard library's resource tracker
+    # may add, after it, its shutdown warning about the broken pool's queue semaphores it
+    # cleans up (a CI run under pandas 3 caught it there once, in 1 of 2 sizes).
+    said = [line for line in done.stderr.strip().splitlines() if "resource_tracker" not in line]
+    last = said[-1]
     assert last.startswith("privface.base.workers.WorkersLost: a worker process ended abruptly")
     assert "if __name__ == \"__main__\":" in last
     assert list(scratch.iterdir()) == []  # the parent's and the workers' hand-off files
